@@ -1,0 +1,1 @@
+"""The lecture's programs, each runnable alone: `python -m servers.NAME --help`."""

@@ -1,0 +1,148 @@
+"""Pieces every lecture program shares: flags, the address line, signals, bounded reads.
+
+Every server prints, as its very first line and flushed, its real address in one fixed
+form so that a supervisor (or a student) can tell where it listens:
+
+    listening on tcp://HOST:PORT
+    listening on udp://HOST:PORT
+    listening on unix:PATH
+"""
+
+import argparse
+import os
+import random
+import signal
+import socket
+import sys
+
+QUESTION = b"What is the time?"
+QUESTION_SIZE = 25
+SECRET_ENV = "FORKWATCH_SECRET"
+MAX_LINE = 1024
+IDLE_TIMEOUT = 60.0
+
+
+def base_parser(description, port, host="127.0.0.1"):
+    """An argparse parser with the flags every server has: --host and --port."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--host", default=host, help=f"address to bind (default {host})")
+    parser.add_argument(
+        "--port", type=int, default=port, help=f"port to bind, 0 = any free port (default {port})"
+    )
+    return parser
+
+
+def say(*parts):
+    """print() that reaches a pipe at once, so a supervisor sees lines as they happen."""
+    print(*parts, flush=True)
+
+
+def address_line(sock, unix_path=None):
+    """The fixed first line naming the real address of a bound socket."""
+    if unix_path is not None:
+        return f"listening on unix:{unix_path}"
+    scheme = "udp" if sock.type == socket.SOCK_DGRAM else "tcp"
+    host, port = sock.getsockname()[:2]
+    if ":" in host:
+        host = f"[{host}]"
+    return f"listening on {scheme}://{host}:{port}"
+
+
+def announce(sock, unix_path=None):
+    say(address_line(sock, unix_path))
+
+
+def stop_on_sigterm():
+    """Make SIGTERM behave like Ctrl-C, so `finally` blocks and cleanup run on stop."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def reset_signals_in_child():
+    """A forked child must not run its parent's shutdown code (kill_processes() and all)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
+def shown(data):
+    """Bytes from a client as text fit for a console line (never raises on bad UTF-8)."""
+    return data.decode("utf-8", "backslashreplace")
+
+
+def pad_question(text=QUESTION):
+    """The lecture's question: exactly 25 bytes, padded with spaces."""
+    return text.ljust(QUESTION_SIZE)[:QUESTION_SIZE]
+
+
+def clock_answer(now_text):
+    """The clock's reply: ctime() (24 characters) and a newline, 25 bytes in all."""
+    return (now_text + "\n").encode("ascii")
+
+
+def recv_exactly(sock, size):
+    """Read until `size` bytes arrived or the peer closed; returns what came (maybe less)."""
+    chunks = []
+    got = 0
+    while got < size:
+        chunk = sock.recv(size - got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+class LineTooLong(Exception):
+    """A client sent more than the allowed bytes without a newline."""
+
+
+def read_line(rfile, limit=MAX_LINE):
+    """One newline-terminated line from a buffered reader, at most `limit` bytes.
+
+    Returns the line without its line ending, or None at EOF before a complete line
+    (a partial line at EOF is not a line). Raises LineTooLong past the limit.
+    """
+    raw = rfile.readline(limit + 1)
+    if not raw.endswith(b"\n"):
+        if len(raw) > limit:
+            raise LineTooLong()
+        return None
+    return raw.rstrip(b"\r\n")
+
+
+def resolve_secret(given, pick):
+    """The game's secret: --secret, else $FORKWATCH_SECRET, else pick() (random)."""
+    if given not in (None, ""):
+        return given
+    from_env = os.environ.get(SECRET_ENV, "")
+    if from_env:
+        return from_env
+    return pick()
+
+
+def random_number():
+    return str(random.randint(1, 100))
+
+
+def run_forever(server, on_stop=None):
+    """serve_forever() until Ctrl-C or SIGTERM, then close the server cleanly."""
+    stop_on_sigterm()
+    try:
+        with server:
+            server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if on_stop is not None:
+            on_stop()
+        say("server stopped")
+    return 0
+
+
+def fail(message):
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return 1
