@@ -33,8 +33,10 @@ def base_parser(description, port, host="127.0.0.1"):
 
 
 def say(*parts):
-    """print() that reaches a pipe at once, so a supervisor sees lines as they happen."""
-    print(*parts, flush=True)
+    """print() that reaches a pipe at once, as one write, so a supervisor sees whole lines
+    as they happen, never interleaved with a forked child's."""
+    sys.stdout.write(" ".join(str(part) for part in parts) + "\n")
+    sys.stdout.flush()
 
 
 def address_line(sock, unix_path=None):

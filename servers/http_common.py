@@ -14,6 +14,8 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
 
     timeout = IDLE_TIMEOUT / 6
     protocol_version = "HTTP/1.0"
+    # Answer even a malformed or HTTP/0.9-style request with a status line and headers.
+    default_request_version = "HTTP/1.0"
 
     def path_only(self):
         return urllib.parse.urlsplit(self.path).path or "/"

@@ -1,0 +1,233 @@
+"""The servers the dashboard knows: plain data, overridable by the config file.
+
+Each entry names a lecture module, its default port (distinct, so all can run at once),
+the options an instructor may set at start, its protocol and the kind of embedded client
+that talks to it. The clients themselves (clock_client, fork_client) are not servers.
+"""
+
+import dataclasses
+import math
+
+
+class OptionError(ValueError):
+    """An option an instructor gave at start is unknown or out of range."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    name: str
+    kind: type  # bool, int or float
+    default: object
+    flag: str
+    help: str
+    low: float | None = None
+    high: float | None = None
+
+    def parse(self, value):
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise OptionError(f"option {self.name} must be true or false")
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise OptionError(f"option {self.name} must be a number")
+        if self.kind is int and value != int(value):
+            raise OptionError(f"option {self.name} must be a whole number")
+        if (
+            not math.isfinite(value)
+            or (self.low is not None and value < self.low)
+            or (self.high is not None and value > self.high)
+        ):
+            raise OptionError(f"option {self.name} must be between {self.low:g} and {self.high:g}")
+        return self.kind(value)
+
+    def as_args(self, value):
+        if self.kind is bool:
+            return [self.flag] if value else []
+        return [self.flag, f"{value:g}" if self.kind is float else str(value)]
+
+    def describe(self):
+        return {
+            "name": self.name,
+            "type": self.kind.__name__,
+            "default": self.default,
+            "min": self.low,
+            "max": self.high,
+            "help": self.help,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerSpec:
+    name: str
+    title: str
+    module: str
+    port: int | None  # None: no TCP/UDP port (Unix socket or none)
+    protocol: str  # tcp | udp | unix | http | none
+    client: str | None  # the embedded client that talks to it
+    description: str
+    args: tuple = ()
+    options: tuple = ()
+    secret: str | None = None  # "number" | "word": passed by environment, never argv
+    reads_stdin: bool = False
+    unix_socket: str | None = None  # file name in the runtime folder
+
+    def option(self, name):
+        return next((o for o in self.options if o.name == name), None)
+
+    def parse_options(self, given):
+        """Validated {name: value} for every option, defaults filled in."""
+        given = given or {}
+        if not isinstance(given, dict):
+            raise OptionError("options must be an object of name: value")
+        unknown = sorted(set(given) - {o.name for o in self.options})
+        if unknown:
+            known = ", ".join(o.name for o in self.options) or "none"
+            raise OptionError(f"{self.name} has no option {unknown[0]!r} (its options: {known})")
+        return {o.name: o.parse(given[o.name]) if o.name in given else o.default for o in self.options}
+
+    def describe(self):
+        return {
+            "name": self.name,
+            "title": self.title,
+            "module": self.module,
+            "port": self.port,
+            "protocol": self.protocol,
+            "client": self.client,
+            "description": self.description,
+            "options": [o.describe() for o in self.options],
+            "reads_stdin": self.reads_stdin,
+            "has_secret": self.secret is not None,
+        }
+
+
+CATALOG = (
+    ServerSpec(
+        name="clock",
+        title="Clock server (TCP)",
+        module="clock",
+        port=12091,
+        protocol="tcp",
+        client="clock",
+        description="TCPServer + StreamRequestHandler: a 25-byte question, a ctime() answer.",
+        options=(
+            Option("once", bool, False, "--once", "handle_request(): serve one client, then exit"),
+            Option("threading", bool, False, "--threading", "a thread per client"),
+        ),
+    ),
+    ServerSpec(
+        name="clock_udp",
+        title="Clock server (UDP)",
+        module="clock",
+        port=12093,
+        protocol="udp",
+        client="clock",
+        description="UDPServer + DatagramRequestHandler: one datagram asks, one answers.",
+        args=("--udp",),
+    ),
+    ServerSpec(
+        name="clock_unix",
+        title="Clock server (Unix socket)",
+        module="clock",
+        port=None,
+        protocol="unix",
+        client="clock",
+        description="UnixStreamServer: the same protocol over a socket file.",
+        unix_socket="clock.sock",
+    ),
+    ServerSpec(
+        name="forking_clock",
+        title="Forking clock server",
+        module="forking_clock",
+        port=12092,
+        protocol="tcp",
+        client="fork",
+        description="fork() per client, active_processes, kill_processes(). Zombies unless reaping is on.",
+        options=(
+            Option("delay", float, 10.0, "--delay", "seconds a child waits before answering", 0, 120),
+            Option("reap", bool, False, "--reap", "reap exited children (off: they stay zombies)"),
+            Option("max_children", int, 100, "--max-children", "live children at most", 1, 2000),
+        ),
+    ),
+    ServerSpec(
+        name="web",
+        title="Our web server",
+        module="web",
+        port=8080,
+        protocol="http",
+        client="web",
+        description="BaseHTTPServer: GET / says hello client, any other path is a real 404.",
+    ),
+    ServerSpec(
+        name="swap",
+        title="Swap server (exercise 1)",
+        module="swap",
+        port=12094,
+        protocol="tcp",
+        client="swap",
+        description="Two clients send a line each and receive each other's line.",
+        options=(
+            Option("timeout", float, 60.0, "--timeout", "seconds a client waits for a partner", 1, 600),
+        ),
+    ),
+    ServerSpec(
+        name="secret_number",
+        title="Secret number (exercise 2)",
+        module="secret_number",
+        port=12095,
+        protocol="tcp",
+        client="number",
+        description="Guess the number: wrong / right / secret found.",
+        options=(
+            Option("forking", bool, False, "--forking", "a process per client (shared memory for the state)"),
+        ),
+        secret="number",
+    ),
+    ServerSpec(
+        name="guess_word",
+        title="Guess the word (exercise 3)",
+        module="guess_word",
+        port=8081,
+        protocol="http",
+        client="word",
+        description="A web server where the URL path guesses a secret word.",
+        secret="word",
+    ),
+    ServerSpec(
+        name="fork_demo",
+        title="fork() demo",
+        module="fork_demo",
+        port=None,
+        protocol="none",
+        client=None,
+        description="fork.py: each Enter forks a child that says hello; q quits.",
+        options=(Option("reap", bool, False, "--reap", "reap exited children"),),
+        reads_stdin=True,
+    ),
+)
+
+
+def build_catalog(overrides=None):
+    """The catalogue with per-server overrides from the config file, e.g.
+    {"clock": {"port": 13091}, "forking_clock": {"title": "…"}}."""
+    overrides = overrides or {}
+    names = {spec.name for spec in CATALOG}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"the config names an unknown server {unknown[0]!r}")
+    catalog = {}
+    for spec in CATALOG:
+        changes = dict(overrides.get(spec.name, {}))
+        bad = sorted(set(changes) - {"port", "title", "description"})
+        if bad:
+            raise ValueError(f"the config cannot set {bad[0]!r} of server {spec.name}")
+        if "port" in changes:
+            port = changes["port"]
+            if (
+                spec.port is None
+                or not isinstance(port, int)
+                or isinstance(port, bool)
+                or not 0 <= port <= 65535
+            ):
+                raise ValueError(f"server {spec.name}: port must be a number from 0 to 65535")
+        catalog[spec.name] = dataclasses.replace(spec, **changes)
+    return catalog

@@ -1,0 +1,106 @@
+"""Guard: makes sure nothing forkwatch started survives it.
+
+- Ctrl-C / SIGTERM: the dashboard stops every server itself (see Manager.shutdown).
+- SIGKILL of the dashboard: the watchdog process (supervisor/watchdog.py) sees its pipe
+  close and kills the recorded groups within its 2 s sweep.
+- Both killed at once (e.g. `kill -9` of both): the groups are also written to a state
+  file; the next start kills what is left of them, identified by (pid, create_time).
+"""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+
+from supervisor import watchdog
+
+log = logging.getLogger(__name__)
+STATE_FILE = "running-groups.json"
+
+
+class Guard:
+    def __init__(self, state_dir, use_watchdog=True):
+        self._state_path = os.path.join(state_dir, STATE_FILE) if state_dir else None
+        self._groups = {}
+        self._lock = threading.Lock()
+        self._watchdog = None
+        if use_watchdog:
+            self._watchdog = subprocess.Popen(
+                [sys.executable, "-m", "supervisor.watchdog"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                start_new_session=True,  # a Ctrl-C in the terminal must not reach it
+                text=True,
+            )
+
+    @property
+    def watchdog_pid(self):
+        return self._watchdog.pid if self._watchdog else None
+
+    def clean_previous_run(self):
+        """Kill what a crashed earlier run left; returns how many processes were killed."""
+        if not self._state_path or not os.path.exists(self._state_path):
+            return 0
+        try:
+            with open(self._state_path) as handle:
+                groups = {int(k): float(v) for k, v in json.load(handle).items()}
+        except (OSError, ValueError, AttributeError):
+            groups = {}
+        killed = watchdog.kill_leftovers(groups) if groups else 0
+        self._write({})
+        if killed:
+            log.warning("cleaned up %d processes left by an earlier run", killed)
+        return killed
+
+    def add(self, pgid, create_time):
+        with self._lock:
+            self._groups[pgid] = create_time
+            self._tell(f"add {pgid} {create_time!r}")
+            self._write(self._groups)
+
+    def remove(self, pgid):
+        with self._lock:
+            if self._groups.pop(pgid, None) is not None:
+                self._tell(f"remove {pgid}")
+                self._write(self._groups)
+
+    def close(self):
+        """A clean exit: everything was stopped; the watchdog leaves without killing."""
+        with self._lock:
+            if self._watchdog is not None:
+                self._tell("bye" if not self._groups else "")
+                try:
+                    self._watchdog.stdin.close()
+                except OSError:
+                    pass
+                try:
+                    self._watchdog.wait(5)
+                except subprocess.TimeoutExpired:
+                    self._watchdog.kill()
+                    self._watchdog.wait()
+                self._watchdog = None
+            if not self._groups:
+                self._write({})
+
+    def _tell(self, line):
+        if self._watchdog is None or not line:
+            return
+        try:
+            self._watchdog.stdin.write(line + "\n")
+            self._watchdog.stdin.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            log.error("the watchdog is gone; servers may outlive a crash of the dashboard")
+
+    def _write(self, groups):
+        if not self._state_path:
+            return
+        temp = self._state_path + ".tmp"
+        try:
+            with open(temp, "w") as handle:
+                json.dump({str(k): v for k, v in groups.items()}, handle)
+            os.replace(temp, self._state_path)
+        except OSError as exc:
+            log.warning("cannot write %s: %s", self._state_path, exc)

@@ -1,0 +1,341 @@
+"""Manager: owns every ManagedServer, the tree watcher loop and the event history.
+
+Routes and socket handlers call its methods; it returns plain data or raises
+CommandError (a sentence and an HTTP status). Everything the OS reports flows through
+`_publish` to the subscribers (the Socket.IO fan-out) — one way, never back.
+"""
+
+import logging
+import os
+import signal
+import threading
+import time
+
+from supervisor import proctree
+from supervisor.catalog import OptionError, build_catalog
+from supervisor.events import EventLog
+from supervisor.guard import Guard
+from supervisor.process import CommandError, ManagedServer
+from supervisor.states import RUNNING_STATES, SIGNALLABLE_STATES, ServerState
+from supervisor.watcher import TreeWatcher
+
+log = logging.getLogger(__name__)
+
+SIGNALS = {
+    name: getattr(signal, name)
+    for name in (
+        "SIGTERM",
+        "SIGKILL",
+        "SIGINT",
+        "SIGHUP",
+        "SIGUSR1",
+        "SIGUSR2",
+        "SIGSTOP",
+        "SIGCONT",
+        "SIGQUIT",
+    )
+}
+OUTPUT_FLUSH_INTERVAL = 0.05
+OUTPUT_LINES_PER_FLUSH = 500
+STDIN_LINE_LIMIT = 200
+
+
+def signal_number(name):
+    if not isinstance(name, str) or name.upper() not in SIGNALS:
+        raise CommandError(f"unknown signal {name!r}; use one of {', '.join(SIGNALS)}", 400)
+    return SIGNALS[name.upper()]
+
+
+class Manager:
+    def __init__(self, settings=None):
+        self.settings = dict(settings or {})
+        self.settings.setdefault("runtime_dir", self.settings.get("state_dir") or "/tmp")
+        os.makedirs(self.settings["runtime_dir"], exist_ok=True)
+        self.catalog = build_catalog(self.settings.get("servers"))
+        self.history = EventLog(self.settings.get("history", 2000))
+        self._subscribers = []
+        self._lock = threading.Lock()
+        self.open_files_limit = proctree.raise_open_files_limit()
+        self.subreaper = proctree.become_subreaper()
+        self.guard = Guard(self.settings.get("state_dir"), use_watchdog=self.settings.get("watchdog", True))
+        self.cleaned_at_start = self.guard.clean_previous_run()
+        self.watcher = TreeWatcher(
+            self._publish,
+            mechanism=self.settings.get("watch_mechanism", "auto"),
+            fast_interval=self.settings.get("poll_interval", 0.02),
+        )
+        self.servers = {
+            name: ManagedServer(spec, self._publish, self.watcher, self.guard, self.settings)
+            for name, spec in self.catalog.items()
+        }
+        self._stop_event = threading.Event()
+        self._started = False
+        self._closed = False
+        if self.cleaned_at_start:
+            self._publish(
+                "event",
+                {
+                    "server": None,
+                    "kind": "info",
+                    "text": f"cleaned up {self.cleaned_at_start} processes left by an earlier run",
+                },
+            )
+
+    @property
+    def mechanism(self):
+        return self.watcher.mechanism
+
+    # --- background work ----------------------------------------------------------------
+
+    def start_background(self, spawn=None):
+        """Start the watcher loop and the output flusher, with `spawn(target)` (Flask-
+        SocketIO's start_background_task) or plain daemon threads."""
+        if self._started:
+            return
+        self._started = True
+        spawn = spawn or _spawn_thread
+        spawn(self.watcher.run, self._stop_event)
+        spawn(self._flush_output_loop)
+
+    def _flush_output_loop(self):
+        while not self._stop_event.wait(OUTPUT_FLUSH_INTERVAL):
+            self.flush_output()
+
+    def flush_output(self):
+        for server in self.servers.values():
+            batches, dropped = server.output.take_pending()
+            total = sum(len(lines) for _, lines in batches)
+            if total > OUTPUT_LINES_PER_FLUSH:  # a flood: send the newest lines only
+                skip = total - OUTPUT_LINES_PER_FLUSH
+                dropped += skip
+                while skip:
+                    stream, lines = batches[0]
+                    if len(lines) <= skip:
+                        skip -= len(lines)
+                        batches.pop(0)
+                    else:
+                        batches[0] = (stream, lines[skip:])
+                        skip = 0
+            if dropped:
+                self._publish(
+                    "output",
+                    {
+                        "server": server.name,
+                        "stream": "stderr",
+                        "lines": [f"… {dropped} lines not shown live"],
+                    },
+                )
+            for stream, lines in batches:
+                self._publish("output", {"server": server.name, "stream": stream, "lines": lines})
+
+    # --- events -------------------------------------------------------------------------
+
+    def subscribe(self, callback):
+        with self._lock:
+            self._subscribers.append(callback)
+
+    def unsubscribe(self, callback):
+        with self._lock:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+    def _publish(self, kind, payload):
+        if kind == "event":
+            payload = self.history.append(payload["server"], payload["kind"], payload["text"])
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            try:
+                callback(kind, payload)
+            except Exception:
+                log.exception("an event subscriber failed")
+        if kind == "proc" and payload["kind"] in ("fork", "exit"):
+            self._proc_timeline(payload)
+
+    def _proc_timeline(self, proc):
+        if proc["kind"] == "fork":
+            served = f" for {proc['peer']}" if proc.get("peer") else ""
+            text = f"{proc['server']} forked PID {proc['pid']}{served}"
+        else:
+            text = f"PID {proc['pid']} of {proc['server']} is gone"
+        self._publish("event", {"server": proc["server"], "kind": proc["kind"], "text": text})
+
+    def timeline(self, server, kind, text):
+        self._publish("event", {"server": server, "kind": kind, "text": text})
+
+    def events_after(self, after=0):
+        return {"events": self.history.after(after), "last": self.history.last_id}
+
+    # --- queries ------------------------------------------------------------------------
+
+    def get(self, name):
+        server = self.servers.get(name) if isinstance(name, str) else None
+        if server is None:
+            raise CommandError(f"there is no server named {str(name)[:60]!r}", 404)
+        return server
+
+    def _summary(self, server):
+        info = server.describe()
+        info["children"] = (
+            len(self.watcher.descendants(server.name)) if server.state in SIGNALLABLE_STATES else 0
+        )
+        return info
+
+    def list_servers(self):
+        return [self._summary(server) for server in self.servers.values()]
+
+    def server_detail(self, name):
+        server = self.get(name)
+        info = self._summary(server)
+        info["tree"] = (
+            [p.as_dict() for p in self.watcher.snapshot(name)] if server.state in SIGNALLABLE_STATES else []
+        )
+        info["spec"] = server.spec.describe()
+        return info
+
+    def snapshot(self):
+        return {
+            "servers": [self.server_detail(name) for name in self.servers],
+            "events": self.history.after(0)[-200:],
+            "mechanism": self.mechanism,
+        }
+
+    def output(self, name, tail=200):
+        return {"lines": self.get(name).output.tail(tail)}
+
+    # --- commands -----------------------------------------------------------------------
+
+    def start(self, name, options=None):
+        server = self.get(name)
+        try:
+            server.start(options)
+        except OptionError as exc:
+            raise CommandError(str(exc), 400) from exc
+        return server.describe()
+
+    def stop(self, name):
+        server = self.get(name)
+        server.stop()
+        return server.describe()
+
+    def restart(self, name, options=None, timeout=15.0):
+        """Stop (if running), wait until it has stopped, start again. Blocks until started."""
+        server = self.get(name)
+        if server.state in RUNNING_STATES:
+            server.stop()
+        if not server.wait_stopped(timeout):
+            raise CommandError(f"{name} did not stop within {timeout:g} s", 500)
+        return self.start(name, options if options is not None else server.options)
+
+    def stop_all(self):
+        stopped = []
+        for server in self.servers.values():
+            try:
+                server.stop()
+                stopped.append(server.name)
+            except CommandError:
+                continue
+        if stopped:
+            self.timeline(None, "stop", f"stop everything: {', '.join(stopped)}")
+        return {"stopping": stopped}
+
+    def kill_children(self, name, signame="SIGKILL"):
+        return self.get(name).kill_children(signal_number(signame))
+
+    def signal_process(self, pid, create_time, signame="SIGTERM"):
+        """Signal one process, only if it is a live descendant of a managed server and
+        still the very process the user saw (create_time within one clock tick)."""
+        sig = signal_number(signame)
+        if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+            raise CommandError("pid must be a positive whole number", 400)
+        if isinstance(create_time, bool) or not isinstance(create_time, int | float):
+            raise CommandError("create_time (as shown in the tree) is required", 400)
+        if pid == 1:
+            raise CommandError("PID 1 is the system's init process; forkwatch never signals it", 403)
+        if pid == os.getpid():
+            raise CommandError("that is the dashboard itself; use Ctrl-C where it runs", 403)
+        owner = self.watcher.owner_of(pid)
+        if owner is None:
+            if proctree.create_time_of(pid) is None:
+                raise CommandError(f"there is no process {pid} (it has exited)", 404)
+            raise CommandError(f"PID {pid} is not a process of any server forkwatch runs", 403)
+        server_name, known_time, is_root = owner
+        if is_root:
+            raise CommandError(f"PID {pid} is the {server_name} server itself; use Stop", 403)
+        if not proctree.same_time(known_time, create_time):
+            raise CommandError(f"PID {pid} is no longer the process you saw (its number was reused)", 404)
+        result = proctree.signal_process(pid, known_time, sig)
+        if result == proctree.SignalResult.ZOMBIE:
+            parent = proctree.read_stat(pid)
+            reaper = parent.ppid if parent else "its parent"
+            raise CommandError(
+                f"PID {pid} has already exited: it is a zombie waiting for PID {reaper} to reap it", 409
+            )
+        if result != proctree.SignalResult.SENT:
+            raise CommandError(f"PID {pid} has exited", 404)
+        self.timeline(server_name, "kill", f"{signame.upper()} sent to PID {pid} of {server_name}")
+        return {"pid": pid, "signal": signame.upper(), "server": server_name}
+
+    def send_stdin(self, name, line):
+        if not isinstance(line, str) or len(line) > STDIN_LINE_LIMIT or any(c in line for c in "\r\n\x00"):
+            raise CommandError(
+                f"line must be text of at most {STDIN_LINE_LIMIT} characters, without line breaks", 400
+            )
+        self.get(name).send_stdin(line)
+        return {"sent": line}
+
+    def reveal_secret(self, name):
+        server = self.get(name)
+        if server.spec.secret is None:
+            raise CommandError(f"{name} has no secret", 400)
+        if server.secret is None:
+            raise CommandError(f"{name} has not been started yet, so it has no secret", 409)
+        self.timeline(name, "secret", f"the instructor revealed the secret of {name}")
+        return {"secret": server.secret}
+
+    def new_round(self, name):
+        """A new secret and a fresh state: restart the game's server."""
+        server = self.get(name)
+        if server.spec.secret is None:
+            raise CommandError(f"{name} has no secret", 400)
+        server.secret = None
+        if server.state in RUNNING_STATES:
+            server.stop()
+            if not server.wait_stopped(15.0):
+                raise CommandError(f"{name} did not stop in time", 500)
+        server.start(server.options)
+        self.timeline(name, "secret", f"new round of {name}: a new secret")
+        return server.describe()
+
+    # --- the end --------------------------------------------------------------------------
+
+    def shutdown(self, timeout=10.0):
+        """Stop every server and child, then the background loops and the watchdog."""
+        if self._closed:
+            return
+        self._closed = True
+        for server in self.servers.values():
+            try:
+                server.stop()
+            except CommandError:
+                pass
+        deadline = time.monotonic() + timeout
+        for server in self.servers.values():
+            server.wait_stopped(max(0.1, deadline - time.monotonic()))
+        self._stop_event.set()
+        if not self._started:
+            self.watcher.close()
+        self.guard.close()
+        leftover = [
+            s.name
+            for s in self.servers.values()
+            if s.state != ServerState.STOPPED and s.state in RUNNING_STATES
+        ]
+        if leftover:
+            log.error("servers still running at shutdown: %s", ", ".join(leftover))
+
+
+def _spawn_thread(target, *args):
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,576 @@
+"""ManagedServer: one lecture server as a subprocess — spawn, readiness, output, stop, exit.
+
+A ManagedServer owns its state and changes it only through `_change_state`, which checks
+the allowed-from table in states.py and publishes one `server` event per change. Its
+threads only report (lines of output, "ready", "exited"); the state follows from them.
+"""
+
+import collections
+import logging
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from supervisor import proctree
+from supervisor.states import (
+    ALLOWED_FROM,
+    SIGNALLABLE_STATES,
+    STARTABLE_STATES,
+    STOPPABLE_STATES,
+    ServerState,
+)
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ADDRESS_LINE = re.compile(r"^listening on (?:(tcp|udp)://(\[[^\]]*\]|[^:]+):(\d+)|unix:(.+))$")
+SECRET_ENV = "FORKWATCH_SECRET"
+
+
+class CommandError(Exception):
+    """A command that cannot be carried out; `status` is the HTTP status to answer with."""
+
+    def __init__(self, message, status=409):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class OutputBuffer:
+    """The last `max_lines` lines of a server's output, each at most `max_line` characters.
+
+    Also keeps the lines not yet published, so the manager can send them in batches.
+    """
+
+    def __init__(self, max_lines=5000, max_line=2000):
+        self.max_line = max_line
+        self._lines = collections.deque(maxlen=max_lines)
+        self._pending = collections.deque(maxlen=max_lines)
+        self._dropped = 0
+        self._lock = threading.Lock()
+
+    def add(self, stream, text):
+        if len(text) > self.max_line:
+            text = text[: self.max_line] + f" … [{len(text) - self.max_line} characters cut]"
+        with self._lock:
+            self._lines.append((stream, text))
+            if len(self._pending) == self._pending.maxlen:
+                self._dropped += 1
+            self._pending.append((stream, text))
+
+    def tail(self, count=None):
+        with self._lock:
+            lines = [text for _, text in self._lines]
+        return lines[-count:] if count else lines
+
+    def take_pending(self):
+        """[(stream, [lines])] in order, and how many lines were dropped unsent."""
+        with self._lock:
+            pending, self._pending = list(self._pending), collections.deque(maxlen=self._pending.maxlen)
+            dropped, self._dropped = self._dropped, 0
+        batches = []
+        for stream, text in pending:
+            if batches and batches[-1][0] == stream:
+                batches[-1][1].append(text)
+            else:
+                batches.append((stream, [text]))
+        return batches, dropped
+
+    def clear(self):
+        with self._lock:
+            self._lines.clear()
+            self._pending.clear()
+
+
+def read_lines(pipe, on_line, max_line):
+    """Read a pipe to EOF, calling on_line(text) per line. A line longer than max_line is
+    cut (the rest up to its newline discarded), so one huge line never fills memory;
+    invalid UTF-8 becomes U+FFFD; a last line without a newline is still delivered."""
+    fd = pipe.fileno()
+    partial = bytearray()
+    cut = 0
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            piece = chunk[start:] if end < 0 else chunk[start:end]
+            room = max_line + 1 - len(partial)
+            if room > 0:
+                partial += piece[:room]
+            cut += max(0, len(piece) - max(room, 0))
+            if end < 0:
+                break
+            on_line(_line_text(partial, cut))
+            partial.clear()
+            cut = 0
+            start = end + 1
+    if partial or cut:
+        on_line(_line_text(partial, cut))
+    pipe.close()
+
+
+def _line_text(raw, cut):
+    text = bytes(raw).decode("utf-8", "replace").rstrip("\r")
+    if cut:
+        text += f" … [{cut} bytes cut]"
+    return text
+
+
+class ManagedServer:
+    def __init__(self, spec, publish, watcher, guard, settings):
+        self.spec = spec
+        self.name = spec.name
+        self._publish = publish  # publish(kind, payload)
+        self._watcher = watcher
+        self._guard = guard
+        self.settings = settings
+        self.state = ServerState.STOPPED
+        self.pid = None
+        self.create_time = None
+        self.port = spec.port
+        self.unix_path = None
+        self.started_at = None
+        self.exit_code = None
+        self.reason = None
+        self.options = spec.parse_options({})
+        self.secret = None
+        self.output = OutputBuffer(
+            settings.get("output_lines", 5000), settings.get("output_line_length", 2000)
+        )
+        self._lock = threading.RLock()
+        self._popen = None
+        self._readers = []
+        self._address = None
+        self._startup_news = threading.Event()
+        self._stop_requested = False
+        self._stop_done = threading.Event()
+        self._quick_failures = 0
+        self._backoff_timer = None
+        self._run_id = 0
+
+    # --- state ------------------------------------------------------------------------
+
+    def _change_state(self, target, reason=None):
+        with self._lock:
+            current = self.state
+            if current not in ALLOWED_FROM[target]:
+                log.error("%s: refused change %s -> %s", self.name, current.name, target.name)
+                return False
+            self.state = target
+            self.reason = reason
+            log.info("%s: %s -> %s%s", self.name, current.name, target.name, f" ({reason})" if reason else "")
+            payload = self.describe(for_event=True)
+        self._publish("server", payload)
+        return True
+
+    def describe(self, for_event=False):
+        with self._lock:
+            info = {
+                "name": self.name,
+                "state": self.state.name,
+                "pid": self.pid,
+                "port": self.port,
+                "reason": self.reason,
+                "exit_code": self.exit_code,
+            }
+            if for_event:
+                info["t"] = time.time()
+            else:
+                info.update(
+                    title=self.spec.title,
+                    protocol=self.spec.protocol,
+                    client=self.spec.client,
+                    started_at=self.started_at,
+                    options=dict(self.options),
+                    unix_path=self.unix_path,
+                    reads_stdin=self.spec.reads_stdin,
+                    has_secret=self.spec.secret is not None,
+                )
+            return info
+
+    def _timeline(self, kind, text):
+        self._publish("event", {"server": self.name, "kind": kind, "text": text})
+
+    # --- start ------------------------------------------------------------------------
+
+    def start(self, options=None, secret=None, _from_backoff=False):
+        with self._lock:
+            if not _from_backoff:
+                if self.state == ServerState.STARTING:
+                    raise CommandError(f"{self.name} is already starting")
+                if self.state == ServerState.STOPPING:
+                    raise CommandError(f"{self.name} is stopping; start it again when it has stopped")
+                if self.state not in STARTABLE_STATES:
+                    raise CommandError(f"{self.name} is already {self.state.name.lower()}")
+                self.options = self.spec.parse_options(options)
+                self._quick_failures = 0
+            if self.spec.secret and (secret is not None or self.secret is None or not _from_backoff):
+                self.secret = secret if secret is not None else self._new_secret()
+            self._run_id += 1
+            self._stop_requested = False
+            self._stop_done.clear()
+            self._startup_news.clear()
+            self._address = None
+            self.exit_code = None
+            self.port = self.spec.port
+            self.unix_path = None
+            argv = self._argv()
+            env = self._env()
+            self._change_state(ServerState.STARTING)
+            try:
+                self._popen = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.PIPE if self.spec.reads_stdin else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=env,
+                    cwd=PROJECT_ROOT,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            except OSError as exc:
+                self._change_state(ServerState.FATAL, f"could not start: {exc}")
+                raise CommandError(f"{self.name} could not start: {exc}", 500) from exc
+            self.pid = self._popen.pid
+            self.create_time = proctree.create_time_of(self.pid)
+            self.started_at = time.time()
+            if self.create_time is not None:
+                self._guard.add(self.pid, self.create_time)
+            run_id = self._run_id
+        self._timeline("start", f"{self.name} started as PID {self.pid}: {' '.join(argv[1:])}")
+        self._readers = [
+            threading.Thread(
+                target=self._read, args=(self._popen.stdout, "stdout"), daemon=True, name=f"{self.name}-out"
+            ),
+            threading.Thread(
+                target=self._read, args=(self._popen.stderr, "stderr"), daemon=True, name=f"{self.name}-err"
+            ),
+        ]
+        for reader in self._readers:
+            reader.start()
+        self._watcher.watch(
+            self.name, self.pid, self.spec.port if self.spec.protocol in ("tcp", "http") else None
+        )
+        threading.Thread(
+            target=self._lifecycle, args=(run_id, self._popen), daemon=True, name=f"{self.name}-life"
+        ).start()
+
+    def _new_secret(self):
+        if self.spec.secret == "number":
+            return str(random.randint(1, 100))
+        from servers.guess_word import WORDS
+
+        return random.choice(WORDS)
+
+    def _argv(self):
+        argv = [sys.executable, "-m", f"servers.{self.spec.module}", *self.spec.args]
+        if self.spec.protocol == "unix":
+            self.unix_path = os.path.join(self.settings["runtime_dir"], self.spec.unix_socket)
+            argv += ["--unix", self.unix_path]
+        elif self.spec.port is not None:
+            argv += ["--host", self.settings.get("servers_host", "127.0.0.1"), "--port", str(self.spec.port)]
+        for option in self.spec.options:
+            argv += option.as_args(self.options[option.name])
+        return argv
+
+    def _env(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FORKWATCH_")}
+        env["PYTHONUNBUFFERED"] = "1"
+        env["PYTHONPATH"] = PROJECT_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        if self.secret is not None:
+            env[SECRET_ENV] = self.secret
+        return env
+
+    def _read(self, pipe, stream):
+        read_lines(pipe, lambda text: self._on_line(stream, text), self.output.max_line)
+        if stream == "stdout":
+            self._startup_news.set()
+
+    def _on_line(self, stream, text):
+        self.output.add(stream, text)
+        if stream == "stdout" and self._address is None:
+            match = ADDRESS_LINE.match(text)
+            if match:
+                self._address = match
+                self._startup_news.set()
+
+    # --- the life of one run -----------------------------------------------------------
+
+    def _lifecycle(self, run_id, popen):
+        ready, why = self._wait_ready(popen)
+        if ready:
+            with self._lock:
+                if self._run_id == run_id and self.state == ServerState.STARTING:
+                    self._change_state(ServerState.RUNNING)
+                    where = f"port {self.port}" if self.port is not None else (self.unix_path or "stdin")
+                    self._timeline("ready", f"{self.name} is ready on {where}")
+        elif popen.poll() is None and not self._stop_requested:
+            log.warning("%s: %s; killing it", self.name, why)
+            proctree.signal_group(popen.pid, signal.SIGKILL)
+        returncode = popen.wait()
+        self._finish(run_id, popen, returncode, None if ready else why)
+
+    def _wait_ready(self, popen):
+        """(True, None) once the address line was printed and the socket exists."""
+        timeout = self.settings.get("start_timeout", 10.0)
+        deadline = time.monotonic() + timeout
+        if self.spec.protocol == "none":
+            return True, None
+        while not self._startup_news.wait(0.05):
+            if self._stop_requested:
+                return False, "stopped before it was ready"
+            if popen.poll() is not None:
+                break
+            if time.monotonic() >= deadline:
+                return False, f"not ready after {timeout:g} s (it printed no 'listening on' line)"
+        match = self._address
+        if match is None:
+            popen.wait(max(0.1, deadline - time.monotonic())) if popen.poll() is None else None
+            return False, self._start_failure(popen)
+        if match.group(4):
+            with self._lock:
+                self.unix_path = match.group(4)
+        else:
+            with self._lock:
+                self.port = int(match.group(3))
+            self._watcher.set_port(self.name, self.port if match.group(1) == "tcp" else None)
+        while not proctree.listens(popen.pid, self.port if not match.group(4) else None, match.group(4)):
+            if popen.poll() is not None:
+                return False, self._start_failure(popen)
+            if self._stop_requested:
+                return False, "stopped before it was ready"
+            if time.monotonic() >= deadline:
+                return False, f"not ready after {timeout:g} s (no listening socket)"
+            time.sleep(0.002)
+        return True, None
+
+    def _start_failure(self, popen):
+        """A sentence for a server that exited before it was ready."""
+        for reader in self._readers:
+            reader.join(1.0)
+        port = self.spec.port
+        if port:
+            holder = proctree.port_holder(port, udp=self.spec.protocol == "udp")
+            if holder is not None and holder[0] != popen.pid:
+                command = holder[1] or "unknown command"
+                return f"port {port} is in use by PID {holder[0]} ({command})"
+        errors = [line for line in self.output.tail(20) if line.strip()]
+        last = errors[-1] if errors else "no output"
+        code = popen.poll()
+        return f"exited with code {code} before it was ready: {last}"
+
+    def _finish(self, run_id, popen, returncode, start_failure):
+        """The process has exited: clean its group, drain output, report the final state."""
+        with self._lock:
+            stopping = self._stop_requested
+        if not stopping:
+            self._kill_leftovers(popen.pid)
+        if stopping:
+            self._stop_done.wait()
+        for reader in self._readers:
+            reader.join(2.0)
+        self._watcher.unwatch(self.name)
+        with self._lock:
+            if self._run_id != run_id:
+                return
+            self._guard.remove(popen.pid)
+            self.exit_code = returncode
+            ran_for = time.time() - (self.started_at or time.time())
+            if stopping:
+                self._change_state(ServerState.STOPPED)
+                self._timeline("stop", f"{self.name} stopped (exit code {returncode})")
+            elif start_failure is not None:
+                self._change_state(ServerState.FATAL, start_failure)
+                self._timeline("crash", f"{self.name} could not start: {start_failure}")
+            else:
+                reason = describe_exit(returncode)
+                self._change_state(ServerState.EXITED, reason)
+                self._timeline("crash", f"{self.name} {reason}")
+                self._maybe_restart(ran_for)
+
+    def _maybe_restart(self, ran_for):
+        if not self.settings.get("autorestart", False):
+            return
+        if ran_for < self.settings.get("startsecs", 1.0):
+            self._quick_failures += 1
+        else:
+            self._quick_failures = 0
+        if self._quick_failures >= self.settings.get("startretries", 3):
+            self._change_state(
+                ServerState.FATAL, f"exited too quickly {self._quick_failures} times in a row; given up"
+            )
+            self._timeline("crash", f"{self.name} is flapping; given up")
+            return
+        delay = self.settings.get("backoff", 0.5) * (2 ** max(0, self._quick_failures - 1))
+        self._change_state(ServerState.BACKOFF, f"restarting in {delay:g} s")
+        timer = threading.Timer(delay, self._restart_from_backoff, args=(self._run_id,))
+        timer.daemon = True
+        self._backoff_timer = timer
+        timer.start()
+
+    def _restart_from_backoff(self, run_id):
+        with self._lock:
+            if self._run_id != run_id or self.state != ServerState.BACKOFF:
+                return
+            try:
+                self.start(_from_backoff=True)
+            except CommandError as exc:
+                self._change_state(ServerState.FATAL, exc.message)
+
+    def _kill_leftovers(self, pgid):
+        """After the server itself exited: kill what is left of its group and tree."""
+        snapshot = self._tree_snapshot()
+        proctree.signal_group(pgid, signal.SIGKILL)
+        for pid, created in snapshot:
+            proctree.signal_process(pid, created, signal.SIGKILL)
+        self._wait_tree_gone(pgid, snapshot, 5.0)
+
+    # --- stop -------------------------------------------------------------------------
+
+    def stop(self):
+        with self._lock:
+            if self.state == ServerState.STOPPING:
+                raise CommandError(f"{self.name} is already stopping")
+            if self.state == ServerState.BACKOFF:
+                if self._backoff_timer:
+                    self._backoff_timer.cancel()
+                self._run_id += 1
+                self._change_state(ServerState.STOPPED, "stopped while waiting to restart")
+                return
+            if self.state not in STOPPABLE_STATES:
+                raise CommandError(f"{self.name} is not running ({self.state.name.lower()})")
+            self._stop_requested = True
+            self._change_state(ServerState.STOPPING)
+            popen = self._popen
+        threading.Thread(
+            target=self._stop_sequence, args=(popen,), daemon=True, name=f"{self.name}-stop"
+        ).start()
+
+    def _tree_snapshot(self):
+        """(pid, create_time) of every descendant known now: the watcher's and a fresh scan."""
+        found = {(pid, created) for pid, created, _ in self._watcher.descendants(self.name)}
+        if self.pid is not None:
+            for stat in proctree.descendants(self.pid):
+                found.add((stat.pid, stat.create_time))
+        return found
+
+    def _stop_sequence(self, popen):
+        pgid = popen.pid
+        try:
+            snapshot = self._tree_snapshot()
+            proctree.signal_group(pgid, signal.SIGTERM)
+            timeout = self.settings.get("stop_timeout", 3.0)
+            if not self._wait_tree_gone(pgid, snapshot, timeout, popen):
+                log.info("%s: still running after %g s; SIGKILL", self.name, timeout)
+                snapshot |= self._tree_snapshot()
+                proctree.signal_group(pgid, signal.SIGKILL)
+                for pid, created in snapshot:
+                    proctree.signal_process(pid, created, signal.SIGKILL)
+                if not self._wait_tree_gone(pgid, snapshot, 5.0, popen):
+                    log.error("%s: processes survived SIGKILL", self.name)
+        finally:
+            self._stop_done.set()
+
+    def _wait_tree_gone(self, pgid, snapshot, timeout, popen=None):
+        """Wait until the server, its group and every snapshotted process are gone.
+        Zombies of ours (orphans reparented to this subreaper) are reaped by PID."""
+        deadline = time.monotonic() + timeout
+        me = os.getpid()
+        while True:
+            server_gone = popen is None or popen.poll() is not None
+            stats = proctree.parent_map()
+            left = []
+            for stat in proctree.members({pgid}, stats):
+                if stat.pid == pgid:
+                    continue  # the server itself: Popen reaps it
+                if stat.state == "Z" and stat.ppid == me:
+                    _reap(stat.pid)
+                    continue
+                if stat.state != "Z":
+                    left.append(stat.pid)
+            for pid, created in snapshot:
+                stat = stats.get(pid)
+                if stat and proctree.same_time(stat.create_time, created) and stat.state != "Z":
+                    left.append(pid)
+            if server_gone and not left:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+
+    # --- signals and stdin ------------------------------------------------------------
+
+    def kill_children(self, sig=signal.SIGKILL):
+        """kill_processes(): signal every live child of the server. Zombies are skipped."""
+        with self._lock:
+            if self.state not in SIGNALLABLE_STATES:
+                raise CommandError(f"{self.name} is not running")
+            root = self.pid
+        killed, skipped = [], []
+        for pid, created, _ in sorted(self._watcher.descendants(self.name)):
+            stat = proctree.read_stat(pid)
+            if stat is None or stat.ppid != root:
+                continue  # gone, or a grandchild: kill_processes() only knows its children
+            result = proctree.signal_process(pid, created, sig)
+            if result == proctree.SignalResult.SENT:
+                killed.append(pid)
+            elif result == proctree.SignalResult.ZOMBIE:
+                skipped.append(
+                    {"pid": pid, "reason": f"already exited: a zombie waiting for PID {root} to reap it"}
+                )
+            else:
+                skipped.append({"pid": pid, "reason": "already gone"})
+        signame = signal.Signals(sig).name
+        text = f"{signame} to {len(killed)} children of {self.name}"
+        self._timeline("kill", text + (f": {', '.join(map(str, killed))}" if killed else ""))
+        return {"killed": killed, "skipped": skipped}
+
+    def send_stdin(self, line):
+        with self._lock:
+            if not self.spec.reads_stdin:
+                raise CommandError(f"{self.name} does not read its input", 400)
+            if self.state not in (ServerState.RUNNING, ServerState.STARTING) or self._popen is None:
+                raise CommandError(f"{self.name} is not running")
+            try:
+                self._popen.stdin.write(line.encode("utf-8") + b"\n")
+                self._popen.stdin.flush()
+            except (BrokenPipeError, ValueError, OSError) as exc:
+                raise CommandError(f"{self.name} no longer reads its input") from exc
+
+    def wait_stopped(self, timeout):
+        deadline = time.monotonic() + timeout
+        while self.state in SIGNALLABLE_STATES or self.state == ServerState.BACKOFF:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+
+def _reap(pid):
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def describe_exit(returncode):
+    if returncode is None:
+        return "exited"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"was killed by {name}"
+    return f"exited with code {returncode}"

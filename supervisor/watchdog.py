@@ -1,0 +1,90 @@
+"""The watchdog: a tiny process that outlives the dashboard just long enough to clean up.
+
+The dashboard starts it with a pipe on its stdin and tells it, line by line, which process
+groups it runs servers in:
+
+    add PGID CREATE_TIME     a server's group (its leader's PID and create time)
+    remove PGID              that server has stopped
+
+When the pipe closes without a `bye` line — the dashboard died, even by SIGKILL, which no
+handler can catch — it kills every process of the groups still recorded, in their groups
+and sessions and below them, and exits. A group is touched only while its leader is gone
+or is still the recorded process, so a recycled number never hits a stranger.
+"""
+
+import os
+import signal
+import sys
+import time
+
+from supervisor import proctree
+
+SWEEP_FOR = 2.0
+
+
+def leftovers(groups, stats=None):
+    """Processes still alive (or zombie) of the recorded groups and their descendants."""
+    stats = stats if stats is not None else proctree.parent_map()
+    ids = set()
+    for pgid, created in groups.items():
+        leader = stats.get(pgid)
+        if leader is not None and not proctree.same_time(leader.create_time, created):
+            continue  # that number now belongs to someone else
+        ids.add(pgid)
+    if not ids:
+        return []
+    found = {s.pid: s for s in proctree.members(ids, stats)}
+    for stat in list(found.values()):
+        for child in proctree.descendants(stat.pid, stats):
+            found.setdefault(child.pid, child)
+    found.pop(os.getpid(), None)
+    return list(found.values())
+
+
+def kill_leftovers(groups, deadline_s=SWEEP_FOR):
+    """SIGKILL everything of the groups until nothing is left; returns how many were hit."""
+    hit = set()
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        alive = [s for s in leftovers(groups) if s.state != "Z"]
+        if not alive:
+            break
+        for stat in alive:
+            if (
+                proctree.signal_process(stat.pid, stat.create_time, signal.SIGKILL)
+                == proctree.SignalResult.SENT
+            ):
+                hit.add((stat.pid, stat.start_ticks))
+        time.sleep(0.01)
+    return len(hit)
+
+
+def main():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    groups = {}
+    clean_exit = False
+    for line in sys.stdin:
+        parts = line.split()
+        try:
+            if parts[:1] == ["add"] and len(parts) == 3:
+                groups[int(parts[1])] = float(parts[2])
+            elif parts[:1] == ["remove"] and len(parts) == 2:
+                groups.pop(int(parts[1]), None)
+            elif parts == ["bye"]:
+                clean_exit = True
+                break
+        except ValueError:
+            continue
+    if groups and not clean_exit:
+        killed = kill_leftovers(groups)
+        print(
+            f"forkwatch watchdog: the dashboard is gone; killed {killed} processes",
+            file=sys.stderr,
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
