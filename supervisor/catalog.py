@@ -70,6 +70,7 @@ class ServerSpec:
     secret: str | None = None  # "number" | "word": passed by environment, never argv
     reads_stdin: bool = False
     unix_socket: str | None = None  # file name in the runtime folder
+    package: str = "servers"  # the package holding `module`
 
     def option(self, name):
         return next((o for o in self.options if o.name == name), None)

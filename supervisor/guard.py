@@ -23,6 +23,8 @@ STATE_FILE = "running-groups.json"
 class Guard:
     def __init__(self, state_dir, use_watchdog=True):
         self._state_path = os.path.join(state_dir, STATE_FILE) if state_dir else None
+        if state_dir:
+            os.makedirs(state_dir, mode=0o700, exist_ok=True)
         self._groups = {}
         self._lock = threading.Lock()
         self._watchdog = None

@@ -47,11 +47,12 @@ def signal_number(name):
 
 
 class Manager:
-    def __init__(self, settings=None):
+    def __init__(self, settings=None, extra_servers=()):
         self.settings = dict(settings or {})
         self.settings.setdefault("runtime_dir", self.settings.get("state_dir") or "/tmp")
         os.makedirs(self.settings["runtime_dir"], exist_ok=True)
         self.catalog = build_catalog(self.settings.get("servers"))
+        self.catalog.update({spec.name: spec for spec in extra_servers})
         self.history = EventLog(self.settings.get("history", 2000))
         self._subscribers = []
         self._lock = threading.Lock()

@@ -274,7 +274,7 @@ class ManagedServer:
         return random.choice(WORDS)
 
     def _argv(self):
-        argv = [sys.executable, "-m", f"servers.{self.spec.module}", *self.spec.args]
+        argv = [sys.executable, "-m", f"{self.spec.package}.{self.spec.module}", *self.spec.args]
         if self.spec.protocol == "unix":
             self.unix_path = os.path.join(self.settings["runtime_dir"], self.spec.unix_socket)
             argv += ["--unix", self.unix_path]
@@ -380,6 +380,11 @@ class ManagedServer:
             self._stop_done.wait()
         for reader in self._readers:
             reader.join(2.0)
+        if popen.stdin is not None:
+            try:
+                popen.stdin.close()
+            except OSError:
+                pass
         self._watcher.unwatch(self.name)
         with self._lock:
             if self._run_id != run_id:

@@ -4,6 +4,7 @@ import signal
 import psutil
 import pytest
 
+from tests.core_support import make_manager
 from tests.support import ServerProcess, wait_for
 
 ME = os.getpid()
@@ -16,7 +17,23 @@ def _descendants():
         return set()
 
 
+def _reap_my_zombies():
+    """Orphans reparented to this process (a subreaper once a Manager ran here) are
+    reaped by PID, as the supervisor itself does."""
+    try:
+        children = psutil.Process(ME).children()
+    except psutil.NoSuchProcess:
+        return
+    for child in children:
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(child.pid, os.WNOHANG)
+        except (psutil.NoSuchProcess, ChildProcessError):
+            continue
+
+
 def _still_running(procs):
+    _reap_my_zombies()
     alive = []
     for pid, created in procs:
         try:
@@ -64,3 +81,40 @@ def run_server():
     for server in started:
         server.stop()
         assert not server.descendants(), f"servers.{server.module} left children"
+
+
+@pytest.fixture
+def manager_factory(tmp_path):
+    """Managers with every port free; each is shut down and proven empty at teardown."""
+    made = []
+
+    def make(mechanism="auto", extra_servers=(), **settings):
+        manager, recorder = make_manager(tmp_path, mechanism, extra_servers, **settings)
+        made.append(manager)
+        return manager, recorder
+
+    yield make
+    for manager in made:
+        pids = [s.pid for s in manager.servers.values() if s.pid]
+        manager.shutdown()
+        for server in manager.servers.values():
+            assert server.state.name in ("STOPPED", "EXITED", "FATAL"), (
+                f"{server.name} is {server.state.name}"
+            )
+        for pid in pids:
+            wait_for(lambda pid=pid: not _alive_in_group(pid), 5.0, f"group {pid} to be empty")
+
+
+def _alive_in_group(pgid):
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, PermissionError):
+            continue
+    return False
+
+
+@pytest.fixture
+def manager(manager_factory):
+    return manager_factory()[0]

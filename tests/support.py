@@ -2,7 +2,6 @@
 server as a subprocess, and proving that nothing was left behind."""
 
 import os
-import queue
 import re
 import signal
 import socket

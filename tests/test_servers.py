@@ -22,7 +22,9 @@ from tests.support import (
     wait_for,
 )
 
-CTIME = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d \d{4}$")
+CTIME = re.compile(
+    r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d \d{4}$"
+)
 QUESTION = b"What is the time?".ljust(25)
 
 
@@ -53,7 +55,17 @@ def ask(sock, question=QUESTION):
 
 @pytest.mark.parametrize(
     "module",
-    ["clock", "clock_client", "fork_demo", "forking_clock", "fork_client", "web", "swap", "secret_number", "guess_word"],
+    [
+        "clock",
+        "clock_client",
+        "fork_demo",
+        "forking_clock",
+        "fork_client",
+        "web",
+        "swap",
+        "secret_number",
+        "guess_word",
+    ],
 )
 def test_every_program_explains_itself(module):
     result = run_module(module, "--help")
@@ -304,10 +316,14 @@ def test_forking_clock_refuses_past_max_children(run_server):
 def test_forking_clock_sigterm_runs_kill_processes_and_children_do_not(run_server):
     server = run_server("forking_clock", "--port", "0", "--delay", "30")
     holders = [server.connect() for _ in range(3)]
-    children = wait_for(lambda: len(server.descendants()) == 3 and server.descendants(), what="three children")
+    children = wait_for(
+        lambda: len(server.descendants()) == 3 and server.descendants(), what="three children"
+    )
     # A child must not run the parent's shutdown: SIGTERM to one child only ends that child.
     children[0].terminate()
-    wait_for(lambda: len([p for p in server.descendants() if p.status() != "zombie"]) == 2, what="one child ended")
+    wait_for(
+        lambda: len([p for p in server.descendants() if p.status() != "zombie"]) == 2, what="one child ended"
+    )
     assert server.proc.poll() is None
     server.stop()
     assert server.proc.returncode == 0
@@ -333,7 +349,9 @@ def test_forking_clock_short_question_and_silent_client(run_server):
 
 def test_fork_client_loops_over_one_connection(run_server):
     server = run_server("forking_clock", "--port", "0", "--delay", "0", "--reap")
-    result = run_module("fork_client", "--port", str(server.port), "--rounds", "3", "--min", "0", "--max", "0")
+    result = run_module(
+        "fork_client", "--port", str(server.port), "--rounds", "3", "--min", "0", "--max", "0"
+    )
     assert result.returncode == 0
     answers = [line for line in result.stdout.decode().splitlines() if CTIME.match(line)]
     assert len(answers) == 3
@@ -455,7 +473,8 @@ def test_swap_alone_gets_no_partner(run_server):
 
 
 @pytest.mark.parametrize(
-    "payload, answer", [(b"\n", "error: empty line"), (b"x" * 5000 + b"\n", "error: line too long (1024 bytes at most)")]
+    "payload, answer",
+    [(b"\n", "error: empty line"), (b"x" * 5000 + b"\n", "error: line too long (1024 bytes at most)")],
 )
 def test_swap_bad_lines(run_server, payload, answer):
     server = run_server("swap", "--port", "0")
@@ -539,7 +558,12 @@ def test_guess_word_rules_wrong_right_and_found(run_server):
 
 def test_guess_word_escapes_everything_echoed(run_server):
     server = run_server("guess_word", "--port", "0", "--secret", "zombie")
-    for path in ("/<script>alert(1)</script>", "/%3Cscript%3Ealert(1)%3C%2Fscript%3E", "/../etc", "/" + "w" * 10_000):
+    for path in (
+        "/<script>alert(1)</script>",
+        "/%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        "/../etc",
+        "/" + "w" * 10_000,
+    ):
         status, _, body = get(server.host, server.port, path)
         assert status == 404
         assert "<script>" not in body

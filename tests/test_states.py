@@ -1,0 +1,166 @@
+"""The state machine alone, with a fake process world: every transition, allowed or not."""
+
+import pytest
+
+from supervisor import states
+from supervisor.process import CommandError, ManagedServer
+from supervisor.states import ALLOWED_FROM, ServerState
+
+S = ServerState
+
+
+class FakeWatcher:
+    def descendants(self, name):
+        return []
+
+
+class FakeGuard:
+    def add(self, pgid, created):
+        pass
+
+    def remove(self, pgid):
+        pass
+
+
+def make_server(spec_name="clock"):
+    from supervisor.catalog import build_catalog
+
+    published = []
+    server = ManagedServer(
+        build_catalog()[spec_name],
+        lambda kind, payload: published.append((kind, payload)),
+        FakeWatcher(),
+        FakeGuard(),
+        {},
+    )
+    return server, published
+
+
+def test_every_state_can_be_entered_and_none_loops_to_itself():
+    assert set(ALLOWED_FROM) == set(S)
+    for target, sources in ALLOWED_FROM.items():
+        assert sources and target not in sources
+
+
+@pytest.mark.parametrize("target", list(S))
+@pytest.mark.parametrize("current", list(S))
+def test_change_state_follows_the_table(current, target):
+    server, published = make_server()
+    server.state = current
+    changed = server._change_state(target, reason="why")
+    allowed = current in ALLOWED_FROM[target]
+    assert changed is allowed
+    assert server.state is (target if allowed else current)
+    events = [p for k, p in published if k == "server"]
+    if allowed:
+        assert len(events) == 1 and events[0]["state"] == target.name and events[0]["reason"] == "why"
+    else:
+        assert events == []
+
+
+def test_groups_are_consistent():
+    assert states.STARTABLE_STATES.isdisjoint(states.STOPPABLE_STATES)
+    assert states.STOPPED_STATES == {S.STOPPED, S.EXITED, S.FATAL}
+    assert S.STOPPING in states.SIGNALLABLE_STATES and S.STOPPING not in states.STOPPABLE_STATES
+
+
+@pytest.mark.parametrize("state", [S.STARTING, S.RUNNING])
+def test_start_from_running_states_is_refused(state):
+    server, _ = make_server()
+    server.state = state
+    with pytest.raises(CommandError, match="already"):
+        server.start()
+
+
+def test_start_while_stopping_is_refused():
+    server, _ = make_server()
+    server.state = S.STOPPING
+    with pytest.raises(CommandError, match="is stopping"):
+        server.start()
+
+
+def test_stop_while_stopping_is_refused():
+    server, _ = make_server()
+    server.state = S.STOPPING
+    with pytest.raises(CommandError, match="already stopping"):
+        server.stop()
+
+
+@pytest.mark.parametrize("state", [S.STOPPED, S.EXITED, S.FATAL])
+def test_stop_from_stopped_states_is_refused(state):
+    server, _ = make_server()
+    server.state = state
+    with pytest.raises(CommandError, match="is not running"):
+        server.stop()
+
+
+def test_stop_from_backoff_goes_straight_to_stopped():
+    server, published = make_server()
+    server.state = S.BACKOFF
+    server.stop()
+    assert server.state is S.STOPPED
+    assert published[-1][1]["state"] == "STOPPED"
+
+
+def test_unknown_option_is_refused_before_anything_starts():
+    from supervisor.catalog import OptionError
+
+    server, published = make_server("forking_clock")
+    with pytest.raises(OptionError, match="no option 'colour'"):
+        server.start({"colour": "red"})
+    assert server.state is S.STOPPED and published == []
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"delay": -1}, "between"),
+        ({"delay": "10"}, "a number"),
+        ({"delay": float("nan")}, "between"),
+        ({"reap": 1}, "true or false"),
+        ({"max_children": 2.5}, "whole number"),
+        ({"max_children": 10**9}, "between"),
+        ([1, 2], "object"),
+    ],
+)
+def test_bad_option_values(options, message):
+    from supervisor.catalog import OptionError, build_catalog
+
+    with pytest.raises(OptionError, match=message):
+        build_catalog()["forking_clock"].parse_options(options)
+
+
+def test_options_become_flags():
+    from supervisor.catalog import build_catalog
+
+    spec = build_catalog()["forking_clock"]
+    parsed = spec.parse_options({"delay": 2, "reap": True})
+    assert parsed == {"delay": 2.0, "reap": True, "max_children": 100}
+    args = [arg for option in spec.options for arg in option.as_args(parsed[option.name])]
+    assert args == ["--delay", "2", "--reap", "--max-children", "100"]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"nope": {"port": 1}}, "unknown server"),
+        ({"clock": {"module": "os"}}, "cannot set 'module'"),
+        ({"clock": {"port": 70000}}, "port must be"),
+        ({"fork_demo": {"port": 5}}, "port must be"),
+    ],
+)
+def test_config_overrides_are_checked(overrides, message):
+    from supervisor.catalog import build_catalog
+
+    with pytest.raises(ValueError, match=message):
+        build_catalog(overrides)
+
+
+def test_catalog_covers_every_lecture_server_with_distinct_ports():
+    from supervisor.catalog import CATALOG
+
+    modules = {spec.module for spec in CATALOG}
+    assert modules == {"clock", "forking_clock", "web", "swap", "secret_number", "guess_word", "fork_demo"}
+    ports = [(spec.port, spec.protocol == "udp") for spec in CATALOG if spec.port]
+    assert len(ports) == len(set(ports))
+    assert next(spec for spec in CATALOG if spec.name == "clock").port == 12091
