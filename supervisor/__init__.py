@@ -1,0 +1,66 @@
+"""forkwatch's dashboard: a Flask + Flask-SocketIO app over the supervisor core."""
+
+import logging
+import os
+
+from flask import Flask
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def create_app(config=None):
+    """The app: defaults → config file → environment (FORKWATCH_*) → `config` overrides.
+
+    Starts the supervisor core (watcher, watchdog). Call `app.forkwatch_shutdown()` to
+    stop every server, client and background task.
+    """
+    from supervisor import api, live, views
+    from supervisor import config as settings_module
+    from supervisor.clients import RateLimiter
+    from supervisor.extensions import new_socketio
+    from supervisor.fork_clients import ForkClients
+    from supervisor.manager import Manager
+
+    overrides = dict(config or {})
+    config_file = overrides.pop("config_file", None)
+    join = overrides.pop("join", None)
+    settings = settings_module.load(config_file, overrides)
+    app = Flask(
+        __name__, template_folder=os.path.join(ROOT, "templates"), static_folder=os.path.join(ROOT, "static")
+    )
+    app.config.update(
+        SECRET_KEY=settings["secret_key"],
+        SESSION_COOKIE_NAME="forkwatch",
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_HTTPONLY=True,
+        MAX_CONTENT_LENGTH=64 * 1024,
+        FORKWATCH=settings,
+        FORKWATCH_TOKEN=settings["token"],
+        FORKWATCH_JOIN=join,
+    )
+    app.debug = False  # never: the debugger would run code for anyone who can reach it
+    app.json.sort_keys = False
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    manager = Manager(settings)
+    clients = ForkClients(manager, settings["max_fork_clients"])
+    app.extensions["forkwatch"] = manager
+    app.extensions["forkwatch_clients"] = clients
+    app.extensions["forkwatch_limiter"] = RateLimiter(settings["play_rate"], settings["play_burst"])
+    socketio = new_socketio(app, settings)
+    app.extensions["forkwatch_socketio"] = socketio
+    socketio.on_namespace(live.LiveNamespace(live.NAMESPACE, app))
+    manager.subscribe(live.fan_out(socketio))
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    api.json_errors(app)
+    app.after_request(views.security_headers)
+    manager.start_background(spawn=socketio.start_background_task)
+
+    def shutdown():
+        clients.stop_all()
+        manager.shutdown()
+
+    app.forkwatch_shutdown = shutdown
+    return app

@@ -161,6 +161,17 @@ class Manager:
             text = f"PID {proc['pid']} of {proc['server']} is gone"
         self._publish("event", {"server": proc["server"], "kind": proc["kind"], "text": text})
 
+    def publish_play(self, payload):
+        """A game move, for the room's live history (and the timeline)."""
+        self._publish("play", payload)
+        self._publish(
+            "event",
+            {"server": payload["server"], "kind": "play", "text": f"{payload['who']} {payload['summary']}"},
+        )
+
+    def publish_clients(self, groups):
+        self._publish("clients", {"groups": groups})
+
     def timeline(self, server, kind, text):
         self._publish("event", {"server": server, "kind": kind, "text": text})
 
@@ -199,6 +210,7 @@ class Manager:
             "servers": [self.server_detail(name) for name in self.servers],
             "events": self.history.after(0)[-200:],
             "mechanism": self.mechanism,
+            "now": time.time(),
         }
 
     def output(self, name, tail=200):

@@ -623,3 +623,13 @@ def children_of_me(stats=None):
     stats = stats if stats is not None else parent_map()
     me = os.getpid()
     return [s for s in stats.values() if s.ppid == me]
+
+
+def lan_addresses():
+    """This machine's IPv4 addresses other than loopback (for the Join panel)."""
+    found = []
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family == socket.AF_INET and not address.address.startswith("127."):
+                found.append(address.address)
+    return sorted(set(found))

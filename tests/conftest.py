@@ -118,3 +118,35 @@ def _alive_in_group(pgid):
 @pytest.fixture
 def manager(manager_factory):
     return manager_factory()[0]
+
+
+@pytest.fixture
+def app_factory(tmp_path):
+    """Apps made by create_app() with every port free; each is shut down and proven empty."""
+    from supervisor import create_app
+    from tests.core_support import app_config
+
+    made = []
+
+    def make(**extra):
+        app = create_app(app_config(tmp_path, **extra))
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        manager = app.extensions["forkwatch"]
+        pids = [s.pid for s in manager.servers.values() if s.pid]
+        app.forkwatch_shutdown()
+        for pid in pids:
+            wait_for(lambda pid=pid: not _alive_in_group(pid), 5.0, f"group {pid} to be empty")
+
+
+@pytest.fixture
+def app(app_factory):
+    return app_factory()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

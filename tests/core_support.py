@@ -76,3 +76,21 @@ def start_ready(manager, name, options=None):
 
 def connect(server, timeout=10.0):
     return socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+
+
+TOKEN = "test-token-0123456789"
+
+
+def app_config(tmp_path, **extra):
+    config = {
+        "state_dir": str(tmp_path / "state"),
+        "runtime_dir": str(tmp_path / "run"),
+        "token": TOKEN,
+        "secret_key": "test-signing-key",
+        "servers": dict(ALL_PORTS_FREE),
+        "stop_timeout": 1.0,
+        "play_rate": 100.0,
+        "play_burst": 100,
+    }
+    config.update(extra)
+    return config

@@ -1,0 +1,40 @@
+// Talking to the JSON API: every POST carries the page's CSRF token; errors become
+// exceptions whose message is the server's sentence.
+const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+const csrf = csrfMeta ? csrfMeta.content : "";
+
+export async function post(url, body) {
+  let response;
+  try {
+    response = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify(body ?? {}),
+    });
+  } catch (err) {
+    throw new Error("the dashboard cannot be reached");
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch (err) {
+    data = null;
+  }
+  if (!response.ok) {
+    throw new Error((data && data.error) || `the request failed (${response.status})`);
+  }
+  return data;
+}
+
+let noticeTimer = null;
+
+export function notify(message, kind = "error") {
+  const box = document.getElementById("notice");
+  if (!box) return;
+  box.textContent = message;
+  box.className = kind === "error" ? "notice" : "notice notice-info";
+  box.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => { box.hidden = true; }, 8000);
+}

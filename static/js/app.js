@@ -1,0 +1,195 @@
+// The dashboard: a store fed by the /live Socket.IO stream (a snapshot on every
+// connect, then diffs), rendering on animation frames, and the instructor's controls.
+import { io } from "/static/vendor/socket.io-client-4.8.4/socket.io.esm.min.js";
+import { notify, post } from "./api.js";
+import { setupGames } from "./games.js";
+import {
+  LIVE_STATES, addTimeline, appendConsole, card, renderInfo, renderTree, renderUptime, resetConsole, resetTimeline,
+} from "./render.js";
+
+const LEAVE_MS = 600;
+const initial = JSON.parse(document.getElementById("snapshot").textContent);
+const store = { role: initial.role, servers: new Map(), offset: 0 };
+const isInstructor = document.body.dataset.role === "instructor";
+// Server time = local time + offset, so ages are right even when the laptop's clock is not.
+const clock = { now: () => Date.now() / 1000 + store.offset };
+const dirty = new Set();
+let frame = null;
+
+function load(snapshot) {
+  if (snapshot.now) store.offset = snapshot.now - Date.now() / 1000;
+  for (const info of snapshot.servers) {
+    const server = { info, procs: new Map(), leaving: new Set() };
+    for (const proc of info.tree || []) server.procs.set(proc.pid, proc);
+    store.servers.set(info.name, server);
+    renderInfo(server, clock);
+    schedule(info.name);
+  }
+  resetTimeline(snapshot.events || []);
+  const mechanism = document.getElementById("mechanism");
+  if (mechanism && snapshot.mechanism) mechanism.textContent = `watching by ${snapshot.mechanism}`;
+  games.onSnapshot(snapshot);
+}
+
+function schedule(name) {
+  dirty.add(name);
+  if (frame === null) frame = requestAnimationFrame(flush);
+}
+
+function flush() {
+  frame = null;
+  for (const name of dirty) {
+    const server = store.servers.get(name);
+    if (server) renderTree(server, clock, isInstructor);
+  }
+  dirty.clear();
+}
+
+function onServer(info) {
+  const server = store.servers.get(info.name);
+  if (!server) return;
+  const wasLive = LIVE_STATES.has(server.info.state);
+  Object.assign(server.info, info);
+  if (info.state === "STARTING" && !wasLive) {
+    server.procs.clear();
+    server.info.started_at = info.t;
+    resetConsole(info.name);
+  }
+  if (info.pid && LIVE_STATES.has(info.state) && !server.procs.has(info.pid)) {
+    server.procs.set(info.pid, { pid: info.pid, ppid: null, status: "running", create_time: info.t, peer: null });
+  }
+  if (!LIVE_STATES.has(info.state)) server.procs.clear();
+  renderInfo(server, clock);
+  schedule(info.name);
+}
+
+function onProc(proc) {
+  const server = store.servers.get(proc.server);
+  if (!server) return;
+  if (proc.kind === "exit") {
+    if (!server.procs.has(proc.pid)) return;
+    server.leaving.add(proc.pid);
+    schedule(proc.server);
+    setTimeout(() => {
+      server.leaving.delete(proc.pid);
+      server.procs.delete(proc.pid);
+      schedule(proc.server);
+    }, LEAVE_MS);
+    return;
+  }
+  const known = server.procs.get(proc.pid) || {};
+  server.procs.set(proc.pid, { ...known, ...proc });
+  schedule(proc.server);
+}
+
+function onStats(stats) {
+  const server = store.servers.get(stats.server);
+  if (!server) return;
+  for (const item of stats.procs) {
+    const proc = server.procs.get(item.pid);
+    if (proc) Object.assign(proc, item);
+  }
+  schedule(stats.server);
+}
+
+// --- the connection ------------------------------------------------------------------
+
+const conn = document.getElementById("conn");
+function setConn(kind, text) {
+  conn.className = `conn conn-${kind}`;
+  conn.textContent = text;
+}
+
+const socket = io("/live", { transports: ["websocket", "polling"], reconnectionDelay: 500, reconnectionDelayMax: 2000 });
+const games = setupGames({ socket, store, isInstructor, clock });
+socket.on("connect", () => setConn("live", "live"));
+socket.on("disconnect", () => setConn("connecting", "reconnecting…"));
+socket.on("connect_error", () => setConn("offline", "offline — retrying"));
+socket.on("snapshot", load);
+socket.on("server", onServer);
+socket.on("proc", onProc);
+socket.on("stats", onStats);
+socket.on("output", (out) => appendConsole(out.server, out.stream, out.lines));
+socket.on("event", addTimeline);
+socket.on("play", (play) => games.onPlay(play));
+socket.on("clients", (clients) => games.onClients(clients));
+
+load(initial);
+setInterval(() => {
+  for (const server of store.servers.values()) {
+    renderUptime(server, clock);
+    if (server.procs.size) schedule(server.info.name);
+  }
+}, 1000);
+
+// --- the instructor's controls --------------------------------------------------------
+
+function optionsOf(form) {
+  const options = {};
+  for (const input of form.querySelectorAll("input[name]")) {
+    if (input.type === "checkbox") options[input.name] = input.checked;
+    else if (input.value !== "") options[input.name] = Number(input.value);
+  }
+  return options;
+}
+
+async function command(name, what, form) {
+  const base = `/api/servers/${encodeURIComponent(name)}`;
+  try {
+    if (what === "start") await post(`${base}/start`, { options: optionsOf(form) });
+    else if (what === "stop") await post(`${base}/stop`);
+    else if (what === "restart") await post(`${base}/restart`, { options: optionsOf(form) });
+    else if (what === "kill-children") {
+      const result = await post(`${base}/kill-children`, { signal: "SIGKILL" });
+      const skipped = result.skipped.length ? `; skipped ${result.skipped.length} zombies` : "";
+      notify(`kill_processes(): SIGKILL sent to ${result.killed.length} children${skipped}`, "info");
+    } else if (what === "secret") {
+      const result = await post(`${base}/secret`);
+      const box = form.querySelector('[data-field="secret"]');
+      box.textContent = `secret: ${result.secret}`;
+      box.hidden = false;
+    } else if (what === "new-round") {
+      await post(`${base}/new-round`);
+      const box = form.querySelector('[data-field="secret"]');
+      box.hidden = true;
+      notify(`${name}: a new round with a new secret`, "info");
+    }
+  } catch (err) {
+    notify(`${name}: ${err.message}`);
+  }
+}
+
+if (isInstructor) {
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    const root = form.closest(".card");
+    if (!root) return;
+    if (form.matches("form.controls")) {
+      event.preventDefault();
+      command(root.dataset.server, "start", form);
+    } else if (form.matches("form.stdin-form")) {
+      event.preventDefault();
+      const input = form.querySelector("input[name=line]");
+      post(`/api/servers/${root.dataset.server}/stdin`, { line: input.value })
+        .then(() => { input.value = ""; })
+        .catch((err) => notify(`${root.dataset.server}: ${err.message}`));
+    }
+  });
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button");
+    if (!button) return;
+    const root = button.closest(".card");
+    if (button.dataset.command && button.dataset.command !== "start" && root) {
+      command(root.dataset.server, button.dataset.command, button.closest("form"));
+    } else if (button.dataset.kill) {
+      const pid = Number(button.dataset.kill);
+      button.disabled = true;
+      post(`/api/processes/${pid}/signal`, { signal: "SIGKILL", create_time: Number(button.dataset.createTime) })
+        .catch((err) => { notify(err.message); button.disabled = false; });
+    } else if (button.id === "stop-all") {
+      post("/api/stop-all").then(() => notify("stopping everything", "info")).catch((err) => notify(err.message));
+    }
+  });
+}
+
+window.forkwatch = { store, socket, card };

@@ -1,0 +1,54 @@
+// The process tree drawn: the server as the root, children as nodes that pop in and
+// fade out, zombies greyed and dashed.
+import { svg } from "./dom.js";
+
+const WIDTH = 600;
+const ROW = 64;
+const RADIUS = 22;
+
+export function drawTree(target, procs, rootPid, leaving) {
+  const children = procs.filter((p) => p.pid !== rootPid);
+  const perRow = Math.max(6, Math.min(14, Math.ceil(Math.sqrt(children.length * 3))));
+  const rows = Math.ceil(children.length / perRow);
+  const height = 40 + ROW * (rows + 1);
+  target.setAttribute("viewBox", `0 0 ${WIDTH} ${height}`);
+  const known = new Set();
+  for (const node of target.querySelectorAll("g.node")) known.add(Number(node.dataset.pid));
+  target.replaceChildren();
+  const root = procs.find((p) => p.pid === rootPid);
+  if (!root) return;
+  const rootX = WIDTH / 2;
+  const rootY = 32;
+  const placed = [];
+  children.forEach((proc, index) => {
+    const row = Math.floor(index / perRow);
+    const inRow = Math.min(perRow, children.length - row * perRow);
+    const gap = WIDTH / (inRow + 1);
+    placed.push({ proc, x: gap * ((index % perRow) + 1), y: rootY + ROW * (row + 1) });
+  });
+  const edges = svg("g");
+  for (const { x, y } of placed) {
+    edges.append(svg("line", { class: "edge", x1: rootX, y1: rootY + RADIUS, x2: x, y2: y - RADIUS }));
+  }
+  target.append(edges);
+  target.append(node(root, rootX, rootY, "root", known));
+  for (const { proc, x, y } of placed) {
+    const kind = proc.status === "zombie" ? "zombie" : "";
+    const g = node(proc, x, y, kind, known);
+    if (leaving && leaving.has(proc.pid)) g.classList.add("leave");
+    target.append(g);
+  }
+}
+
+function node(proc, x, y, kind, known) {
+  const g = svg("g", { class: `node ${kind}`.trim(), "data-pid": proc.pid });
+  if (!known.has(proc.pid)) g.classList.add("enter");
+  const title = svg("title");
+  title.textContent = `PID ${proc.pid} — ${proc.status}${proc.peer ? " — serving " + proc.peer : ""}`;
+  g.append(title);
+  g.append(svg("circle", { cx: x, cy: y, r: RADIUS }));
+  const label = svg("text", { x, y: y + 4 });
+  label.textContent = proc.status === "zombie" ? `Z ${proc.pid}` : String(proc.pid);
+  g.append(label);
+  return g;
+}

@@ -1,0 +1,216 @@
+"""The JSON API. Every answer is JSON; every error is {"error": "<sentence>"} with a 4xx."""
+
+import threading
+
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from supervisor.auth import csrf_required, instructor_required
+from supervisor.process import CommandError
+
+bp = Blueprint("api", __name__)
+
+
+def manager():
+    return current_app.extensions["forkwatch"]
+
+
+def body():
+    """The request's JSON object ({} when there is no body)."""
+    if not request.get_data(cache=True):
+        return {}
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise CommandError("the body must be a JSON object", 400)
+    return data
+
+
+def field(data, name, kind, default=None, required=False):
+    value = data.get(name, default)
+    if value is None and not required:
+        return default
+    if value is None or isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        raise CommandError(f"{name} must be {_kind_words(kind)}", 400)
+    return value
+
+
+def _kind_words(kind):
+    names = {int: "a whole number", str: "text", dict: "an object", bool: "true or false"}
+    if isinstance(kind, tuple):
+        return "a number"
+    return names.get(kind, kind.__name__)
+
+
+@bp.errorhandler(CommandError)
+def command_error(exc):
+    return jsonify({"error": exc.message}), exc.status
+
+
+@bp.get("/healthz")
+def healthz():
+    return jsonify({"ok": True})
+
+
+@bp.get("/api/servers")
+def list_servers():
+    return jsonify(manager().list_servers())
+
+
+@bp.get("/api/catalog")
+def catalog():
+    return jsonify([spec.describe() for spec in manager().catalog.values()])
+
+
+@bp.get("/api/servers/<name>")
+def server_detail(name):
+    return jsonify(manager().server_detail(name))
+
+
+@bp.post("/api/servers/<name>/start")
+@instructor_required
+def start(name):
+    options = field(body(), "options", dict, default={})
+    return jsonify(manager().start(name, options))
+
+
+@bp.post("/api/servers/<name>/stop")
+@instructor_required
+def stop(name):
+    return jsonify(manager().stop(name))
+
+
+@bp.post("/api/servers/<name>/restart")
+@instructor_required
+def restart(name):
+    options = field(body(), "options", dict)
+    mgr = manager()
+    server = mgr.get(name)
+    if options is not None:
+        _check_options(server, options)
+    in_background(mgr, name, "restart", lambda: mgr.restart(name, options))
+    return jsonify({"restarting": name}), 202
+
+
+def _check_options(server, options):
+    from supervisor.catalog import OptionError
+
+    try:
+        server.spec.parse_options(options)
+    except OptionError as exc:
+        raise CommandError(str(exc), 400) from exc
+
+
+def in_background(mgr, name, what, action):
+    """Run a long action on its own thread; its failure becomes a timeline event."""
+
+    def run():
+        try:
+            action()
+        except CommandError as exc:
+            mgr.timeline(name, "error", f"{what} of {name} failed: {exc.message}")
+
+    threading.Thread(target=run, daemon=True, name=f"{what}-{name}").start()
+
+
+@bp.post("/api/stop-all")
+@instructor_required
+def stop_all():
+    result = manager().stop_all()
+    result["clients"] = current_app.extensions["forkwatch_clients"].stop_all()
+    return jsonify(result)
+
+
+@bp.post("/api/servers/<name>/kill-children")
+@instructor_required
+def kill_children(name):
+    signame = field(body(), "signal", str, default="SIGKILL")
+    return jsonify(manager().kill_children(name, signame))
+
+
+@bp.post("/api/processes/<int:pid>/signal")
+@instructor_required
+def signal_process(pid):
+    data = body()
+    signame = field(data, "signal", str, default="SIGTERM")
+    created = field(data, "create_time", (int, float), required=True)
+    return jsonify(manager().signal_process(pid, created, signame))
+
+
+@bp.get("/api/servers/<name>/output")
+def output(name):
+    tail = request.args.get("tail", "200")
+    if not tail.isdigit() or not 1 <= int(tail) <= 5000:
+        raise CommandError("tail must be a whole number from 1 to 5000", 400)
+    return jsonify(manager().output(name, int(tail)))
+
+
+@bp.post("/api/servers/<name>/stdin")
+@instructor_required
+def stdin(name):
+    line = field(body(), "line", str, required=True)
+    return jsonify(manager().send_stdin(name, line))
+
+
+@bp.post("/api/servers/<name>/secret")
+@instructor_required
+def reveal_secret(name):
+    return jsonify(manager().reveal_secret(name))
+
+
+@bp.post("/api/servers/<name>/new-round")
+@instructor_required
+def new_round(name):
+    mgr = manager()
+    server = mgr.get(name)
+    if server.spec.secret is None:
+        raise CommandError(f"{name} has no secret", 400)
+    in_background(mgr, name, "new round", lambda: mgr.new_round(name))
+    return jsonify({"new_round": name}), 202
+
+
+@bp.get("/api/events")
+def events():
+    after = request.args.get("after", "0")
+    if not after.isdigit():
+        raise CommandError("after must be an event id (a whole number)", 400)
+    return jsonify(manager().events_after(int(after)))
+
+
+@bp.post("/api/servers/<name>/clients")
+@instructor_required
+def spawn_clients(name):
+    count = field(body(), "count", int, required=True)
+    return jsonify(current_app.extensions["forkwatch_clients"].spawn(name, count)), 202
+
+
+@bp.post("/api/clients/stop")
+@instructor_required
+def stop_clients():
+    return jsonify(current_app.extensions["forkwatch_clients"].stop_all())
+
+
+@bp.post("/api/play/<name>")
+@csrf_required
+def play(name):
+    from supervisor.clients import play as play_once
+
+    return jsonify(play_once(current_app, name, body()))
+
+
+def json_errors(app):
+    """Every HTTP error under /api (and everywhere for JSON callers) as one JSON shape."""
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        if request.path.startswith("/api/") or request.path == "/healthz" or request.is_json:
+            words = {
+                404: "there is no such route",
+                405: "that method is not allowed here (actions are POST)",
+                413: "the request body is too large",
+            }
+            return jsonify({"error": words.get(exc.code, exc.description)}), exc.code
+        return exc
+
+    @app.errorhandler(CommandError)
+    def command_error_anywhere(exc):
+        return jsonify({"error": exc.message}), exc.status

@@ -1,0 +1,102 @@
+"""The `forkwatch` command: serve the dashboard until Ctrl-C, then stop everything."""
+
+import argparse
+import ipaddress
+import logging
+import signal
+import sys
+
+from werkzeug.serving import make_server
+
+from supervisor import proctree
+
+log = logging.getLogger("forkwatch")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="forkwatch", description="A live, browser-based supervisor for the lecture's servers."
+    )
+    parser.add_argument(
+        "--host", default=None, help="address to listen on (default 127.0.0.1: this machine only)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=None, help="port to listen on (default 5000; 0 = any free port)"
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="the instructor's token (default: $FORKWATCH_TOKEN, else kept in the config folder)",
+    )
+    parser.add_argument("--config", default=None, help="a TOML config file")
+    return parser.parse_args(argv)
+
+
+def is_loopback(host):
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def urls(host, port):
+    """Addresses students can use: the real LAN addresses, never 0.0.0.0."""
+    if host in ("0.0.0.0", "::", ""):
+        hosts = proctree.lan_addresses() or ["127.0.0.1"]
+    else:
+        hosts = [host]
+    return [f"http://{h if ':' not in h else f'[{h}]'}:{port}/" for h in hosts]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    from supervisor import create_app
+    from supervisor.config import ConfigError
+
+    overrides = {"host": args.host, "port": args.port, "token": args.token, "config_file": args.config}
+    try:
+        app = create_app(overrides)
+    except (ConfigError, ValueError) as exc:
+        print(f"forkwatch: {exc}", file=sys.stderr)
+        return 2
+    settings = app.config["FORKWATCH"]
+    try:
+        server = make_server(settings["host"], settings["port"], app, threaded=True)
+    except OSError as exc:
+        app.forkwatch_shutdown()
+        print(
+            f"forkwatch: cannot listen on {settings['host']}:{settings['port']}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
+    server.daemon_threads = True
+    port = server.server_port
+    viewer_urls = urls(settings["host"], port)
+    if not is_loopback(settings["host"]):
+        app.config["FORKWATCH_JOIN"] = {"viewer": viewer_urls[0], "all": viewer_urls}
+        print(
+            "warning: forkwatch listens beyond this machine; anyone on the network can watch "
+            "(only the token gives control)",
+            flush=True,
+        )
+    manager = app.extensions["forkwatch"]
+    print(f"forkwatch is watching processes by {manager.mechanism}", flush=True)
+    for url in viewer_urls:
+        print(f"viewers:    {url}", flush=True)
+    print(f"instructor: {viewer_urls[0]}?token={settings['token']}", flush=True)
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("forkwatch: stopping every server and client…", flush=True)
+        server.server_close()
+        app.forkwatch_shutdown()
+        print("forkwatch: stopped", flush=True)
+    return 0

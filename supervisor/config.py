@@ -1,0 +1,114 @@
+"""Settings: defaults → config file (TOML) → environment (FORKWATCH_*) → explicit overrides.
+
+A config file looks like this (every key optional):
+
+    host = "127.0.0.1"
+    port = 5000
+    watch_mechanism = "auto"     # auto | netlink | procfs | psutil
+    stop_timeout = 3.0
+    autorestart = false
+
+    [servers.clock]
+    port = 13091
+"""
+
+import os
+import secrets
+import tomllib
+
+DEFAULTS = {
+    "host": "127.0.0.1",
+    "port": 5000,
+    "token": None,
+    "secret_key": None,
+    "state_dir": None,
+    "runtime_dir": None,
+    "servers": {},
+    "watch_mechanism": "auto",
+    "poll_interval": 0.02,
+    "stop_timeout": 3.0,
+    "start_timeout": 10.0,
+    "autorestart": False,
+    "startsecs": 1.0,
+    "startretries": 3,
+    "backoff": 0.5,
+    "watchdog": True,
+    "output_lines": 5000,
+    "output_line_length": 2000,
+    "play_rate": 5.0,
+    "play_burst": 10,
+    "play_timeout": 15.0,
+    "max_fork_clients": 50,
+}
+ENVIRONMENT = {
+    "FORKWATCH_HOST": ("host", str),
+    "FORKWATCH_PORT": ("port", int),
+    "FORKWATCH_TOKEN": ("token", str),
+    "FORKWATCH_STATE_DIR": ("state_dir", str),
+    "FORKWATCH_WATCH": ("watch_mechanism", str),
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def user_state_dir():
+    """The user's config folder for forkwatch (token, signing key, running groups)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "forkwatch")
+
+
+def load_file(path):
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    unknown = sorted(set(data) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown setting {unknown[0]!r}")
+    return data
+
+
+def load(config_file=None, overrides=None, environ=None):
+    environ = os.environ if environ is None else environ
+    settings = dict(DEFAULTS)
+    config_file = config_file or environ.get("FORKWATCH_CONFIG")
+    if config_file:
+        settings.update(load_file(config_file))
+    for variable, (key, kind) in ENVIRONMENT.items():
+        if environ.get(variable):
+            try:
+                settings[key] = kind(environ[variable])
+            except ValueError as exc:
+                raise ConfigError(f"{variable} must be a {kind.__name__}") from exc
+    settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    settings["state_dir"] = settings["state_dir"] or user_state_dir()
+    settings["runtime_dir"] = settings["runtime_dir"] or os.path.join(settings["state_dir"], "run")
+    os.makedirs(settings["state_dir"], mode=0o700, exist_ok=True)
+    os.makedirs(settings["runtime_dir"], mode=0o700, exist_ok=True)
+    if not settings["token"]:
+        settings["token"] = persistent_secret(settings["state_dir"], "token", 18)
+    if not settings["secret_key"]:
+        settings["secret_key"] = persistent_secret(settings["state_dir"], "secret_key", 32)
+    return settings
+
+
+def persistent_secret(folder, name, size):
+    """A random secret kept in folder/name (mode 600), made on first use."""
+    path = os.path.join(folder, name)
+    try:
+        with open(path) as handle:
+            value = handle.read().strip()
+        if value:
+            return value
+    except FileNotFoundError:
+        pass
+    value = secrets.token_urlsafe(size)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value

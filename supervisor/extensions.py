@@ -1,0 +1,19 @@
+"""The Socket.IO extension: made per app in create_app(), so nothing starts at import
+time and two apps (in tests) never share a server."""
+
+from flask_socketio import SocketIO
+
+
+def new_socketio(app, settings):
+    return SocketIO(
+        app,
+        async_mode="threading",
+        # None keeps Socket.IO's same-origin check: a page from another origin is refused.
+        cors_allowed_origins=None,
+        manage_session=True,
+        logger=False,
+        engineio_logger=False,
+        max_http_buffer_size=64 * 1024,
+        ping_interval=10,
+        ping_timeout=10,
+    )

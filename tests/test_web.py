@@ -1,0 +1,337 @@
+"""The JSON API, pages and Socket.IO handlers through Flask's and Flask-SocketIO's test
+clients, with real servers behind them."""
+
+import re
+import socket
+
+import pytest
+
+from tests.core_support import TOKEN, wait_state
+from tests.support import wait_for
+
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def csrf_of(client):
+    page = client.get("/").get_data(as_text=True)
+    return re.search(r'<meta name="csrf-token" content="([^"]+)">', page).group(1)
+
+
+def login(client):
+    response = client.get(f"/?token={TOKEN}")
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+    return {"X-CSRF-Token": csrf_of(client)}
+
+
+def manager_of(app):
+    return app.extensions["forkwatch"]
+
+
+# --- pages and roles -----------------------------------------------------------------------
+
+
+def test_viewer_page_has_no_controls_and_no_secrets(client):
+    page = client.get("/").get_data(as_text=True)
+    assert 'data-role="viewer"' in page
+    assert 'data-command="start"' not in page and 'id="stop-all"' not in page
+    assert '<script id="snapshot" type="application/json">' in page
+    assert TOKEN not in page
+
+
+def test_token_login_sets_a_strict_cookie_and_redirects_away_from_the_token(client):
+    response = client.get(f"/?token={TOKEN}")
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    page = client.get("/").get_data(as_text=True)
+    assert 'data-role="instructor"' in page and 'data-command="start"' in page
+    assert TOKEN not in page
+
+
+def test_wrong_token_stays_viewer_and_says_so(client):
+    response = client.get("/?token=guess", follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert 'data-role="viewer"' in page and "That token is wrong" in page
+
+
+def test_security_headers(client):
+    response = client.get("/")
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_debug_mode_cannot_be_switched_on(app_factory, monkeypatch):
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    app = app_factory()
+    assert app.debug is False
+
+
+def test_healthz_and_catalog(client):
+    assert client.get("/healthz").get_json() == {"ok": True}
+    names = [entry["name"] for entry in client.get("/api/catalog").get_json()]
+    assert "forking_clock" in names and "fork_demo" in names
+
+
+# --- auth on every control route ------------------------------------------------------------
+
+
+def control_routes(app):
+    routes = []
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        if getattr(view, "instructor_only", False):
+            url = rule.rule.replace("<name>", "clock").replace("<int:pid>", "1")
+            routes.append(url)
+    return routes
+
+
+def test_every_control_route_is_enumerated(app):
+    routes = control_routes(app)
+    assert len(routes) >= 11
+    for expected in (
+        "/api/servers/clock/start",
+        "/api/stop-all",
+        "/api/processes/1/signal",
+        "/api/servers/clock/stdin",
+    ):
+        assert expected in routes
+
+
+def test_every_control_route_refuses_without_the_token(app, client):
+    for url in control_routes(app):
+        response = client.post(url, json={})
+        assert response.status_code == 401, url
+        assert response.get_json() == {"error": "this needs the instructor's token"}
+        wrong = client.post(url, json={}, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 403, url
+    assert all(s.state.name == "STOPPED" for s in manager_of(app).servers.values())
+
+
+def test_cookie_session_needs_the_csrf_token(client):
+    login(client)
+    response = client.post("/api/servers/clock/start", json={})
+    assert response.status_code == 403 and "CSRF" in response.get_json()["error"]
+    response = client.post("/api/servers/clock/start", json={}, headers={"X-CSRF-Token": "forged"})
+    assert response.status_code == 403
+
+
+def test_viewer_forged_control_with_its_own_csrf_is_refused(client):
+    headers = {"X-CSRF-Token": csrf_of(client)}
+    response = client.post("/api/servers/clock/start", json={}, headers=headers)
+    assert response.status_code == 401
+
+
+# --- the lifecycle through the API ------------------------------------------------------------
+
+
+def test_start_stop_restart_with_the_session_and_csrf(app, client):
+    headers = login(client)
+    response = client.post(
+        "/api/servers/forking_clock/start", json={"options": {"delay": 0, "reap": True}}, headers=headers
+    )
+    assert response.status_code == 200 and response.get_json()["state"] == "STARTING"
+    wait_state(manager_of(app), "forking_clock", "RUNNING")
+    listing = {s["name"]: s for s in client.get("/api/servers").get_json()}
+    assert listing["forking_clock"]["state"] == "RUNNING" and listing["forking_clock"]["port"] > 0
+    first_pid = listing["forking_clock"]["pid"]
+    assert client.post("/api/servers/forking_clock/restart", headers=headers).status_code == 202
+    wait_for(lambda: manager_of(app).servers["forking_clock"].pid != first_pid, what="a new PID")
+    wait_state(manager_of(app), "forking_clock", "RUNNING")
+    assert manager_of(app).servers["forking_clock"].options["reap"] is True
+    assert client.post("/api/servers/forking_clock/stop", headers=headers).status_code == 200
+    wait_state(manager_of(app), "forking_clock", "STOPPED")
+
+
+def test_bearer_token_needs_no_csrf(app, client):
+    response = client.post("/api/servers/clock/start", headers=BEARER)
+    assert response.status_code == 200
+    wait_state(manager_of(app), "clock", "RUNNING")
+    assert client.post("/api/stop-all", headers=BEARER).get_json()["stopping"] == ["clock"]
+    wait_state(manager_of(app), "clock", "STOPPED")
+
+
+@pytest.mark.parametrize(
+    "url, body, status, words",
+    [
+        ("/api/servers/nope/start", {}, 404, "no server named 'nope'"),
+        ("/api/servers/forking_clock/start", {"options": {"delay": "soon"}}, 400, "must be a number"),
+        ("/api/servers/forking_clock/start", {"options": {"colour": 1}}, 400, "no option 'colour'"),
+        ("/api/servers/forking_clock/start", {"options": [1]}, 400, "options must be an object"),
+        ("/api/servers/clock/stop", {}, 409, "is not running"),
+        ("/api/servers/clock/kill-children", {}, 409, "is not running"),
+        ("/api/servers/clock/stdin", {"line": "x"}, 400, "does not read its input"),
+        ("/api/servers/fork_demo/stdin", {}, 400, "line must be text"),
+        ("/api/servers/fork_demo/stdin", {"line": "a\nb"}, 400, "without line breaks"),
+        ("/api/processes/1/signal", {"create_time": 0}, 403, "init"),
+        ("/api/processes/1/signal", {}, 400, "create_time must be a number"),
+        ("/api/processes/999999/signal", {"create_time": 1.5, "signal": "SIGBOGUS"}, 400, "unknown signal"),
+        ("/api/servers/clock/secret", {}, 400, "has no secret"),
+        ("/api/servers/forking_clock/clients", {"count": 5}, 409, "not running"),
+        ("/api/servers/forking_clock/clients", {"count": "5"}, 400, "count must be a whole number"),
+        ("/api/servers/clock/clients", {"count": 5}, 400, "talk to the forking clock"),
+    ],
+)
+def test_bad_requests_get_one_clear_error_shape(client, url, body, status, words):
+    response = client.post(url, json=body, headers=BEARER)
+    assert response.status_code == status, response.get_json()
+    data = response.get_json()
+    assert list(data) == ["error"] and words in data["error"]
+
+
+def test_malformed_and_huge_bodies(client):
+    response = client.post(
+        "/api/servers/clock/start",
+        data=b"\xff{not json",
+        headers={**BEARER, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400 and response.get_json() == {"error": "the body must be a JSON object"}
+    response = client.post(
+        "/api/servers/clock/start",
+        data=b"[" * 100_000,
+        headers={**BEARER, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413 and "too large" in response.get_json()["error"]
+
+
+def test_get_on_an_action_is_not_allowed_and_unknown_routes_are_json(client):
+    response = client.get("/api/servers/clock/start")
+    assert response.status_code == 405 and "POST" in response.get_json()["error"]
+    assert client.get("/api/nothing").get_json() == {"error": "there is no such route"}
+
+
+def test_output_and_events(app, client):
+    client.post("/api/servers/clock/start", headers=BEARER)
+    wait_state(manager_of(app), "clock", "RUNNING")
+    port = manager_of(app).servers["clock"].port
+    lines = wait_for(
+        lambda: client.get("/api/servers/clock/output?tail=5").get_json()["lines"], what="output"
+    )
+    assert lines[0] == f"listening on tcp://127.0.0.1:{port}"
+    assert client.get("/api/servers/clock/output?tail=lots").status_code == 400
+    events = client.get("/api/events?after=0").get_json()
+    assert [e["kind"] for e in events["events"]][:2] == ["start", "ready"]
+    later = client.get(f"/api/events?after={events['last']}").get_json()
+    assert later["events"] == []
+    assert client.get("/api/events?after=-1").status_code == 400
+
+
+def test_kill_children_and_signal_through_the_api(app, client):
+    client.post("/api/servers/forking_clock/start", json={"options": {"delay": 60}}, headers=BEARER)
+    wait_state(manager_of(app), "forking_clock", "RUNNING")
+    port = manager_of(app).servers["forking_clock"].port
+    socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    detail = wait_for(
+        lambda: (d := client.get("/api/servers/forking_clock").get_json())["children"] == 3 and d,
+        what="3 children",
+    )
+    child = detail["tree"][1]
+    assert child["peer"].startswith("127.0.0.1:") and child["status"] in ("sleeping", "running")
+    response = client.post(
+        f"/api/processes/{child['pid']}/signal",
+        json={"signal": "SIGKILL", "create_time": child["create_time"]},
+        headers=BEARER,
+    )
+    assert response.status_code == 200
+    response = client.post(
+        f"/api/processes/{child['pid']}/signal",
+        json={"signal": "SIGKILL", "create_time": child["create_time"]},
+        headers=BEARER,
+    )
+    assert response.status_code in (404, 409)
+    result = client.post(
+        "/api/servers/forking_clock/kill-children", json={"signal": "SIGKILL"}, headers=BEARER
+    ).get_json()
+    assert len(result["killed"]) == 2
+    for sock in socks:
+        sock.close()
+
+
+def test_secret_reveal_and_new_round(app, client):
+    client.post("/api/servers/secret_number/start", headers=BEARER)
+    wait_state(manager_of(app), "secret_number", "RUNNING")
+    secret = client.post("/api/servers/secret_number/secret", headers=BEARER).get_json()["secret"]
+    assert 1 <= int(secret) <= 100
+    page = client.get("/").get_data(as_text=True)
+    assert f'"secret": "{secret}"' not in page and "FORKWATCH_SECRET" not in page
+    old_pid = manager_of(app).servers["secret_number"].pid
+    assert client.post("/api/servers/secret_number/new-round", headers=BEARER).status_code == 202
+    wait_for(lambda: manager_of(app).servers["secret_number"].pid not in (None, old_pid), what="a new game")
+    wait_state(manager_of(app), "secret_number", "RUNNING")
+
+
+# --- Socket.IO handlers -----------------------------------------------------------------------
+
+
+def sio_client(app, flask_client=None, auth=None):
+    socketio = app.extensions["forkwatch_socketio"]
+    return socketio.test_client(app, namespace="/live", flask_test_client=flask_client, auth=auth)
+
+
+def received(sio, name):
+    return [msg["args"][0] for msg in sio.get_received("/live") if msg["name"] == name]
+
+
+def test_socket_viewer_gets_a_snapshot_and_cannot_control(app, client):
+    sio = sio_client(app, client)
+    snapshots = received(sio, "snapshot")
+    assert len(snapshots) == 1 and snapshots[0]["role"] == "viewer"
+    assert {s["name"] for s in snapshots[0]["servers"]} >= {"clock", "forking_clock"}
+    for event, data in [
+        ("start", {"name": "clock"}),
+        ("stop", {"name": "clock"}),
+        ("restart", {"name": "clock"}),
+        ("kill", {"pid": 1, "create_time": 0}),
+        ("kill_children", {"name": "clock"}),
+        ("stdin", {"name": "fork_demo", "line": "q"}),
+        ("stop_all", {}),
+    ]:
+        ack = sio.emit(event, data, namespace="/live", callback=True)
+        assert ack == {"ok": False, "error": "this needs the instructor's token", "result": None}, event
+    assert manager_of(app).servers["clock"].state.name == "STOPPED"
+    sio.disconnect(namespace="/live")
+
+
+def test_socket_instructor_by_token_and_by_cookie(app, client):
+    sio = sio_client(app, auth={"token": TOKEN})
+    assert received(sio, "snapshot")[0]["role"] == "instructor"
+    ack = sio.emit("start", {"name": "clock"}, namespace="/live", callback=True)
+    assert ack["ok"] is True and ack["result"]["state"] == "STARTING"
+    wait_state(manager_of(app), "clock", "RUNNING")
+    ack = sio.emit("start", {"name": "clock", "options": {"once": "yes"}}, namespace="/live", callback=True)
+    assert ack["ok"] is False and "already" in ack["error"]
+    ack = sio.emit("kill", {"pid": "x"}, namespace="/live", callback=True)
+    assert ack["ok"] is False
+    ack = sio.emit("stop_all", namespace="/live", callback=True)
+    assert ack["ok"] is True and ack["result"]["stopping"] == ["clock"]
+    wait_state(manager_of(app), "clock", "STOPPED")
+    sio.disconnect(namespace="/live")
+    login(client)
+    by_cookie = sio_client(app, client)
+    assert received(by_cookie, "snapshot")[0]["role"] == "instructor"
+    by_cookie.disconnect(namespace="/live")
+
+
+def test_socket_wrong_token_is_refused(app):
+    sio = sio_client(app, auth={"token": "wrong"})
+    assert not sio.is_connected(namespace="/live")
+
+
+def test_socket_receives_live_events(app, client):
+    sio = sio_client(app, client)
+    sio.get_received("/live")
+    client.post("/api/servers/forking_clock/start", json={"options": {"delay": 0}}, headers=BEARER)
+    wait_state(manager_of(app), "forking_clock", "RUNNING")
+    with socket.create_connection(("127.0.0.1", manager_of(app).servers["forking_clock"].port)) as sock:
+        sock.sendall(b"x" * 25)
+        sock.recv(25)
+    seen = []
+    wait_for(
+        lambda: (
+            seen.extend(sio.get_received("/live"))
+            or {"server", "proc", "event", "output"} <= {m["name"] for m in seen}
+        ),
+        what="live events",
+    )
+    kinds = [m["args"][0]["kind"] for m in seen if m["name"] == "proc"]
+    assert "fork" in kinds
+    sio.disconnect(namespace="/live")
