@@ -223,6 +223,7 @@ class ManagedServer:
             self._startup_news.clear()
             self._address = None
             self.exit_code = None
+            self.pid = self.create_time = None
             self.port = self.spec.port
             self.unix_path = None
             argv = self._argv()

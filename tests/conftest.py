@@ -150,3 +150,42 @@ def app(app_factory):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Debian's Chromium, never a downloaded browser; no background network traffic."""
+    assert os.path.exists(CHROMIUM), "browser tests need /usr/bin/chromium (make test installs it)"
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
+
+
+@pytest.fixture(scope="session")
+def dashboard(tmp_path_factory):
+    """One live dashboard for the module's tests; every test leaves it with nothing running."""
+    from tests.core_support import TOKEN
+    from tests.support import Dashboard
+
+    board = Dashboard(str(tmp_path_factory.mktemp("dashboard")), TOKEN).start()
+    yield board
+    board.stop()
+
+
+@pytest.fixture
+def live(dashboard):
+    yield dashboard
+    dashboard.stop_everything()

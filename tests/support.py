@@ -2,6 +2,7 @@
 server as a subprocess, and proving that nothing was left behind."""
 
 import os
+import queue
 import re
 import signal
 import socket
@@ -188,3 +189,124 @@ def http_get(host, port, raw_request, timeout=10.0):
 
 def get(host, port, path, timeout=10.0):
     return http_get(host, port, f"GET {path} HTTP/1.0\r\nHost: x\r\n\r\n".encode(), timeout)
+
+
+class Dashboard:
+    """forkwatch itself, run as `python -m supervisor` on a free port, for live tests."""
+
+    def __init__(self, folder, token, port=0, extra_config=""):
+        from tests.core_support import ALL_PORTS_FREE
+
+        self.folder = folder
+        self.token = token
+        self.port = port
+        self.config = os.path.join(folder, "forkwatch.toml")
+        with open(self.config, "w") as handle:
+            handle.write("stop_timeout = 1.0\nplay_rate = 50.0\nplay_burst = 50\n" + extra_config + "\n")
+            for name, values in ALL_PORTS_FREE.items():
+                handle.write(f"[servers.{name}]\nport = {values['port']}\n")
+        self.proc = None
+        self.lines = []
+
+    def start(self, timeout=20.0):
+        env = child_env(XDG_CONFIG_HOME=os.path.join(self.folder, "config"))
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "supervisor",
+                "--port",
+                str(self.port),
+                "--token",
+                self.token,
+                "--config",
+                self.config,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        found = queue.Queue()
+
+        def read():
+            for raw in self.proc.stdout:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                self.lines.append(line)
+                if line.startswith("instructor: "):
+                    found.put(line)
+
+        threading.Thread(target=read, daemon=True).start()
+        try:
+            line = found.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"the dashboard did not start: {self.lines[-20:]}") from None
+        self.url = line.split()[1].split("?")[0]
+        self.port = int(self.url.rsplit(":", 1)[1].strip("/"))
+        return self
+
+    def api(self, method, path, body=None, token=True, timeout=10.0):
+        import json
+        import urllib.error
+        import urllib.request
+
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(
+            self.url.rstrip("/") + path, data=data, method=method, headers=headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"null")
+
+    def server(self, name):
+        return self.api("GET", f"/api/servers/{name}")[1]
+
+    def wait_state(self, name, state, timeout=15.0):
+        return wait_for(
+            lambda: self.server(name)["state"] == state and self.server(name),
+            timeout,
+            f"{name} to be {state}",
+        )
+
+    def stop_everything(self):
+        self.api("POST", "/api/stop-all")
+        wait_for(
+            lambda: all(
+                s["state"] in ("STOPPED", "EXITED", "FATAL") for s in self.api("GET", "/api/servers")[1]
+            ),
+            15.0,
+            "every server stopped",
+        )
+
+    def descendants(self):
+        try:
+            return psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self, sig=signal.SIGTERM, timeout=20.0):
+        if self.proc is None:
+            return None
+        tree = self.descendants()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(self.proc.pid)
+            self.proc.wait()
+        wait_for(
+            lambda: not [p for p in tree if p.is_running() and p.status() != "zombie"],
+            5.0,
+            "the dashboard's tree gone",
+        )
+        self.proc.stdout.close()
+        code, self.proc = self.proc.returncode, None
+        return code

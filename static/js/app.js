@@ -50,10 +50,10 @@ function onServer(info) {
   if (!server) return;
   const wasLive = LIVE_STATES.has(server.info.state);
   Object.assign(server.info, info);
-  if (info.state === "STARTING" && !wasLive) {
-    server.procs.clear();
+  if (info.state === "STARTING") {
+    server.procs.clear(); // a start begins a new tree
     server.info.started_at = info.t;
-    resetConsole(info.name);
+    if (!wasLive) resetConsole(info.name);
   }
   if (info.pid && LIVE_STATES.has(info.state) && !server.procs.has(info.pid)) {
     server.procs.set(info.pid, { pid: info.pid, ppid: null, status: "running", create_time: info.t, peer: null });

@@ -1,0 +1,174 @@
+"""The dashboard in a real browser: Playwright driving Debian's Chromium against a live
+forkwatch with real servers and real forks."""
+
+import socket
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.core_support import TOKEN
+from tests.support import Dashboard, wait_for
+
+pytestmark = pytest.mark.browser
+
+
+def open_as_instructor(page, board):
+    page.goto(f"{board.url}?token={TOKEN}")
+    expect(page.locator("#conn")).to_have_text("live")
+    expect(page.locator("#role")).to_have_text("instructor")
+    return page
+
+
+def open_as_viewer(page, board):
+    page.goto(board.url)
+    expect(page.locator("#conn")).to_have_text("live")
+    return page
+
+
+def card(page, name):
+    return page.locator(f"#card-{name}")
+
+
+def start_from_page(page, name, **options):
+    box = card(page, name)
+    for option, value in options.items():
+        field = box.locator(f"form.controls input[name={option}]")
+        if isinstance(value, bool):
+            field.set_checked(value)
+        else:
+            field.fill(str(value))
+    box.locator("button[data-command=start]").click()
+    expect(box.locator("[data-field=state]")).to_have_text("RUNNING")
+    return box
+
+
+def test_the_token_leaves_the_address_bar(page, live):
+    open_as_instructor(page, live)
+    assert TOKEN not in page.url
+
+
+def test_start_a_server_from_the_page(page, live):
+    open_as_instructor(page, live)
+    box = start_from_page(page, "clock")
+    port = live.server("clock")["port"]
+    expect(box.locator("[data-field=port]")).to_have_text(str(port))
+    box.locator("details.console-block summary").click()
+    expect(box.locator("pre.console")).to_contain_text(f"server is listening to {port}")
+    expect(page.locator("#timeline")).to_contain_text("clock is ready on port")
+
+
+def test_children_appear_with_their_clients_and_die_by_the_kill_buttons(page, live):
+    open_as_instructor(page, live)
+    box = start_from_page(page, "forking_clock", delay=60, reap=True)
+    port = live.server("forking_clock")["port"]
+    socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    rows = box.locator("table.tree tbody tr")
+    expect(rows).to_have_count(4)
+    for sock in socks:
+        expect(box.locator("table.tree tbody")).to_contain_text(f"127.0.0.1:{sock.getsockname()[1]}")
+    expect(box.locator("svg.tree-drawing g.node")).to_have_count(4)
+    # Kill one child with its own button.
+    first = socks[0]
+    row = box.locator("table.tree tbody tr", has_text=f"127.0.0.1:{first.getsockname()[1]}")
+    pid = row.locator("td").first.inner_text()
+    row.locator("button", has_text="Kill").click()
+    expect(rows).to_have_count(3)
+    first.settimeout(10)
+    assert first.recv(10) == b""
+    expect(page.locator("#timeline")).to_contain_text(f"SIGKILL sent to PID {pid}")
+    # Then the lecture's kill_processes(): every child at once.
+    box.locator("button[data-command=kill-children]").click()
+    expect(rows).to_have_count(1)
+    expect(page.locator("#timeline")).to_contain_text("SIGKILL to 2 children of forking_clock")
+    for sock in socks:
+        sock.close()
+
+
+def test_a_zombie_is_shown_as_a_zombie(page, live):
+    open_as_instructor(page, live)
+    box = start_from_page(page, "forking_clock", delay=0, reap=False)
+    port = live.server("forking_clock")["port"]
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"What is the time?".ljust(25))
+        wait_for(lambda: sock.recv(25), what="the answer")
+    zombie_row = box.locator("table.tree tbody tr.zombie")
+    expect(zombie_row).to_have_count(1)
+    expect(zombie_row.locator("td.status")).to_have_text("zombie")
+    expect(zombie_row.locator("button")).to_have_count(0)  # nothing left to kill
+    expect(box.locator("svg.tree-drawing g.node.zombie")).to_have_count(1)
+    expect(box.locator(".zombie-help")).to_be_visible()
+
+
+def test_reaping_on_makes_children_disappear(page, live):
+    open_as_instructor(page, live)
+    box = start_from_page(page, "forking_clock", delay=0, reap=True)
+    port = live.server("forking_clock")["port"]
+    sock = socket.create_connection(("127.0.0.1", port))
+    expect(box.locator("table.tree tbody tr")).to_have_count(2)
+    sock.close()
+    expect(box.locator("table.tree tbody tr")).to_have_count(1)
+
+
+def test_fork_demo_from_the_console_input(page, live):
+    open_as_instructor(page, live)
+    box = start_from_page(page, "fork_demo")
+    line = box.locator("form.stdin-form input[name=line]")
+    line.press("Enter")
+    expect(box.locator("pre.console")).to_contain_text("hello from child")
+    expect(box.locator("table.tree tbody tr.zombie")).to_have_count(1)
+    line.fill("q")
+    line.press("Enter")
+    expect(box.locator("[data-field=state]")).to_have_text("EXITED")
+
+
+def test_viewer_sees_live_changes_but_has_no_controls(page, live):
+    open_as_viewer(page, live)
+    expect(page.locator("[data-command]")).to_have_count(0)
+    expect(page.locator("#stop-all")).to_have_count(0)
+    assert live.api("POST", "/api/servers/web/start")[0] == 200
+    expect(card(page, "web").locator("[data-field=state]")).to_have_text("RUNNING")
+    status = page.evaluate(
+        """async () => {
+            const csrf = document.querySelector('meta[name="csrf-token"]').content;
+            const r = await fetch('/api/servers/web/stop', {method: 'POST', headers: {'X-CSRF-Token': csrf}});
+            return r.status;
+        }"""
+    )
+    assert status == 401
+    assert live.server("web")["state"] == "RUNNING"
+
+
+def test_an_error_shows_in_the_page(page, live):
+    open_as_instructor(page, live)
+    box = card(page, "forking_clock")
+    box.locator("input[name=delay]").fill("5000")
+    box.locator("button[data-command=start]").click()
+    expect(page.locator("#notice")).to_contain_text("option delay must be between 0 and 120")
+
+
+def test_program_output_is_text_never_html(page, live):
+    open_as_instructor(page, live)
+    box = start_from_page(page, "swap")
+    port = live.server("swap")["port"]
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"<img src=x onerror=window.pwned=1><script>window.pwned=2</script>\n")
+        box.locator("details.console-block summary").click()
+        expect(box.locator("pre.console")).to_contain_text("<img src=x onerror=window.pwned=1>")
+    assert box.locator("pre.console img").count() == 0
+    assert page.evaluate("() => window.pwned === undefined")
+
+
+def test_the_page_resyncs_after_the_dashboard_restarts(page, tmp_path):
+    board = Dashboard(str(tmp_path), TOKEN).start()
+    try:
+        open_as_instructor(page, board)
+        board.stop()
+        expect(page.locator("#conn")).not_to_have_text("live")
+        board.start()
+        expect(page.locator("#conn")).to_have_text("live")
+        assert board.api("POST", "/api/servers/clock/start")[0] == 200
+        expect(card(page, "clock").locator("[data-field=state]")).to_have_text("RUNNING")
+        expect(page.locator("#role")).to_have_text("instructor")  # the session survived the restart
+        board.stop_everything()
+    finally:
+        board.stop()
