@@ -85,7 +85,9 @@ class ForkClients:
         self.manager.timeline(batch.server, "clients", f"starting {count} fork clients…")
         for index in range(count):
             try:
-                group = {"start_new_session": True} if batch.pgid is None else {"process_group": batch.pgid}
+                # One process group for the batch (a group cannot span sessions, so it is
+                # a new group in ours; the terminal's Ctrl-C goes only to its foreground group).
+                group = {"process_group": 0 if batch.pgid is None else batch.pgid}
                 proc = subprocess.Popen(
                     argv,
                     stdin=subprocess.DEVNULL,

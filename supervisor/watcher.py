@@ -269,7 +269,7 @@ class TreeWatcher:
 
     def _server_of(self, stat):
         with self._lock:
-            if stat.pid in self._nodes:
+            if stat.pid in self._nodes or stat.pid in self._roots.values():
                 return None
             parent = self._nodes.get(stat.ppid)
             if parent is not None:
@@ -370,10 +370,10 @@ class TreeWatcher:
         if self.mechanism == "psutil":
             self._psutil_pass()
             return
-        stats = proctree.parent_map()
-        with self._lock:
+        with self._lock:  # what is known is read before /proc, so nothing newer is forgotten
             known = list(self._nodes.values())
             roots = set(self._roots.values())
+        stats = proctree.parent_map()
         for node in known:
             stat = stats.get(node.pid)
             if stat is None or not proctree.same_time(stat.create_time, node.create_time):

@@ -194,15 +194,17 @@ def get(host, port, path, timeout=10.0):
 class Dashboard:
     """forkwatch itself, run as `python -m supervisor` on a free port, for live tests."""
 
-    def __init__(self, folder, token, port=0, extra_config=""):
+    def __init__(self, folder, token, port=0, **settings):
         from tests.core_support import ALL_PORTS_FREE
 
         self.folder = folder
         self.token = token
         self.port = port
         self.config = os.path.join(folder, "forkwatch.toml")
+        settings = {"stop_timeout": 1.0, "play_rate": 50.0, "play_burst": 50, **settings}
         with open(self.config, "w") as handle:
-            handle.write("stop_timeout = 1.0\nplay_rate = 50.0\nplay_burst = 50\n" + extra_config + "\n")
+            for key, value in settings.items():
+                handle.write(f"{key} = {value!r}\n")
             for name, values in ALL_PORTS_FREE.items():
                 handle.write(f"[servers.{name}]\nport = {values['port']}\n")
         self.proc = None

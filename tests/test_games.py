@@ -1,0 +1,189 @@
+"""The embedded clients through the JSON API, each against its real server."""
+
+import re
+import threading
+
+import psutil
+import pytest
+
+from tests.core_support import TOKEN, wait_state
+from tests.support import wait_for
+from tests.test_servers import CTIME
+
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def viewer(app):
+    """A browser session as a viewer: its cookie and CSRF header."""
+    client = app.test_client()
+    page = client.get("/").get_data(as_text=True)
+    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)">', page).group(1)
+    return client, {"X-CSRF-Token": csrf}
+
+
+def start(app, name, options=None):
+    manager = app.extensions["forkwatch"]
+    manager.start(name, options)
+    wait_state(manager, name, "RUNNING")
+    return manager.servers[name]
+
+
+def play(app, name, body, session=None):
+    client, headers = session or viewer(app)
+    response = client.post(f"/api/play/{name}", json=body, headers=headers)
+    return response.status_code, response.get_json()
+
+
+@pytest.mark.parametrize("name", ["clock", "clock_udp", "clock_unix"])
+def test_ask_the_time_shows_the_real_exchange(app, name):
+    start(app, name)
+    status, result = play(app, name, {"nickname": "ada"})
+    assert status == 200, result
+    assert CTIME.match(result["answer"])
+    sent, received = result["transcript"]
+    assert sent["dir"] == "sent" and sent["bytes"] == 25
+    assert sent["text"] == "What·is·the·time?········"  # the padding made visible
+    assert received["bytes"] == 25 and received["text"].endswith("\\n")
+
+
+def test_ask_the_forking_server_names_the_child_that_answered(app):
+    server = start(app, "forking_clock", {"delay": 0.3, "reap": False})
+    status, result = play(app, "forking_clock", {"nickname": "ada"})
+    assert status == 200 and CTIME.match(result["answer"])
+    children = {pid for pid, _, _ in app.extensions["forkwatch"].watcher.descendants("forking_clock")}
+    assert result["child_pid"] in children
+    assert psutil.Process(result["child_pid"]).ppid() == server.pid
+    events = app.extensions["forkwatch"].events_after(0)["events"]
+    assert any(f"waiting for child {result['child_pid']}" in e["text"] for e in events)
+
+
+def test_web_client_fetches_both_pages_with_their_status(app):
+    start(app, "web")
+    session = viewer(app)
+    status, hello = play(app, "web", {"path": "/"}, session)
+    assert status == 200 and hello["status"] == 200 and "hello client" in hello["body"]
+    assert hello["status_line"].startswith("HTTP/1.0 200")
+    status, missing = play(app, "web", {"path": "/test"}, session)
+    assert missing["status"] == 404 and "/test not found" in missing["body"]
+    assert play(app, "web", {"path": "/../etc"}, session)[0] == 400
+
+
+def test_swap_pairs_two_browsers(app):
+    start(app, "swap")
+    results = {}
+
+    def send(nick, text):
+        results[nick] = play(app, "swap", {"nickname": nick, "text": text})
+
+    first = threading.Thread(target=send, args=("alice", "hello from A"))
+    first.start()
+    wait_for(
+        lambda: any(
+            "waiting for a swap partner" in e["text"]
+            for e in app.extensions["forkwatch"].events_after(0)["events"]
+        )
+    )
+    wait_for(
+        lambda: any(
+            'sent "alice: hello from A"' in line
+            for line in app.extensions["forkwatch"].servers["swap"].output.tail()
+        )
+    )
+    send("bob", "hello from B")
+    first.join(30)
+    assert results["alice"][1]["partner"] == "bob" and results["alice"][1]["partner_text"] == "hello from B"
+    assert results["bob"][1]["partner"] == "alice" and results["bob"][1]["partner_text"] == "hello from A"
+
+
+def test_number_game_spreads_secret_found(app):
+    server = start(app, "secret_number")
+    secret = int(server.secret)
+    first, second = viewer(app), viewer(app)
+    assert (
+        play(app, "secret_number", {"nickname": "ada", "guess": str(secret % 100 + 1)}, first)[1]["answer"]
+        == "wrong"
+    )
+    assert (
+        play(app, "secret_number", {"nickname": "ada", "guess": str(secret)}, first)[1]["answer"] == "right"
+    )
+    assert (
+        play(app, "secret_number", {"nickname": "bob", "guess": "1"}, second)[1]["answer"] == "secret found"
+    )
+    assert play(app, "secret_number", {"nickname": "bob", "guess": "x" * 20}, second)[0] == 400
+    plays = [e for e in app.extensions["forkwatch"].events_after(0)["events"] if e["kind"] == "play"]
+    assert [p["text"].split(":")[-1].strip() for p in plays] == ["wrong", "right", "secret found"]
+    assert not any(str(secret) in p["text"].split("guessed")[0] for p in plays)
+
+
+def test_word_game_shows_the_servers_pages_and_escapes(app):
+    server = start(app, "guess_word")
+    session = viewer(app)
+    status, wrong = play(app, "guess_word", {"nickname": "ada", "word": "<script>alert(1)</script>"}, session)
+    assert status == 200 and wrong["status"] == 404 and wrong["outcome"] == "wrong"
+    assert "<script>" not in wrong["body"] and "&lt;script&gt;" in wrong["body"]
+    assert wrong["url"].startswith("http://127.0.0.1:")
+    status, right = play(app, "guess_word", {"nickname": "ada", "word": server.secret.upper()}, session)
+    assert right["status"] == 200 and right["outcome"] == "right"
+    status, after = play(app, "guess_word", {"nickname": "bob", "word": "anything"})
+    assert after["status"] == 200 and after["outcome"] == "already found"
+
+
+def test_playing_a_stopped_server_says_so(app):
+    status, result = play(app, "clock", {})
+    assert status == 409 and result == {"error": "the server is not running (clock is stopped)"}
+
+
+@pytest.mark.parametrize(
+    "name, body, words",
+    [
+        ("clock", {"nickname": "<b>"}, "a nickname is"),
+        ("swap", {"text": ""}, "text must be non-empty"),
+        ("swap", {"text": "x" * 500}, "too long"),
+        ("swap", {"text": "a\u0000b"}, "control characters"),
+        ("guess_word", {"word": 5}, "word must be non-empty text"),
+        ("fork_demo", {}, "has no embedded client"),
+        ("nope", {}, "no server named"),
+    ],
+)
+def test_bad_play_input(app, name, body, words):
+    for server in ("clock", "swap", "guess_word"):
+        if name == server:
+            start(app, server)
+    status, result = play(app, name, body)
+    assert 400 <= status < 500 and words in result["error"], result
+
+
+def test_play_needs_the_pages_csrf_token(app):
+    start(app, "clock")
+    client = app.test_client()
+    client.get("/")
+    response = client.post("/api/play/clock", json={})
+    assert response.status_code == 403
+
+
+def test_a_viewer_over_the_rate_limit_gets_the_message(app_factory):
+    app = app_factory(play_rate=1.0, play_burst=3)
+    start(app, "clock")
+    session = viewer(app)
+    answers = [play(app, "clock", {}, session) for _ in range(5)]
+    assert [status for status, _ in answers[:3]] == [200, 200, 200]
+    assert answers[3] == (429, {"error": "slow down: at most 1 requests a second"})
+
+
+def test_spawned_fork_clients_appear_as_children_and_leave_nothing(app, client):
+    manager = app.extensions["forkwatch"]
+    start(app, "forking_clock", {"delay": 0, "reap": True})
+    response = client.post("/api/servers/forking_clock/clients", json={"count": 5}, headers=BEARER)
+    assert response.status_code == 202 and response.get_json()["count"] == 5
+    clients = app.extensions["forkwatch_clients"]
+    wait_for(lambda: clients.describe() and clients.describe()[0]["alive"] == 5, what="5 clients running")
+    wait_for(lambda: len(manager.watcher.descendants("forking_clock")) == 5, what="5 children")
+    pids = clients.describe()[0]["pids"]
+    assert (
+        client.post("/api/servers/forking_clock/clients", json={"count": 51}, headers=BEARER).status_code
+        == 400
+    )
+    assert client.post("/api/clients/stop", headers=BEARER).get_json() == {"stopped": 5}
+    assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    wait_for(lambda: not manager.watcher.descendants("forking_clock"), what="the children gone")
+    wait_for(lambda: clients.describe() == [], what="the batch ended")

@@ -1,0 +1,129 @@
+"""The embedded clients and games in a real browser (Playwright + Debian's Chromium)."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.core_support import TOKEN
+from tests.support import Dashboard
+from tests.test_browser import card, open_as_instructor, open_as_viewer, start_from_page
+
+pytestmark = pytest.mark.browser
+CTIME = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$")
+
+
+def test_ask_the_time_shows_the_answer_and_the_25_bytes_sent(page, live):
+    assert live.api("POST", "/api/servers/clock/start")[0] == 200
+    live.wait_state("clock", "RUNNING")
+    open_as_viewer(page, live)
+    box = card(page, "clock")
+    box.locator("button[data-play=ask]").click()
+    answer = box.locator(".client-panel .answer")
+    expect(answer).to_have_text(CTIME)
+    expect(box.locator(".transcript .sent")).to_contain_text("What·is·the·time?········")
+    expect(box.locator(".transcript .sent")).to_contain_text("(25 bytes")
+
+
+def test_the_forking_servers_child_lights_up_while_it_waits(page, live):
+    open_as_instructor(page, live)
+    box = start_from_page(page, "forking_clock", delay=1, reap=True)
+    box.locator("button[data-play=ask]").click()
+    expect(box.locator(".client-panel .waiting")).to_contain_text("waiting for the child")
+    expect(box.locator("table.tree tbody tr")).to_have_count(2)  # the child, while it sleeps
+    expect(box.locator(".client-panel .answer")).to_have_text(CTIME)
+    expect(box.locator(".client-panel")).to_contain_text("answered by child PID")
+
+
+def test_spawn_fork_clients_and_stop_them(page, live):
+    open_as_instructor(page, live)
+    box = start_from_page(page, "forking_clock", delay=0, reap=True)
+    box.locator("input[name=count]").fill("5")
+    box.locator("button[data-play=spawn]").click()
+    expect(box.locator("table.tree tbody tr")).to_have_count(6)
+    expect(box.locator("[data-field=groups]")).to_contain_text("5 of 5 clients running")
+    box.locator("button[data-play=stop-clients]").click()
+    expect(box.locator("table.tree tbody tr")).to_have_count(1)
+    expect(box.locator("[data-field=groups]")).to_have_text("no fork clients running")
+
+
+def test_swap_in_the_two_pane_demo(page, live):
+    assert live.api("POST", "/api/servers/swap/start")[0] == 200
+    live.wait_state("swap", "RUNNING")
+    open_as_viewer(page, live)
+    box = card(page, "swap")
+    box.get_by_role("button", name="Two-pane demo (A/B)").click()
+    pane_a, pane_b = box.locator("[data-pane=A]"), box.locator("[data-pane=B]")
+    pane_a.locator("input[name=text]").fill("apples")
+    pane_a.get_by_role("button", name="Send").click()
+    expect(pane_a.locator(".waiting")).to_contain_text("waiting for a partner")
+    pane_b.locator("input[name=text]").fill("oranges")
+    pane_b.get_by_role("button", name="Send").click()
+    expect(pane_a.locator(".answer")).to_have_text("Bob sent you: oranges")
+    expect(pane_b.locator(".answer")).to_have_text("Alice sent you: apples")
+
+
+def test_number_game_secret_found_reaches_a_second_viewer(browser, live):
+    assert live.api("POST", "/api/servers/secret_number/start")[0] == 200
+    live.wait_state("secret_number", "RUNNING")
+    secret = live.api("POST", "/api/servers/secret_number/secret")[1]["secret"]
+    first, second = browser.new_context(), browser.new_context()
+    try:
+        one, two = open_as_viewer(first.new_page(), live), open_as_viewer(second.new_page(), live)
+        box_one, box_two = card(one, "secret_number"), card(two, "secret_number")
+        box_one.locator("input[name=guess]").fill(secret)
+        box_one.get_by_role("button", name="Guess").click()
+        expect(box_one.locator(".answer")).to_have_text("right")
+        expect(box_two.locator("[data-field=history]")).to_contain_text(f"guessed {secret}: right")
+        box_two.locator("input[name=guess]").fill("1" if secret != "1" else "2")
+        box_two.get_by_role("button", name="Guess").click()
+        expect(box_two.locator(".answer")).to_have_text("secret found")
+    finally:
+        first.close()
+        second.close()
+
+
+def test_word_game_shows_404_and_200_pages_and_escapes_script(page, live):
+    assert live.api("POST", "/api/servers/guess_word/start")[0] == 200
+    live.wait_state("guess_word", "RUNNING")
+    word = live.api("POST", "/api/servers/guess_word/secret")[1]["secret"]
+    open_as_viewer(page, live)
+    box = card(page, "guess_word")
+    box.locator("input[name=word]").fill("<script>window.pwned=1</script>")
+    box.get_by_role("button", name="Guess").click()
+    expect(box.locator(".status-line")).to_have_text(re.compile(r"^HTTP/1\.0 404"))
+    frame = box.frame_locator("iframe")
+    expect(frame.locator("body")).to_contain_text("<script>window.pwned=1</script> is not the word")
+    assert page.evaluate("() => window.pwned === undefined")
+    expect(box.locator("[data-field=history]")).to_contain_text("guessed a word: wrong")
+    box.locator("input[name=word]").fill(word)
+    box.get_by_role("button", name="Guess").click()
+    expect(box.locator(".status-line")).to_have_text(re.compile(r"^HTTP/1\.0 200"))
+    expect(box.frame_locator("iframe").locator("h1")).to_have_text("You found it!")
+
+
+def test_web_client_shows_both_responses(page, live):
+    assert live.api("POST", "/api/servers/web/start")[0] == 200
+    live.wait_state("web", "RUNNING")
+    open_as_viewer(page, live)
+    box = card(page, "web")
+    box.get_by_role("button", name="GET /test").click()
+    lines = box.locator(".status-line")
+    expect(lines).to_have_count(2)
+    expect(lines.nth(0)).to_contain_text("404")
+    expect(lines.nth(1)).to_contain_text("200")
+    expect(box.frame_locator("iframe").first.locator("body")).to_contain_text("/test not found")
+
+
+def test_playing_a_stopped_server_and_the_rate_limit_show_messages(page, tmp_path):
+    board = Dashboard(str(tmp_path), TOKEN, play_rate=0.1, play_burst=1).start()
+    try:
+        open_as_viewer(page, board)
+        box = card(page, "clock")
+        box.locator("button[data-play=ask]").click()
+        answer = box.locator(".client-panel .answer")
+        expect(answer).to_have_text("the server is not running (clock is stopped)")
+        box.locator("button[data-play=ask]").click()
+        expect(answer).to_have_text("slow down: at most 0.1 requests a second")
+    finally:
+        board.stop()
