@@ -184,7 +184,7 @@ def make_listener(host, port):
     listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((host, port))
-    listener.listen(128)
+    listener.listen(socket.SOMAXCONN)
     listener.setblocking(False)
     return listener
 
