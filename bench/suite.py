@@ -102,32 +102,50 @@ class Viewer:
             return next((t for s, t in self.servers.get(name, []) if s == state and t >= after), None)
 
     def close(self):
-        self.client.disconnect()
+        """Disconnect without waiting: the WebSocket client waits up to 3 s for the close
+        frame, and a bench must not."""
+        closer = threading.Thread(target=self.client.disconnect, daemon=True)
+        closer.start()
+        return closer
+
+
+BASELINE_POLLER = """
+import sys, time, psutil
+root = psutil.Process(int(sys.argv[1]))
+seen = set()
+while True:
+    for child in root.children():
+        if child.pid not in seen:
+            seen.add(child.pid)
+            print(child.pid, time.monotonic(), flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
 
 
 class BaselinePoller:
-    """What slow tools do: psutil children() once a second; records when each PID is seen."""
+    """What slow tools do: psutil children() once a second, in a process of its own (as
+    those tools are); records when each PID is first seen (CLOCK_MONOTONIC is system-wide)."""
 
     def __init__(self, root_pid, interval=1.0):
-        self.root = root_pid
-        self.interval = interval
         self.seen = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", BASELINE_POLLER, str(root_pid), str(interval)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                for child in psutil.Process(self.root).children():
-                    self.seen.setdefault(child.pid, time.monotonic())
-            except psutil.NoSuchProcess:
-                return
-            self._stop.wait(self.interval)
+    def _read(self):
+        for line in self.proc.stdout:
+            pid, seen = line.split()
+            self.seen.setdefault(int(pid), float(seen))
 
     def stop(self):
-        self._stop.set()
-        self._thread.join()
+        self.proc.kill()
+        self.proc.wait()
+        self._thread.join(5)
+        self.proc.stdout.close()
 
 
 def start_server(board, name, options, viewer=None):
@@ -312,8 +330,9 @@ def viewers_fan_out(counts, forks_each):
                     "client_cpu_pct": round(100 * (sum(me.cpu_times()[:2]) - client_cpu0) / wall, 1),
                 }
             )
-            for viewer in viewers:
-                viewer.close()
+            closers = [viewer.close() for viewer in viewers]
+            for closer in closers:
+                closer.join(10)
     finally:
         board.stop()
     return results

@@ -19,7 +19,19 @@ QUESTION = b"What is the time?"
 QUESTION_SIZE = 25
 SECRET_ENV = "FORKWATCH_SECRET"
 MAX_LINE = 1024
-IDLE_TIMEOUT = 60.0
+
+
+def _idle_timeout():
+    """Seconds a connection may stay silent before the server frees it (a slowloris
+    guard); FORKWATCH_IDLE_TIMEOUT overrides the default of 60."""
+    try:
+        value = float(os.environ.get("FORKWATCH_IDLE_TIMEOUT", "60"))
+    except ValueError:
+        return 60.0
+    return value if value > 0 else 60.0
+
+
+IDLE_TIMEOUT = _idle_timeout()
 
 
 def base_parser(description, port, host="127.0.0.1"):

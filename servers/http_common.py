@@ -12,7 +12,7 @@ ECHO_LIMIT = 200
 class PageHandler(http.server.BaseHTTPRequestHandler):
     """Adds send_page() (status line, headers, length, body) and a bounded read timeout."""
 
-    timeout = IDLE_TIMEOUT / 6
+    timeout = min(10.0, IDLE_TIMEOUT)
     protocol_version = "HTTP/1.0"
     # Answer even a malformed or HTTP/0.9-style request with a status line and headers.
     default_request_version = "HTTP/1.0"

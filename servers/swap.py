@@ -15,6 +15,7 @@ import threading
 import time
 
 from servers.common import (
+    IDLE_TIMEOUT,
     MAX_LINE,
     LineTooLong,
     announce,
@@ -27,7 +28,7 @@ from servers.common import (
 )
 
 DEFAULT_PORT = 12094
-LINE_TIMEOUT = 60.0
+
 CHECK_TICK = 0.2
 
 
@@ -70,7 +71,7 @@ class Matchmaker:
 
 
 class SwapHandler(socketserver.StreamRequestHandler):
-    timeout = LINE_TIMEOUT
+    timeout = IDLE_TIMEOUT
 
     def handle(self):
         addr = self.client_address

@@ -43,9 +43,12 @@ class Guard:
         return self._watchdog.pid if self._watchdog else None
 
     def clean_previous_run(self):
-        """Kill what a crashed earlier run left; returns how many processes were killed."""
+        """Kill what an earlier run that did not stop cleanly left behind.
+
+        Returns (groups it had recorded, processes killed now); (0, 0) after a clean stop.
+        """
         if not self._state_path or not os.path.exists(self._state_path):
-            return 0
+            return 0, 0
         try:
             with open(self._state_path) as handle:
                 groups = {int(k): float(v) for k, v in json.load(handle).items()}
@@ -53,9 +56,13 @@ class Guard:
             groups = {}
         killed = watchdog.kill_leftovers(groups) if groups else 0
         self._write({})
-        if killed:
-            log.warning("cleaned up %d processes left by an earlier run", killed)
-        return killed
+        if groups:
+            log.warning(
+                "the previous run did not stop cleanly: %d groups recorded, %d processes killed now",
+                len(groups),
+                killed,
+            )
+        return len(groups), killed
 
     def add(self, pgid, create_time):
         with self._lock:

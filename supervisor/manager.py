@@ -59,7 +59,7 @@ class Manager:
         self.open_files_limit = proctree.raise_open_files_limit()
         self.subreaper = proctree.become_subreaper()
         self.guard = Guard(self.settings.get("state_dir"), use_watchdog=self.settings.get("watchdog", True))
-        self.cleaned_at_start = self.guard.clean_previous_run()
+        self.left_groups, self.cleaned_at_start = self.guard.clean_previous_run()
         self.watcher = TreeWatcher(
             self._publish,
             mechanism=self.settings.get("watch_mechanism", "auto"),
@@ -72,15 +72,12 @@ class Manager:
         self._stop_event = threading.Event()
         self._started = False
         self._closed = False
-        if self.cleaned_at_start:
-            self._publish(
-                "event",
-                {
-                    "server": None,
-                    "kind": "info",
-                    "text": f"cleaned up {self.cleaned_at_start} processes left by an earlier run",
-                },
+        if self.left_groups:
+            text = (
+                f"the previous run did not stop cleanly ({self.left_groups} server groups were running); "
+                f"cleaned up {self.cleaned_at_start} processes left behind"
             )
+            self._publish("event", {"server": None, "kind": "info", "text": text})
 
     @property
     def mechanism(self):

@@ -241,19 +241,17 @@ class TreeWatcher:
         with self._lock:
             roots = dict(self._roots)
         for server, root in roots.items():
-            found = {s.pid: s for s in proctree.psutil_children(root)}
             with self._lock:
-                known = [n for n in self._nodes.values() if n.server == server and not n.root]
-            for node in known:
-                stat = found.pop(node.pid, None)
-                if stat is None or not proctree.same_time(stat.create_time, node.create_time):
-                    if not proctree.exists(node.pid, node.create_time):
-                        self._forget(node)
-                    continue
-                node.stat = stat
-                if stat.status != node.status:
-                    self._set_status(node, stat.status)
-            for stat in sorted(found.values(), key=lambda s: s.pid):
+                known = {n.pid: n for n in self._nodes.values() if n.server == server and not n.root}
+            fresh, statuses = proctree.psutil_children(root, {pid: n.create_time for pid, n in known.items()})
+            for pid, node in known.items():
+                status = statuses.get(pid)
+                if status is None:
+                    if pid in fresh or not proctree.exists(node.pid, node.create_time):
+                        self._forget(node)  # gone, or its PID now names another process
+                elif status != node.status:
+                    self._set_status(node, status)
+            for stat in sorted(fresh.values(), key=lambda s: s.pid):
                 self._adopt(server, stat)
 
     def _consider(self, pid, parent_hint=None):

@@ -11,10 +11,22 @@ ME = os.getpid()
 
 
 def _descendants():
+    """Our descendants, less the Playwright browser's own processes: the browser is a
+    session fixture that Chromium manages (it keeps a spare renderer around between
+    pages), and pytest-playwright closes it at the end of the session."""
+    found = set()
     try:
-        return {(p.pid, p.create_time()) for p in psutil.Process(ME).children(recursive=True)}
+        procs = psutil.Process(ME).children(recursive=True)
     except psutil.NoSuchProcess:
-        return set()
+        return found
+    for proc in procs:
+        try:
+            if proc.name().startswith(("chromium", "chrome")) or "playwright" in proc.name():
+                continue
+            found.add((proc.pid, proc.create_time()))
+        except psutil.NoSuchProcess:
+            continue
+    return found
 
 
 def _reap_my_zombies():
@@ -189,3 +201,58 @@ def dashboard(tmp_path_factory):
 def live(dashboard):
     yield dashboard
     dashboard.stop_everything()
+
+
+# --- the reliability report -------------------------------------------------------------------
+# Tests marked `reliability(area, what)` fill in `report` (cases tried, a detail); the
+# table goes to reliability-report.md, and into README.md's "Reliability" section when
+# FORKWATCH_REPORT=1 (so the README's figures come from a real run, not from a keyboard).
+
+_REPORT_ROWS = {}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "reliability(area, what): a row of the README's reliability table")
+
+
+@pytest.fixture
+def report(request):
+    marker = request.node.get_closest_marker("reliability")
+    row = {"area": marker.args[0], "what": marker.args[1], "cases": 1, "detail": "", "outcome": "not run"}
+    _REPORT_ROWS[request.node.nodeid] = row
+    return row
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    row = _REPORT_ROWS.get(item.nodeid)
+    if row is not None and (rep.when == "call" or rep.failed):
+        if rep.when == "call":
+            row["outcome"] = rep.outcome
+        elif rep.failed:
+            row["outcome"] = "failed"
+    return rep
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not _REPORT_ROWS:
+        return
+    lines = ["| area | what was tried | cases | result |", "|---|---|---|---|"]
+    for row in sorted(_REPORT_ROWS.values(), key=lambda r: (r["area"], r["what"])):
+        result = row["outcome"] + (f": {row['detail']}" if row["detail"] else "")
+        lines.append(f"| {row['area']} | {row['what']} | {row['cases']} | {result} |")
+    table = "\n".join(lines) + "\n"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "reliability-report.md"), "w") as handle:
+        handle.write(table)
+    if os.environ.get("FORKWATCH_REPORT") == "1":
+        readme = os.path.join(root, "README.md")
+        with open(readme) as handle:
+            text = handle.read()
+        start, end = "<!-- reliability:start -->", "<!-- reliability:end -->"
+        if start in text and end in text:
+            head, rest = text.split(start, 1)
+            _, tail = rest.split(end, 1)
+            with open(readme, "w") as handle:
+                handle.write(f"{head}{start}\n{table}{end}{tail}")

@@ -194,7 +194,7 @@ def get(host, port, path, timeout=10.0):
 class Dashboard:
     """forkwatch itself, run as `python -m supervisor` on a free port, for live tests."""
 
-    def __init__(self, folder, token, port=0, **settings):
+    def __init__(self, folder, token, port=0, ports=None, **settings):
         from tests.core_support import ALL_PORTS_FREE
 
         self.folder = folder
@@ -206,7 +206,7 @@ class Dashboard:
             for key, value in settings.items():
                 handle.write(f"{key} = {value!r}\n")
             for name, values in ALL_PORTS_FREE.items():
-                handle.write(f"[servers.{name}]\nport = {values['port']}\n")
+                handle.write(f"[servers.{name}]\nport = {(ports or {}).get(name, values['port'])}\n")
         self.proc = None
         self.lines = []
 

@@ -60,7 +60,8 @@ def test_security_headers(client):
     assert response.headers["X-Frame-Options"] == "DENY"
 
 
-def test_debug_mode_cannot_be_switched_on(app_factory, monkeypatch):
+@pytest.mark.reliability("intruders", "debug mode switched on by FLASK_DEBUG=1")
+def test_debug_mode_cannot_be_switched_on(app_factory, monkeypatch, report):
     monkeypatch.setenv("FLASK_DEBUG", "1")
     app = app_factory()
     assert app.debug is False
@@ -97,7 +98,10 @@ def test_every_control_route_is_enumerated(app):
         assert expected in routes
 
 
-def test_every_control_route_refuses_without_the_token(app, client):
+@pytest.mark.reliability(
+    "intruders", "every control route without / with a wrong token (enumerated from the app)"
+)
+def test_every_control_route_refuses_without_the_token(app, client, report):
     for url in control_routes(app):
         response = client.post(url, json={})
         assert response.status_code == 401, url
@@ -178,7 +182,8 @@ def test_bad_requests_get_one_clear_error_shape(client, url, body, status, words
     assert list(data) == ["error"] and words in data["error"]
 
 
-def test_malformed_and_huge_bodies(client):
+@pytest.mark.reliability("bad input", "malformed JSON and a 100 KB body")
+def test_malformed_and_huge_bodies(client, report):
     response = client.post(
         "/api/servers/clock/start",
         data=b"\xff{not json",
@@ -271,7 +276,8 @@ def received(sio, name):
     return [msg["args"][0] for msg in sio.get_received("/live") if msg["name"] == name]
 
 
-def test_socket_viewer_gets_a_snapshot_and_cannot_control(app, client):
+@pytest.mark.reliability("intruders", "every Socket.IO control event as a viewer")
+def test_socket_viewer_gets_a_snapshot_and_cannot_control(app, client, report):
     sio = sio_client(app, client)
     snapshots = received(sio, "snapshot")
     assert len(snapshots) == 1 and snapshots[0]["role"] == "viewer"
