@@ -183,6 +183,7 @@ class ManagedServer:
                 "port": self.port,
                 "reason": self.reason,
                 "exit_code": self.exit_code,
+                "options": dict(self.options),
             }
             if for_event:
                 info["t"] = time.time()
@@ -192,7 +193,6 @@ class ManagedServer:
                     protocol=self.spec.protocol,
                     client=self.spec.client,
                     started_at=self.started_at,
-                    options=dict(self.options),
                     unix_path=self.unix_path,
                     reads_stdin=self.spec.reads_stdin,
                     has_secret=self.spec.secret is not None,

@@ -1,0 +1,58 @@
+"""Settings: defaults, the config file, the environment, and secrets that persist."""
+
+import os
+import stat
+
+import pytest
+
+from supervisor import config
+
+
+def test_token_and_key_are_made_once_and_kept(tmp_path):
+    first = config.load(overrides={"state_dir": str(tmp_path)}, environ={})
+    second = config.load(overrides={"state_dir": str(tmp_path)}, environ={})
+    assert first["token"] == second["token"] and len(first["token"]) >= 20
+    assert first["secret_key"] == second["secret_key"] and first["secret_key"] != first["token"]
+    mode = stat.S_IMODE(os.stat(tmp_path / "token").st_mode)
+    assert mode == 0o600
+
+
+def test_precedence_defaults_file_environment_overrides(tmp_path):
+    path = tmp_path / "forkwatch.toml"
+    path.write_text('port = 6000\nhost = "127.0.0.1"\nstop_timeout = 5.0\n[servers.clock]\nport = 13091\n')
+    environ = {"FORKWATCH_PORT": "7000", "FORKWATCH_TOKEN": "from-env"}
+    settings = config.load(str(path), {"state_dir": str(tmp_path), "stop_timeout": 2.0}, environ)
+    assert settings["port"] == 7000  # the environment beats the file
+    assert settings["stop_timeout"] == 2.0  # explicit overrides beat both
+    assert settings["token"] == "from-env"
+    assert settings["servers"] == {"clock": {"port": 13091}}
+    assert settings["watch_mechanism"] == "auto"  # a default
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [("port = [", "not valid TOML"), ("colour = 'red'", "unknown setting 'colour'")],
+)
+def test_bad_config_files_are_clear_errors(tmp_path, text, words):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(config.ConfigError, match=words):
+        config.load(str(path), {"state_dir": str(tmp_path)}, {})
+
+
+def test_missing_config_file_and_bad_environment(tmp_path):
+    with pytest.raises(config.ConfigError, match="does not exist"):
+        config.load(str(tmp_path / "nope.toml"), {"state_dir": str(tmp_path)}, {})
+    with pytest.raises(config.ConfigError, match="FORKWATCH_PORT must be a int"):
+        config.load(None, {"state_dir": str(tmp_path)}, {"FORKWATCH_PORT": "lots"})
+
+
+def test_join_panel_shows_the_address_and_a_qr_code(app_factory):
+    app = app_factory(join={"viewer": "http://10.1.2.3:5000/", "all": ["http://10.1.2.3:5000/"]})
+    page = app.test_client().get("/").get_data(as_text=True)
+    assert 'id="join-url">http://10.1.2.3:5000/<' in page
+    assert "<svg" in page.split('class="join-qr"')[1][:200]
+
+
+def test_no_join_panel_on_loopback(client):
+    assert 'id="join"' not in client.get("/").get_data(as_text=True)
