@@ -23,9 +23,8 @@ import socketio
 
 from supervisor import proctree
 from supervisor.watcher import MECHANISMS, TreeWatcher, choose_mechanism
-from tests.support import ROOT, Dashboard, child_env, wait_for
+from tests.support import ROOT, Dashboard, ask, child_env, wait_for
 
-QUESTION = b"What is the time?".ljust(25)
 TOKEN = "bench-token"
 
 
@@ -193,22 +192,16 @@ def fork_latency(mechanism, rounds, with_baseline):
 # --- what watching costs ----------------------------------------------------------------------
 
 
+def forking_clock_argv(*flags):
+    return [sys.executable, "-m", "servers.forking_clock", "--port", "0", "--delay", "0", *flags]
+
+
 class IdleChildren:
     """forking_clock with N idle children (each waits for its client's question)."""
 
     def __init__(self, count):
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "servers.forking_clock",
-                "--port",
-                "0",
-                "--delay",
-                "0",
-                "--max-children",
-                str(count + 10),
-            ],
+            forking_clock_argv("--max-children", str(count + 10)),
             stdout=subprocess.PIPE,
             env=child_env(),
             cwd=ROOT,
@@ -294,6 +287,66 @@ def watcher_cost(mechanism, children, seconds):
 # --- viewers ------------------------------------------------------------------------------------
 
 
+class ViewerCrowd:
+    """K viewers over real WebSockets, served by one thread with a selector so that the
+    crowd itself costs little CPU: each speaks Engine.IO/Socket.IO just enough to join
+    /live, answer pings and timestamp every `proc` fork event it receives."""
+
+    def __init__(self, port, count):
+        import selectors
+
+        import websocket
+
+        self.arrivals = {}  # peer -> [arrival per viewer]
+        self._lock = threading.Lock()
+        self._selector = selectors.DefaultSelector()
+        self._sockets = []
+        url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
+        for _ in range(count):
+            ws = websocket.create_connection(url, origin=f"http://127.0.0.1:{port}", timeout=10)
+            ws.recv()  # the Engine.IO open packet
+            ws.send("40/live,")
+            while not ws.recv().startswith("40/live"):
+                pass
+            self._sockets.append(ws)
+            self._selector.register(ws.sock, selectors.EVENT_READ, ws)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            for key, _ in self._selector.select(0.1):
+                ws = key.data
+                try:
+                    message = ws.recv()
+                except Exception:
+                    self._selector.unregister(key.fileobj)
+                    continue
+                now = time.monotonic()
+                if message == "2":
+                    ws.send("3")
+                elif message.startswith('42/live,["proc"'):
+                    event = json.loads(message[8:])[1]
+                    if event["kind"] == "fork" and event.get("peer"):
+                        with self._lock:
+                            self.arrivals.setdefault(event["peer"], []).append(now)
+
+    def seen_by_all(self, peer):
+        with self._lock:
+            found = self.arrivals.get(peer, [])
+            return list(found) if len(found) >= len(self._sockets) else None
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+        for ws in self._sockets:
+            try:
+                ws.sock.close()
+            except OSError:
+                pass
+
+
 def viewers_fan_out(counts, forks_each):
     folder = tempfile.mkdtemp(prefix="forkwatch-bench-")
     board = Dashboard(folder, TOKEN).start()
@@ -303,7 +356,7 @@ def viewers_fan_out(counts, forks_each):
         server_proc = psutil.Process(board.proc.pid)
         me = psutil.Process()
         for count in counts:
-            viewers = [Viewer(board.url) for _ in range(count)]
+            crowd = ViewerCrowd(board.port, count)
             latencies = []
             server_cpu0, client_cpu0, wall0 = (
                 sum(server_proc.cpu_times()[:2]),
@@ -315,12 +368,12 @@ def viewers_fan_out(counts, forks_each):
                 started = time.monotonic()
                 sock.connect(("127.0.0.1", info["port"]))
                 peer = f"127.0.0.1:{sock.getsockname()[1]}"
-                for viewer in viewers:
-                    arrived = wait_for(
-                        lambda v=viewer, p=peer: v.forks.get(p), 10.0, "the fork at every viewer"
-                    )
-                    latencies.append((arrived - started) * 1000)
+                arrivals = wait_for(
+                    lambda p=peer, c=crowd: c.seen_by_all(p), 20.0, "the fork at every viewer"
+                )
+                latencies.extend((arrived - started) * 1000 for arrived in arrivals)
                 sock.close()
+                time.sleep(0.05)  # pacing between forks, so each is measured alone
             wall = time.monotonic() - wall0
             results.append(
                 {
@@ -330,9 +383,7 @@ def viewers_fan_out(counts, forks_each):
                     "client_cpu_pct": round(100 * (sum(me.cpu_times()[:2]) - client_cpu0) / wall, 1),
                 }
             )
-            closers = [viewer.close() for viewer in viewers]
-            for closer in closers:
-                closer.join(10)
+            crowd.close()
     finally:
         board.stop()
     return results
@@ -404,13 +455,7 @@ def burst(argv, clients):
         barrier.wait()
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-                sock.sendall(QUESTION)
-                data = b""
-                while len(data) < 25:
-                    chunk = sock.recv(25 - len(data))
-                    if not chunk:
-                        break
-                    data += chunk
+                data = ask(sock)
             kind = "answered" if len(data) == 25 else "refused" if data.startswith(b"server busy") else "lost"
         except OSError:
             kind = "lost"
@@ -433,21 +478,7 @@ def burst(argv, clients):
 
 
 def forking_burst(clients):
-    ours = burst(
-        [
-            sys.executable,
-            "-m",
-            "servers.forking_clock",
-            "--port",
-            "0",
-            "--delay",
-            "0",
-            "--reap",
-            "--max-children",
-            "600",
-        ],
-        clients,
-    )
+    ours = burst(forking_clock_argv("--reap", "--max-children", "600"), clients)
     stdlib = burst([sys.executable, "-c", STDLIB_FORKING], clients)
     return {
         "clients": clients,

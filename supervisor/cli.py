@@ -4,13 +4,28 @@ import argparse
 import ipaddress
 import logging
 import signal
+import socket
 import sys
 
-from werkzeug.serving import make_server
+from werkzeug.serving import ThreadedWSGIServer
 
 from supervisor import proctree
 
 log = logging.getLogger("forkwatch")
+
+
+class DashboardServer(ThreadedWSGIServer):
+    """Werkzeug's threaded server with TCP_NODELAY on every connection: events are small
+    WebSocket frames, and Nagle's algorithm would hold one back until the previous was
+    acknowledged — up to the peer's 40 ms delayed ACK."""
+
+    daemon_threads = True
+
+    def get_request(self):
+        conn, address = super().get_request()
+        if conn.family in (socket.AF_INET, socket.AF_INET6):
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn, address
 
 
 def parse_args(argv):
@@ -62,7 +77,7 @@ def main(argv=None):
         return 2
     settings = app.config["FORKWATCH"]
     try:
-        server = make_server(settings["host"], settings["port"], app, threaded=True)
+        server = DashboardServer(settings["host"], settings["port"], app)
     except OSError as exc:
         app.forkwatch_shutdown()
         print(
@@ -70,7 +85,6 @@ def main(argv=None):
             file=sys.stderr,
         )
         return 1
-    server.daemon_threads = True
     port = server.server_port
     viewer_urls = urls(settings["host"], port)
     if not is_loopback(settings["host"]):

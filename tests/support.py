@@ -147,6 +147,27 @@ def group_members(pgid):
     return found
 
 
+QUESTION = b"What is the time?".ljust(25)
+
+
+def recv_reply(sock, limit=64):
+    """One reply line of the clock servers (the time, `server busy`, an error), with its
+    newline; less if the server closed first."""
+    data = b""
+    while not data.endswith(b"\n") and len(data) < limit:
+        chunk = sock.recv(limit - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def ask(sock, question=QUESTION):
+    """The lecture's exchange: the 25-byte question, then the reply line."""
+    sock.sendall(question)
+    return recv_reply(sock)
+
+
 def send_line(sock, text):
     sock.sendall(text if isinstance(text, bytes) else text.encode())
 

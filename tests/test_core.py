@@ -14,21 +14,9 @@ import pytest
 from supervisor import proctree
 from supervisor.process import CommandError
 from tests.core_support import connect, misbehaving, start_ready, wait_state
-from tests.support import ROOT, child_env, wait_for
+from tests.support import ROOT, ask, child_env, wait_for
 
 MECHANISMS = ["netlink", "procfs", "psutil"]
-QUESTION = b"What is the time?".ljust(25)
-
-
-def ask(sock):
-    sock.sendall(QUESTION)
-    data = b""
-    while len(data) < 25:
-        chunk = sock.recv(25 - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 # --- start and readiness -------------------------------------------------------------

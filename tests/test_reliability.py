@@ -23,22 +23,19 @@ from playwright.sync_api import expect
 
 from supervisor import proctree
 from tests.core_support import TOKEN, wait_state
-from tests.support import ROOT, Dashboard, ServerProcess, child_env, recv_all, wait_for
+from tests.support import (
+    QUESTION,
+    ROOT,
+    Dashboard,
+    ServerProcess,
+    ask,
+    child_env,
+    recv_all,
+    wait_for,
+)
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
-QUESTION = b"What is the time?".ljust(25)
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-
-
-def recv_reply(sock):
-    """One reply line: the time (25 bytes) or `server busy`; b'' if the server closed."""
-    data = b""
-    while not data.endswith(b"\n") and len(data) < 64:
-        chunk = sock.recv(64 - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def tree_of(pid):
@@ -123,32 +120,28 @@ def test_fork_flood_respects_the_cap_and_the_dashboard_stays_responsive(live, re
     peak, api_ms = [0], []
     outcome = {"answered": 0, "busy": 0, "lost": 0}
     lock = threading.Lock()
-    flooding = threading.Event()
-    flooding.set()
+    flood_over = threading.Event()
 
-    def watch_cap():
-        while flooding.is_set():
+    def watch_cap():  # samples the live children every 5 ms until the flood is over
+        while not flood_over.wait(0.005):
             try:
                 live_children = [c for c in server.children() if c.status() != psutil.STATUS_ZOMBIE]
             except psutil.NoSuchProcess:
                 break
             peak[0] = max(peak[0], len(live_children))
-            time.sleep(0.005)
 
-    def poll_api():
-        while flooding.is_set():
+    def poll_api():  # an API call every 20 ms while the flood lasts
+        while not flood_over.wait(0.02):
             began = time.monotonic()
             status, _ = live.api("GET", "/api/servers", token=False)
             assert status == 200
             api_ms.append((time.monotonic() - began) * 1000)
-            time.sleep(0.02)
 
     def client(count):
         for _ in range(count):
             try:
                 with socket.create_connection(("127.0.0.1", info["port"]), timeout=30) as sock:
-                    sock.sendall(QUESTION)
-                    data = recv_reply(sock)
+                    data = ask(sock)
                 kind = "answered" if len(data) == 25 else "busy" if data == b"server busy\n" else "lost"
             except OSError:
                 kind = "lost"
@@ -161,7 +154,7 @@ def test_fork_flood_respects_the_cap_and_the_dashboard_stays_responsive(live, re
         thread.start()
     for thread in clients:
         thread.join(120)
-    flooding.clear()
+    flood_over.set()
     for thread in helpers:
         thread.join(10)
     assert sum(outcome.values()) == 2000
@@ -219,8 +212,7 @@ def test_viewers_churn_leaks_nothing(live, report):
             connects += 1
         if steps % 25 == 0:  # keep events flowing while viewers churn
             with socket.create_connection(("127.0.0.1", info["port"])) as sock:
-                sock.sendall(QUESTION)
-                assert len(recv_reply(sock)) == 25
+                assert len(ask(sock)) == 25
             assert live.api("GET", "/healthz", token=False) == (200, {"ok": True})
     for client in pool:
         if client.connected:

@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from tests.support import (
+    QUESTION,
     ROOT,
     child_env,
     get,
@@ -21,11 +22,11 @@ from tests.support import (
     send_line,
     wait_for,
 )
+from tests.support import ask as ask_bytes
 
 CTIME = re.compile(
     r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d \d{4}$"
 )
-QUESTION = b"What is the time?".ljust(25)
 
 
 def run_module(module, *args, timeout=20, input=None):
@@ -40,14 +41,7 @@ def run_module(module, *args, timeout=20, input=None):
 
 
 def ask(sock, question=QUESTION):
-    sock.sendall(question)
-    data = b""
-    while len(data) < 25:
-        chunk = sock.recv(25 - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data.decode()
+    return ask_bytes(sock, question).decode()
 
 
 # --- every program ---------------------------------------------------------------------
