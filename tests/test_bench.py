@@ -1,0 +1,34 @@
+"""A smoke run of the benchmarks at tiny sizes, so their code cannot rot. The figures
+themselves are only printed (make bench), never judged here."""
+
+import json
+
+from bench import suite
+
+
+def test_the_benchmarks_run_end_to_end_at_tiny_sizes(tmp_path):
+    out = tmp_path / "results.json"
+    results = suite.run(quick=True, out=str(out))
+    assert json.loads(out.read_text()) == results
+    for key in (
+        "fork_to_viewer_ms",
+        "exit_to_viewer_ms",
+        "baseline_1s_poll_ms",
+        "fork_to_viewer_speedup",
+        "watcher_cpu_pct",
+        "viewers",
+        "start_ready_ms",
+        "stop_ms_100_children",
+        "forking_burst",
+    ):
+        assert key in results, key
+    for mechanism in results["machine"]["mechanisms"]:
+        assert results["fork_to_viewer_ms"][mechanism]["n"] == 5
+    burst = results["forking_burst"]
+    assert burst["forking_clock"]["answered"] + burst["forking_clock"]["refused"] + burst["forking_clock"]["lost"] == 20
+
+
+def test_summary_percentiles():
+    assert suite.summary([]) == {"n": 0}
+    figures = suite.summary(list(range(1, 101)))
+    assert figures == {"n": 100, "median": 50.5, "p95": 95, "p99": 99}
