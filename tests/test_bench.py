@@ -25,7 +25,12 @@ def test_the_benchmarks_run_end_to_end_at_tiny_sizes(tmp_path):
     for mechanism in results["machine"]["mechanisms"]:
         assert results["fork_to_viewer_ms"][mechanism]["n"] == 5
     burst = results["forking_burst"]
-    assert burst["forking_clock"]["answered"] + burst["forking_clock"]["refused"] + burst["forking_clock"]["lost"] == 20
+    assert (
+        burst["forking_clock"]["answered"]
+        + burst["forking_clock"]["refused"]
+        + burst["forking_clock"]["lost"]
+        == 20
+    )
 
 
 def test_summary_percentiles():

@@ -373,6 +373,7 @@ def test_signals_that_must_be_refused(manager, stranger, report):
             ((-5, created, "SIGKILL"), 400, "positive"),
             ((pid, "yesterday", "SIGKILL"), 400, "create_time"),
         ]
+        report["cases"] = len(cases)
         for args, status, words in cases:
             with pytest.raises(CommandError) as err:
                 manager.signal_process(*args)

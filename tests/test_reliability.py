@@ -494,7 +494,9 @@ def test_socketio_from_a_foreign_origin_is_refused(live, report):
     report["detail"] = "foreign origin refused (400) on both transports; same origin accepted"
 
 
-@pytest.mark.reliability("intruders", "<script> in swap strings, numbers and words, shown in Chromium")
+@pytest.mark.reliability(
+    "intruders", "`<script>` and `<img onerror>` in swap strings, numbers and words, shown in Chromium"
+)
 def test_script_in_game_input_is_shown_as_text(page, live, report):
     for name in ("swap", "secret_number", "guess_word"):
         live.api("POST", f"/api/servers/{name}/start")

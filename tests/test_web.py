@@ -102,7 +102,9 @@ def test_every_control_route_is_enumerated(app):
     "intruders", "every control route without / with a wrong token (enumerated from the app)"
 )
 def test_every_control_route_refuses_without_the_token(app, client, report):
-    for url in control_routes(app):
+    routes = control_routes(app)
+    report["cases"] = 2 * len(routes)
+    for url in routes:
         response = client.post(url, json={})
         assert response.status_code == 401, url
         assert response.get_json() == {"error": "this needs the instructor's token"}
@@ -184,6 +186,7 @@ def test_bad_requests_get_one_clear_error_shape(client, url, body, status, words
 
 @pytest.mark.reliability("bad input", "malformed JSON and a 100 KB body")
 def test_malformed_and_huge_bodies(client, report):
+    report["cases"] = 2
     response = client.post(
         "/api/servers/clock/start",
         data=b"\xff{not json",
@@ -282,7 +285,7 @@ def test_socket_viewer_gets_a_snapshot_and_cannot_control(app, client, report):
     snapshots = received(sio, "snapshot")
     assert len(snapshots) == 1 and snapshots[0]["role"] == "viewer"
     assert {s["name"] for s in snapshots[0]["servers"]} >= {"clock", "forking_clock"}
-    for event, data in [
+    events = [
         ("start", {"name": "clock"}),
         ("stop", {"name": "clock"}),
         ("restart", {"name": "clock"}),
@@ -290,7 +293,9 @@ def test_socket_viewer_gets_a_snapshot_and_cannot_control(app, client, report):
         ("kill_children", {"name": "clock"}),
         ("stdin", {"name": "fork_demo", "line": "q"}),
         ("stop_all", {}),
-    ]:
+    ]
+    report["cases"] = len(events)
+    for event, data in events:
         ack = sio.emit(event, data, namespace="/live", callback=True)
         assert ack == {"ok": False, "error": "this needs the instructor's token", "result": None}, event
     assert manager_of(app).servers["clock"].state.name == "STOPPED"
