@@ -5,6 +5,7 @@ import { notify, post } from "./api.js";
 import { setupGames } from "./games.js";
 import {
   LIVE_STATES, addTimeline, appendConsole, card, renderInfo, renderTree, renderUptime, resetConsole, resetTimeline,
+  showOptions,
 } from "./render.js";
 
 const LEAVE_MS = 600;
@@ -22,6 +23,7 @@ function load(snapshot) {
     const server = { info, procs: new Map(), leaving: new Set() };
     for (const proc of info.tree || []) server.procs.set(proc.pid, proc);
     store.servers.set(info.name, server);
+    if (info.started_at) showOptions(info);
     renderInfo(server, clock);
     schedule(info.name);
   }
@@ -53,6 +55,7 @@ function onServer(info) {
   if (info.state === "STARTING") {
     server.procs.clear(); // a start begins a new tree
     server.info.started_at = info.t;
+    showOptions(info);
     if (!wasLive) resetConsole(info.name);
   }
   if (info.pid && LIVE_STATES.has(info.state) && !server.procs.has(info.pid)) {

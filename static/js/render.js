@@ -40,6 +40,19 @@ export function renderInfo(server, clock) {
   root.dataset.state = info.state;
 }
 
+export function showOptions(info) {
+  // The start form shows the options of the current (or last) run.
+  const root = card(info.name);
+  const form = root && root.querySelector("form.controls");
+  if (!form || !info.options) return;
+  for (const [name, value] of Object.entries(info.options)) {
+    const input = form.querySelector(`input[name="${name}"]`);
+    if (!input) continue;
+    if (input.type === "checkbox") input.checked = Boolean(value);
+    else input.value = String(value);
+  }
+}
+
 export function renderUptime(server, clock) {
   const root = card(server.info.name);
   if (!root) return;
