@@ -1,7 +1,5 @@
 """The JSON API. Every answer is JSON; every error is {"error": "<sentence>"} with a 4xx."""
 
-import threading
-
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -83,33 +81,7 @@ def stop(name):
 @instructor_required
 def restart(name):
     options = field(body(), "options", dict)
-    mgr = manager()
-    server = mgr.get(name)
-    if options is not None:
-        _check_options(server, options)
-    in_background(mgr, name, "restart", lambda: mgr.restart(name, options))
-    return jsonify({"restarting": name}), 202
-
-
-def _check_options(server, options):
-    from supervisor.catalog import OptionError
-
-    try:
-        server.spec.parse_options(options)
-    except OptionError as exc:
-        raise CommandError(str(exc), 400) from exc
-
-
-def in_background(mgr, name, what, action):
-    """Run a long action on its own thread; its failure becomes a timeline event."""
-
-    def run():
-        try:
-            action()
-        except CommandError as exc:
-            mgr.timeline(name, "error", f"{what} of {name} failed: {exc.message}")
-
-    threading.Thread(target=run, daemon=True, name=f"{what}-{name}").start()
+    return jsonify(manager().restart_later(name, options)), 202
 
 
 @bp.post("/api/stop-all")
@@ -160,12 +132,7 @@ def reveal_secret(name):
 @bp.post("/api/servers/<name>/new-round")
 @instructor_required
 def new_round(name):
-    mgr = manager()
-    server = mgr.get(name)
-    if server.spec.secret is None:
-        raise CommandError(f"{name} has no secret", 400)
-    in_background(mgr, name, "new round", lambda: mgr.new_round(name))
-    return jsonify({"new_round": name}), 202
+    return jsonify(manager().new_round_later(name)), 202
 
 
 @bp.get("/api/events")

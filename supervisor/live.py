@@ -65,7 +65,7 @@ class LiveNamespace(Namespace):
 
     def on_restart(self, data=None):
         data = data if isinstance(data, dict) else {}
-        return self._command(lambda m: m.restart(data.get("name"), data.get("options")))
+        return self._command(lambda m: m.restart_later(data.get("name"), data.get("options")))
 
     def on_kill(self, data=None):
         data = data if isinstance(data, dict) else {}

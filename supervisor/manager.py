@@ -70,6 +70,8 @@ class Manager:
             for name, spec in self.catalog.items()
         }
         self._stop_event = threading.Event()
+        self._background = []
+        self._epoch = 0
         self._started = False
         self._closed = False
         if self.left_groups:
@@ -228,16 +230,66 @@ class Manager:
         server.stop()
         return server.describe()
 
-    def restart(self, name, options=None, timeout=15.0):
-        """Stop (if running), wait until it has stopped, start again. Blocks until started."""
+    def restart(self, name, options=None, timeout=15.0, epoch=None):
+        """Stop (if running), wait until it has stopped, start again. Blocks until started.
+        With `epoch`, a "stop everything" issued meanwhile cancels the start."""
         server = self.get(name)
         if server.state in RUNNING_STATES:
-            server.stop()
+            try:
+                server.stop()
+            except CommandError:
+                pass  # already stopping
         if not server.wait_stopped(timeout):
             raise CommandError(f"{name} did not stop within {timeout:g} s", 500)
+        if epoch is not None and epoch != self._epoch:
+            raise CommandError("cancelled: everything was stopped meanwhile", 409)
         return self.start(name, options if options is not None else server.options)
 
+    def in_background(self, name, what, action):
+        """Run a long action (restart, new round) on its own thread and return at once;
+        a failure becomes a timeline event."""
+
+        def run():
+            try:
+                action()
+            except CommandError as exc:
+                self.timeline(name, "error", f"{what} of {name} failed: {exc.message}")
+
+        thread = threading.Thread(target=run, daemon=True, name=f"{what}-{name}")
+        with self._lock:
+            self._background = [t for t in self._background if t.is_alive()] + [thread]
+        thread.start()
+
+    def settle(self, timeout=30.0):
+        """Wait for the restarts and new rounds under way to finish."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            pending = list(self._background)
+        for thread in pending:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in pending)
+
+    def restart_later(self, name, options=None):
+        server = self.get(name)
+        if options is not None:
+            try:
+                server.spec.parse_options(options)
+            except OptionError as exc:
+                raise CommandError(str(exc), 400) from exc
+        epoch = self._epoch
+        self.in_background(name, "restart", lambda: self.restart(name, options, epoch=epoch))
+        return {"restarting": name}
+
+    def new_round_later(self, name):
+        if self.get(name).spec.secret is None:
+            raise CommandError(f"{name} has no secret", 400)
+        epoch = self._epoch
+        self.in_background(name, "new round", lambda: self.new_round(name, epoch=epoch))
+        return {"new_round": name}
+
     def stop_all(self):
+        with self._lock:
+            self._epoch += 1  # restarts under way will not start again
         stopped = []
         for server in self.servers.values():
             try:
@@ -303,19 +355,15 @@ class Manager:
         self.timeline(name, "secret", f"the instructor revealed the secret of {name}")
         return {"secret": server.secret}
 
-    def new_round(self, name):
+    def new_round(self, name, epoch=None):
         """A new secret and a fresh state: restart the game's server."""
         server = self.get(name)
         if server.spec.secret is None:
             raise CommandError(f"{name} has no secret", 400)
         server.secret = None
-        if server.state in RUNNING_STATES:
-            server.stop()
-            if not server.wait_stopped(15.0):
-                raise CommandError(f"{name} did not stop in time", 500)
-        server.start(server.options)
+        info = self.restart(name, epoch=epoch)
         self.timeline(name, "secret", f"new round of {name}: a new secret")
-        return server.describe()
+        return info
 
     # --- the end --------------------------------------------------------------------------
 

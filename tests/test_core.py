@@ -495,3 +495,19 @@ def test_open_files_limit_is_raised(manager):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert soft == hard or hard == resource.RLIM_INFINITY
     assert manager.subreaper is True
+
+
+def test_stop_everything_cancels_a_restart_under_way(manager):
+    start_ready(manager, "web")
+    assert manager.restart_later("web") == {"restarting": "web"}
+    manager.stop_all()
+    assert manager.settle(30)
+    wait_state(manager, "web", "STOPPED")
+    texts = [e["text"] for e in manager.events_after(0)["events"]]
+    assert "restart of web failed: cancelled: everything was stopped meanwhile" in texts
+
+
+def test_restart_later_refuses_bad_options_at_once(manager):
+    with pytest.raises(CommandError) as err:
+        manager.restart_later("forking_clock", {"delay": -1})
+    assert err.value.status == 400
