@@ -1,6 +1,7 @@
 """The JSON API, pages and Socket.IO handlers through Flask's and Flask-SocketIO's test
 clients, with real servers behind them."""
 
+import contextlib
 import re
 import socket
 
@@ -224,34 +225,31 @@ def test_output_and_events(app, client):
 
 
 def test_kill_children_and_signal_through_the_api(app, client):
+    from supervisor import proctree
+
     client.post("/api/servers/forking_clock/start", json={"options": {"delay": 60}}, headers=BEARER)
     wait_state(manager_of(app), "forking_clock", "RUNNING")
     port = manager_of(app).servers["forking_clock"].port
-    socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
-    detail = wait_for(
-        lambda: (d := client.get("/api/servers/forking_clock").get_json())["children"] == 3 and d,
-        what="3 children",
-    )
-    child = detail["tree"][1]
-    assert child["peer"].startswith("127.0.0.1:") and child["status"] in ("sleeping", "running")
-    response = client.post(
-        f"/api/processes/{child['pid']}/signal",
-        json={"signal": "SIGKILL", "create_time": child["create_time"]},
-        headers=BEARER,
-    )
-    assert response.status_code == 200
-    response = client.post(
-        f"/api/processes/{child['pid']}/signal",
-        json={"signal": "SIGKILL", "create_time": child["create_time"]},
-        headers=BEARER,
-    )
-    assert response.status_code in (404, 409)
-    result = client.post(
-        "/api/servers/forking_clock/kill-children", json={"signal": "SIGKILL"}, headers=BEARER
-    ).get_json()
-    assert len(result["killed"]) == 2
-    for sock in socks:
-        sock.close()
+    with contextlib.ExitStack() as stack:
+        for _ in range(3):
+            stack.enter_context(socket.create_connection(("127.0.0.1", port)))
+        detail = wait_for(
+            lambda: (d := client.get("/api/servers/forking_clock").get_json())["children"] == 3 and d,
+            what="3 children",
+        )
+        child = detail["tree"][1]
+        assert child["peer"].startswith("127.0.0.1:") and child["status"] in ("sleeping", "running")
+        kill = {"signal": "SIGKILL", "create_time": child["create_time"]}
+        response = client.post(f"/api/processes/{child['pid']}/signal", json=kill, headers=BEARER)
+        assert response.status_code == 200
+        wait_for(lambda: not proctree.is_alive(child["pid"], child["create_time"]), what="the child dead")
+        response = client.post(f"/api/processes/{child['pid']}/signal", json=kill, headers=BEARER)
+        assert response.status_code == 409 and "zombie" in response.get_json()["error"]
+        result = client.post(
+            "/api/servers/forking_clock/kill-children", json={"signal": "SIGKILL"}, headers=BEARER
+        ).get_json()
+        assert len(result["killed"]) == 2
+        assert [s["pid"] for s in result["skipped"]] == [child["pid"]]
 
 
 def test_secret_reveal_and_new_round(app, client):
