@@ -68,11 +68,12 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     from supervisor import create_app
     from supervisor.config import ConfigError
+    from supervisor.guard import AlreadyRunning
 
     overrides = {"host": args.host, "port": args.port, "token": args.token, "config_file": args.config}
     try:
         app = create_app(overrides)
-    except (ConfigError, ValueError) as exc:
+    except (ConfigError, ValueError, AlreadyRunning) as exc:
         print(f"forkwatch: {exc}", file=sys.stderr)
         return 2
     settings = app.config["FORKWATCH"]

@@ -18,13 +18,20 @@ from supervisor import watchdog
 
 log = logging.getLogger(__name__)
 STATE_FILE = "running-groups.json"
+LOCK_FILE = "forkwatch.lock"
+
+
+class AlreadyRunning(RuntimeError):
+    """Another forkwatch uses the same config folder (and so the same servers)."""
 
 
 class Guard:
     def __init__(self, state_dir, use_watchdog=True):
         self._state_path = os.path.join(state_dir, STATE_FILE) if state_dir else None
+        self._lock_file = None
         if state_dir:
             os.makedirs(state_dir, mode=0o700, exist_ok=True)
+            self._take_lock(os.path.join(state_dir, LOCK_FILE))
         self._groups = {}
         self._lock = threading.Lock()
         self._watchdog = None
@@ -37,6 +44,28 @@ class Guard:
                 start_new_session=True,  # a Ctrl-C in the terminal must not reach it
                 text=True,
             )
+
+    def _take_lock(self, path):
+        """One forkwatch per config folder: a second one would clean up (kill) the
+        first one's servers as if they were left by a crash."""
+        import fcntl
+
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise AlreadyRunning(
+                f"another forkwatch (PID {holder}) is already running with the config folder "
+                f"{os.path.dirname(path)}; stop it first, or give this one another folder"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_file = handle
 
     @property
     def watchdog_pid(self):
@@ -93,6 +122,9 @@ class Guard:
                 self._watchdog = None
             if not self._groups:
                 self._write({})
+            if self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
 
     def _tell(self, line):
         if self._watchdog is None or not line:

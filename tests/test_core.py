@@ -511,3 +511,14 @@ def test_restart_later_refuses_bad_options_at_once(manager):
     with pytest.raises(CommandError) as err:
         manager.restart_later("forking_clock", {"delay": -1})
     assert err.value.status == 400
+
+
+def test_a_second_supervisor_on_the_same_folder_is_refused_and_harms_nothing(manager_factory, tmp_path):
+    from supervisor.guard import AlreadyRunning
+    from supervisor.manager import Manager
+
+    manager, _ = manager_factory()
+    server = start_ready(manager, "web")
+    with pytest.raises(AlreadyRunning, match=f"another forkwatch \\(PID {os.getpid()}\\)"):
+        Manager({"state_dir": str(tmp_path / "state"), "runtime_dir": str(tmp_path / "run")})
+    assert server.state.name == "RUNNING" and proctree.is_alive(server.pid, server.create_time)
