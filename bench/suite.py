@@ -147,12 +147,6 @@ class BaselinePoller:
         self.proc.stdout.close()
 
 
-def start_server(board, name, options, viewer=None):
-    status, answer = board.api("POST", f"/api/servers/{name}/start", {"options": options})
-    assert status == 200, answer
-    return board.wait_state(name, "RUNNING")
-
-
 # --- fork / exit to viewer --------------------------------------------------------------------
 
 
@@ -162,7 +156,7 @@ def fork_latency(mechanism, rounds, with_baseline):
     viewer = None
     try:
         viewer = Viewer(board.url, TOKEN)
-        info = start_server(board, "forking_clock", {"delay": 0, "reap": True, "max_children": 600})
+        info = board.start_server("forking_clock", {"delay": 0, "reap": True, "max_children": 600})
         baseline = BaselinePoller(info["pid"]) if with_baseline else None
         forks, exits, base = [], [], []
         for _ in range(rounds):
@@ -352,7 +346,7 @@ def viewers_fan_out(counts, forks_each):
     board = Dashboard(folder, TOKEN).start()
     results = []
     try:
-        info = start_server(board, "forking_clock", {"delay": 0, "reap": True})
+        info = board.start_server("forking_clock", {"delay": 0, "reap": True})
         server_proc = psutil.Process(board.proc.pid)
         me = psutil.Process()
         for count in counts:
@@ -408,7 +402,7 @@ def lifecycle(start_rounds, stop_rounds, children):
             board.api("POST", "/api/servers/clock/stop")
             board.wait_state("clock", "STOPPED")
         for _ in range(stop_rounds):
-            info = start_server(board, "forking_clock", {"delay": 120, "max_children": children + 10})
+            info = board.start_server("forking_clock", {"delay": 120, "max_children": children + 10})
             socks = [socket.create_connection(("127.0.0.1", info["port"])) for _ in range(children)]
             wait_for(lambda: board.server("forking_clock")["children"] >= children, 30.0, "the children")
             began = time.monotonic()

@@ -298,6 +298,12 @@ class Dashboard:
             f"{name} to be {state}",
         )
 
+    def start_server(self, name, options=None):
+        """Start a server through the API and wait until it is RUNNING; its details."""
+        status, answer = self.api("POST", f"/api/servers/{name}/start", {"options": options or {}})
+        assert status == 200, answer
+        return self.wait_state(name, "RUNNING")
+
     def stop_everything(self):
         self.api("POST", "/api/stop-all")
         wait_for(

@@ -125,7 +125,7 @@ def test_viewer_sees_live_changes_but_has_no_controls(page, live):
     open_as_viewer(page, live)
     expect(page.locator("[data-command]")).to_have_count(0)
     expect(page.locator("#stop-all")).to_have_count(0)
-    assert live.api("POST", "/api/servers/web/start")[0] == 200
+    live.start_server("web")
     expect(card(page, "web").locator("[data-field=state]")).to_have_text("RUNNING")
     status = page.evaluate(
         """async () => {

@@ -399,24 +399,23 @@ def test_a_zombie_is_not_killed_but_explained(manager_factory):
 
 SUPERVISOR_SCRIPT = textwrap.dedent(
     """
-    import json, socket, sys, time
+    import json, signal, socket, sys
     from supervisor.manager import Manager
     from supervisor.catalog import CATALOG
+    from tests.support import wait_for
     state_dir = sys.argv[1]
     m = Manager({"state_dir": state_dir, "runtime_dir": state_dir,
                  "servers": {s.name: {"port": 0} for s in CATALOG if s.port is not None}})
     m.start_background()
     m.start("forking_clock", {"delay": 60})
     m.start("web")
-    while any(m.servers[n].state.name != "RUNNING" for n in ("forking_clock", "web")):
-        time.sleep(0.01)
+    wait_for(lambda: all(m.servers[n].state.name == "RUNNING" for n in ("forking_clock", "web")), 20, "RUNNING")
     socks = [socket.create_connection(("127.0.0.1", m.servers["forking_clock"].port)) for _ in range(%d)]
-    while len(m.watcher.descendants("forking_clock")) < %d:
-        time.sleep(0.01)
+    wait_for(lambda: len(m.watcher.descendants("forking_clock")) >= %d, 20, "the children")
     pids = [m.servers["forking_clock"].pid, m.servers["web"].pid, m.guard.watchdog_pid]
     pids += [pid for pid, _, _ in m.watcher.descendants("forking_clock")]
     print(json.dumps(pids), flush=True)
-    time.sleep(600)
+    signal.pause()  # until the test kills this supervisor
     """
 )
 

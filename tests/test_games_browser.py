@@ -14,8 +14,7 @@ CTIME = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \w{3} [ \d]\d \d\d:\d\d:\d\d
 
 
 def test_ask_the_time_shows_the_answer_and_the_25_bytes_sent(page, live):
-    assert live.api("POST", "/api/servers/clock/start")[0] == 200
-    live.wait_state("clock", "RUNNING")
+    live.start_server("clock")
     open_as_viewer(page, live)
     box = card(page, "clock")
     box.locator("button[data-play=ask]").click()
@@ -48,8 +47,7 @@ def test_spawn_fork_clients_and_stop_them(page, live):
 
 
 def test_swap_in_the_two_pane_demo(page, live):
-    assert live.api("POST", "/api/servers/swap/start")[0] == 200
-    live.wait_state("swap", "RUNNING")
+    live.start_server("swap")
     open_as_viewer(page, live)
     box = card(page, "swap")
     box.get_by_role("button", name="Two-pane demo (A/B)").click()
@@ -64,8 +62,7 @@ def test_swap_in_the_two_pane_demo(page, live):
 
 
 def test_number_game_secret_found_reaches_a_second_viewer(browser, live):
-    assert live.api("POST", "/api/servers/secret_number/start")[0] == 200
-    live.wait_state("secret_number", "RUNNING")
+    live.start_server("secret_number")
     secret = live.api("POST", "/api/servers/secret_number/secret")[1]["secret"]
     first, second = browser.new_context(), browser.new_context()
     try:
@@ -84,8 +81,7 @@ def test_number_game_secret_found_reaches_a_second_viewer(browser, live):
 
 
 def test_word_game_shows_404_and_200_pages_and_escapes_script(page, live):
-    assert live.api("POST", "/api/servers/guess_word/start")[0] == 200
-    live.wait_state("guess_word", "RUNNING")
+    live.start_server("guess_word")
     word = live.api("POST", "/api/servers/guess_word/secret")[1]["secret"]
     open_as_viewer(page, live)
     box = card(page, "guess_word")
@@ -103,8 +99,7 @@ def test_word_game_shows_404_and_200_pages_and_escapes_script(page, live):
 
 
 def test_web_client_shows_both_responses(page, live):
-    assert live.api("POST", "/api/servers/web/start")[0] == 200
-    live.wait_state("web", "RUNNING")
+    live.start_server("web")
     open_as_viewer(page, live)
     box = card(page, "web")
     box.get_by_role("button", name="GET /test").click()

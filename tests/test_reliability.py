@@ -64,10 +64,8 @@ def test_kill_9_of_the_dashboard_leaves_nothing_and_the_next_start_says_so(tmp_p
     board = Dashboard(str(tmp_path), TOKEN).start()
     port = board.port
     try:
-        board.api("POST", "/api/servers/forking_clock/start", {"options": {"delay": 120}})
-        board.api("POST", "/api/servers/web/start")
-        info = board.wait_state("forking_clock", "RUNNING")
-        board.wait_state("web", "RUNNING")
+        info = board.start_server("forking_clock", {"delay": 120})
+        board.start_server("web")
         socks = [socket.create_connection(("127.0.0.1", info["port"])) for _ in range(20)]
         wait_for(lambda: board.server("forking_clock")["children"] == 20, what="20 children")
         victims = [p for p in tree_of(board.proc.pid) if p != board.proc.pid]
@@ -108,12 +106,7 @@ def test_port_taken_is_fatal_and_the_page_names_the_holder(page, tmp_path, run_s
 
 @pytest.mark.reliability("faults", "fork flood: 2,000 connections at forking_clock --max-children 100")
 def test_fork_flood_respects_the_cap_and_the_dashboard_stays_responsive(live, report):
-    info = live.api(
-        "POST",
-        "/api/servers/forking_clock/start",
-        {"options": {"delay": 0.5, "reap": True, "max_children": 100}},
-    )[1]
-    info = live.wait_state("forking_clock", "RUNNING")
+    info = live.start_server("forking_clock", {"delay": 0.5, "reap": True, "max_children": 100})
     dashboard = psutil.Process(live.proc.pid)
     fds_before, threads_before = dashboard.num_fds(), dashboard.num_threads()
     server = psutil.Process(info["pid"])
@@ -178,8 +171,7 @@ def test_fork_flood_respects_the_cap_and_the_dashboard_stays_responsive(live, re
 @pytest.mark.reliability("faults", "100 Socket.IO viewers connecting and dropping at random for 30 s")
 def test_viewers_churn_leaks_nothing(live, report):
     dashboard = psutil.Process(live.proc.pid)
-    live.api("POST", "/api/servers/forking_clock/start", {"options": {"delay": 0, "reap": True}})
-    info = live.wait_state("forking_clock", "RUNNING")
+    info = live.start_server("forking_clock", {"delay": 0, "reap": True})
     wait_for(lambda: dashboard.num_threads(), what="the dashboard to settle")
     fds_before, threads_before, rss_before = (
         dashboard.num_fds(),
@@ -500,8 +492,7 @@ def test_socketio_from_a_foreign_origin_is_refused(live, report):
 )
 def test_script_in_game_input_is_shown_as_text(page, live, report):
     for name in ("swap", "secret_number", "guess_word"):
-        live.api("POST", f"/api/servers/{name}/start")
-        live.wait_state(name, "RUNNING")
+        live.start_server(name)
     page.goto(live.url)
     expect(page.locator("#conn")).to_have_text("live")
     attack = "<img src=x onerror=window.pwned=1>"
