@@ -8,8 +8,8 @@ threads only report (lines of output, "ready", "exited"); the state follows from
 import collections
 import logging
 import os
-import random
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -268,11 +268,12 @@ class ManagedServer:
         ).start()
 
     def _new_secret(self):
+        """A fresh secret from the OS's randomness (students must not predict it)."""
         if self.spec.secret == "number":
-            return str(random.randint(1, 100))
+            return str(secrets.randbelow(100) + 1)
         from servers.guess_word import WORDS
 
-        return random.choice(WORDS)
+        return secrets.choice(WORDS)
 
     def _argv(self):
         argv = [sys.executable, "-m", f"{self.spec.package}.{self.spec.module}", *self.spec.args]
