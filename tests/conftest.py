@@ -78,6 +78,21 @@ def no_leaked_processes():
 
 
 @pytest.fixture
+def stranger():
+    """A process that belongs to no server: forkwatch must never signal it."""
+    import subprocess
+    import sys
+
+    from supervisor import proctree
+
+    proc = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()"], start_new_session=True)
+    wait_for(lambda: proctree.read_stat(proc.pid), what="the stranger to exist")
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture
 def run_server():
     """Start lecture servers; every one is stopped and its whole group killed at teardown."""
     started = []

@@ -344,15 +344,6 @@ def test_signal_one_child_by_identity(manager):
         assert sock.recv(10) == b""
 
 
-@pytest.fixture
-def stranger():
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
-    wait_for(lambda: proctree.read_stat(proc.pid), what="the stranger to exist")
-    yield proc
-    proc.kill()
-    proc.wait()
-
-
 @pytest.mark.reliability("bad input", "signals to PID 1, the dashboard, a stranger, a server, a reused PID")
 def test_signals_that_must_be_refused(manager, stranger, report):
     server = start_ready(manager, "forking_clock", {"delay": 60})

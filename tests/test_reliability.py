@@ -327,7 +327,7 @@ pids = st.integers(min_value=-(2**40), max_value=2**40) | st.sampled_from([0, 1,
 
 
 @pytest.mark.reliability("bad input", "random JSON, names and PIDs to every API route (hypothesis)")
-def test_every_api_route_answers_bad_input_with_a_4xx(app, report, stranger_process):
+def test_every_api_route_answers_bad_input_with_a_4xx(app, report, stranger):
     manager = app.extensions["forkwatch"]
     client = app.test_client()
     routes = [rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/")]
@@ -348,7 +348,7 @@ def test_every_api_route_answers_bad_input_with_a_4xx(app, report, stranger_proc
         assert response.status_code < 500, (url, body, response.get_data())
         if response.status_code >= 400:
             assert set(response.get_json()) == {"error"}
-        assert stranger_process.poll() is None
+        assert stranger.poll() is None
 
     fuzz()
     # Whatever the fuzzer started or stopped, the dashboard still works: a fresh server
@@ -367,7 +367,7 @@ def test_every_api_route_answers_bad_input_with_a_4xx(app, report, stranger_proc
         forbidden = [
             (1, 0.0),
             (os.getpid(), proctree.create_time_of(os.getpid())),
-            (stranger_process.pid, proctree.create_time_of(stranger_process.pid)),
+            (stranger.pid, proctree.create_time_of(stranger.pid)),
             (child_pid, child_time + 3.0),
             (manager.servers["forking_clock"].pid, manager.servers["forking_clock"].create_time),
         ]
@@ -378,20 +378,12 @@ def test_every_api_route_answers_bad_input_with_a_4xx(app, report, stranger_proc
                 headers=BEARER,
             )
             assert response.status_code in (403, 404), (pid, response.get_json())
-        assert stranger_process.poll() is None and proctree.is_alive(child_pid, child_time)
+        assert stranger.poll() is None and proctree.is_alive(child_pid, child_time)
         assert manager.servers["forking_clock"].state.name == "RUNNING"
     finally:
         sock.close()
     report["cases"] = tried[0] + len(forbidden)
     report["detail"] = "no 5xx, one error shape, no wrong process ever signalled"
-
-
-@pytest.fixture
-def stranger_process():
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
-    yield proc
-    proc.kill()
-    proc.wait()
 
 
 @pytest.mark.reliability("bad input", "random payloads to every Socket.IO event (hypothesis)")
