@@ -437,11 +437,15 @@ class ManagedServer:
 
     def _kill_leftovers(self, pgid):
         """After the server itself exited: kill what is left of its group and tree."""
-        snapshot = self._tree_snapshot()
+        self._kill_tree(pgid, self._tree_snapshot())
+
+    def _kill_tree(self, pgid, snapshot, popen=None):
+        """SIGKILL the group and every snapshotted process (even one that left the group
+        by setsid()), then wait until they are gone. False if something survived."""
         proctree.signal_group(pgid, signal.SIGKILL)
         for pid, created in snapshot:
             proctree.signal_process(pid, created, signal.SIGKILL)
-        self._wait_tree_gone(pgid, snapshot, 5.0)
+        return self._wait_tree_gone(pgid, snapshot, 5.0, popen)
 
     # --- stop -------------------------------------------------------------------------
 
@@ -480,11 +484,7 @@ class ManagedServer:
             timeout = self.settings.get("stop_timeout", 3.0)
             if not self._wait_tree_gone(pgid, snapshot, timeout, popen):
                 log.info("%s: still running after %g s; SIGKILL", self.name, timeout)
-                snapshot |= self._tree_snapshot()
-                proctree.signal_group(pgid, signal.SIGKILL)
-                for pid, created in snapshot:
-                    proctree.signal_process(pid, created, signal.SIGKILL)
-                if not self._wait_tree_gone(pgid, snapshot, 5.0, popen):
+                if not self._kill_tree(pgid, snapshot | self._tree_snapshot(), popen):
                     log.error("%s: processes survived SIGKILL", self.name)
         finally:
             self._stop_done.set()

@@ -237,19 +237,25 @@ SYS_PIDFD_GETFD = 438  # the same number on every Linux architecture
 _libc = None
 
 
-def _socket_fds(pid):
-    """The descriptor numbers of pid's sockets."""
+def _socket_links(pid):
+    """(fd, inode) of each of pid's sockets, from /proc/PID/fd."""
     found = []
     try:
         for fd in os.listdir(f"{PROC}/{pid}/fd"):
             try:
-                if os.readlink(f"{PROC}/{pid}/fd/{fd}").startswith("socket:["):
-                    found.append(int(fd))
+                target = os.readlink(f"{PROC}/{pid}/fd/{fd}")
             except OSError:
                 continue
+            if target.startswith("socket:["):
+                found.append((int(fd), int(target[8:-1])))
     except (FileNotFoundError, PermissionError, ProcessLookupError):
         pass
     return found
+
+
+def _socket_fds(pid):
+    """The descriptor numbers of pid's sockets."""
+    return [fd for fd, _ in _socket_links(pid)]
 
 
 def _borrow_socket(pid, fd):
@@ -286,18 +292,7 @@ def _borrowed_sockets(pid):
 
 
 def _socket_inodes(pid):
-    inodes = set()
-    try:
-        for fd in os.listdir(f"{PROC}/{pid}/fd"):
-            try:
-                target = os.readlink(f"{PROC}/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(int(target[8:-1]))
-    except (FileNotFoundError, PermissionError, ProcessLookupError):
-        pass
-    return inodes
+    return {inode for _, inode in _socket_links(pid)}
 
 
 def _hex_address(text, v6):

@@ -17,6 +17,7 @@ Its cost grows with the number of watched processes, not with every process on t
 
 import logging
 import os
+import select
 import threading
 import time
 
@@ -201,8 +202,6 @@ class TreeWatcher:
 
     @staticmethod
     def _wait(sources, timeout):
-        import select
-
         ready, _, _ = select.select(sources, [], [], timeout)
         return ready
 
