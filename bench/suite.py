@@ -1,8 +1,10 @@
 """forkwatch's benchmarks. Each figure is a ratio against a baseline measured in the same
 run where one exists; nothing here passes or fails.
 
-    python -m bench            # the full run (a few minutes), writes bench/results.json
-    python -m bench --quick    # tiny sizes: a smoke run
+    python -m bench                     # the full run (a few minutes), writes bench/results.json
+    python -m bench --quick             # tiny sizes: a smoke run
+    python -m bench --only lifecycle    # one section (latency, watcher, viewers, lifecycle,
+                                        # burst), printed only
 """
 
 import argparse
@@ -29,7 +31,7 @@ TOKEN = "bench-token"
 
 
 def summary(values):
-    """median / p95 / p99 (ms or whatever unit the values are in), rounded."""
+    """median / p95 / p99 / max (ms or whatever unit the values are in), rounded."""
     if not values:
         return {"n": 0}
     ordered = sorted(values)
@@ -42,6 +44,7 @@ def summary(values):
         "median": round(statistics.median(ordered), 2),
         "p95": round(pct(95), 2),
         "p99": round(pct(99), 2),
+        "max": round(ordered[-1], 2),
     }
 
 
@@ -485,8 +488,8 @@ def forking_burst(clients):
 # --- the run ----------------------------------------------------------------------------------------
 
 
-def run(quick=False, out=None):
-    sizes = {
+def sizes_for(quick):
+    return {
         "rounds": 5 if quick else 60,
         "cost_children": (0, 5) if quick else (0, 100, 1000),
         "cost_seconds": 0.5 if quick else 10.0,
@@ -497,11 +500,10 @@ def run(quick=False, out=None):
         "stop_children": 5 if quick else 100,
         "burst": 20 if quick else 500,
     }
-    proctree.raise_open_files_limit()
-    results = {"machine": machine(), "quick": quick}
-    print(f"machine: {results['machine']}", flush=True)
-    mechanisms = results["machine"]["mechanisms"]
 
+
+def section_latency(results, sizes):
+    mechanisms = results["machine"]["mechanisms"]
     results["fork_to_viewer_ms"], results["exit_to_viewer_ms"] = {}, {}
     baseline = []
     for mechanism in mechanisms:
@@ -522,26 +524,54 @@ def run(quick=False, out=None):
         flush=True,
     )
 
+
+def section_watcher(results, sizes):
     results["watcher_cpu_pct"] = {}
-    for mechanism in mechanisms:
+    for mechanism in results["machine"]["mechanisms"]:
         rows = [watcher_cost(mechanism, n, sizes["cost_seconds"]) for n in sizes["cost_children"]]
         results["watcher_cpu_pct"][mechanism] = rows
         for row in rows:
             print(f"watcher[{mechanism}]: {row}", flush=True)
 
+
+def section_viewers(results, sizes):
     results["viewers"] = viewers_fan_out(sizes["viewers"], sizes["forks_each"])
     for row in results["viewers"]:
         print(f"viewers: {row}", flush=True)
 
+
+def section_lifecycle(results, sizes):
     results["start_ready_ms"], results["stop_ms_100_children"] = lifecycle(
         sizes["start_rounds"], sizes["stop_rounds"], sizes["stop_children"]
     )
     print(f"start_ready_ms: {results['start_ready_ms']}", flush=True)
     print(f"stop_ms_{sizes['stop_children']}_children: {results['stop_ms_100_children']}", flush=True)
 
+
+def section_burst(results, sizes):
     results["forking_burst"] = forking_burst(sizes["burst"])
     print(f"forking_burst: {results['forking_burst']}", flush=True)
 
+
+SECTIONS = {
+    "latency": section_latency,
+    "watcher": section_watcher,
+    "viewers": section_viewers,
+    "lifecycle": section_lifecycle,
+    "burst": section_burst,
+}
+
+
+def run(quick=False, out=None, only=None, **size_overrides):
+    """Run the sections named in `only` (default: all, in order) and return the figures;
+    `size_overrides` replace single sizes (e.g. stop_rounds=20)."""
+    sizes = {**sizes_for(quick), **size_overrides}
+    proctree.raise_open_files_limit()
+    results = {"machine": machine(), "quick": quick}
+    print(f"machine: {results['machine']}", flush=True)
+    for name, section in SECTIONS.items():
+        if only is None or name in only:
+            section(results, sizes)
     if out:
         with open(out, "w") as handle:
             json.dump(results, handle, indent=2)
@@ -553,8 +583,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
     parser.add_argument(
-        "--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.json")
+        "--only",
+        action="append",
+        choices=list(SECTIONS),
+        help="run this section only (repeatable); figures are printed, results.json is left alone",
     )
+    parser.add_argument("--stop-rounds", type=int, help="how many stops with children to time")
+    parser.add_argument("--out", default=None, help="where to write the figures (default bench/results.json)")
     args = parser.parse_args(argv)
-    run(args.quick, args.out)
+    out = args.out
+    if out is None and not args.only:
+        out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.json")
+    overrides = {"stop_rounds": args.stop_rounds} if args.stop_rounds else {}
+    run(args.quick, out, args.only, **overrides)
     return 0

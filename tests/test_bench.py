@@ -36,4 +36,11 @@ def test_the_benchmarks_run_end_to_end_at_tiny_sizes(tmp_path):
 def test_summary_percentiles():
     assert suite.summary([]) == {"n": 0}
     figures = suite.summary(list(range(1, 101)))
-    assert figures == {"n": 100, "median": 50.5, "p95": 95, "p99": 99}
+    assert figures == {"n": 100, "median": 50.5, "p95": 95, "p99": 99, "max": 100}
+
+
+def test_one_section_runs_alone_with_its_own_rounds():
+    results = suite.run(quick=True, only=["lifecycle"], stop_rounds=2)
+    assert results["stop_ms_100_children"]["n"] == 2
+    assert results["start_ready_ms"]["n"] == 2
+    assert "fork_to_viewer_ms" not in results and "forking_burst" not in results
