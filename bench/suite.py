@@ -23,8 +23,9 @@ import time
 import psutil
 import socketio
 
-from supervisor import proctree
-from supervisor.watcher import MECHANISMS, TreeWatcher, choose_mechanism
+from supervisor.proc.host import raise_open_files_limit
+from supervisor.proc.sources import MECHANISMS, choose_source
+from supervisor.watcher import TreeWatcher
 from tests.support import ROOT, Dashboard, ask, child_env, wait_for
 
 TOKEN = "bench-token"
@@ -59,12 +60,11 @@ def machine():
 
 def _available(mechanism):
     try:
-        name, source = choose_mechanism(mechanism)
+        source = choose_source(mechanism)
     except OSError:
         return False
-    if source is not None:
-        source.close()
-    return name == mechanism
+    source.close()
+    return source.name == mechanism
 
 
 # --- a live viewer ----------------------------------------------------------------------------
@@ -246,20 +246,12 @@ def watcher_cost(mechanism, children, seconds):
     stop.set()
     thread.join()
     wall = time.monotonic() - started
-    # One forced sweep, timed: procfs listing + pidfd poll (or psutil pass), no waiting.
-    watcher.fast_interval = 0.0
-    watcher.psutil_interval = 0.0
+    # One sweep's work, timed without its wait: drain the source and apply what it said
+    # (a /proc listing and a pidfd poll, a netlink read, or a psutil pass).
     timings = []
     for _ in range(20):
         begin = time.perf_counter()
-        if mechanism == "psutil":
-            watcher._psutil_pass()
-        elif mechanism == "procfs":
-            watcher._on_new_pids(watcher._scanner.new_pids())
-            watcher._exits.ready(0)
-        else:
-            watcher._netlink.drain()
-            watcher._exits.ready(0)
+        watcher.apply(watcher.source.drain())
         timings.append((time.perf_counter() - begin) * 1000)
     scan = []
     for _ in range(20):
@@ -566,7 +558,7 @@ def run(quick=False, out=None, only=None, **size_overrides):
     """Run the sections named in `only` (default: all, in order) and return the figures;
     `size_overrides` replace single sizes (e.g. stop_rounds=20)."""
     sizes = {**sizes_for(quick), **size_overrides}
-    proctree.raise_open_files_limit()
+    raise_open_files_limit()
     results = {"machine": machine(), "quick": quick}
     print(f"machine: {results['machine']}", flush=True)
     for name, section in SECTIONS.items():

@@ -9,7 +9,7 @@ import sys
 
 from werkzeug.serving import ThreadedWSGIServer
 
-from supervisor import proctree
+from supervisor.proc.host import lan_addresses
 
 log = logging.getLogger("forkwatch")
 
@@ -57,7 +57,7 @@ def is_loopback(host):
 def urls(host, port):
     """Addresses students can use: the real LAN addresses, never 0.0.0.0."""
     if host in ("0.0.0.0", "::", ""):
-        hosts = proctree.lan_addresses() or ["127.0.0.1"]
+        hosts = lan_addresses() or ["127.0.0.1"]
     else:
         hosts = [host]
     return [f"http://{h if ':' not in h else f'[{h}]'}:{port}/" for h in hosts]

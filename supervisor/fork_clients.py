@@ -13,7 +13,8 @@ import sys
 import threading
 import time
 
-from supervisor import proctree
+from supervisor.proc.signals import signal_group
+from supervisor.proc.stat import create_time_of
 from supervisor.process import PROJECT_ROOT, CommandError
 from supervisor.states import ServerState
 
@@ -104,7 +105,7 @@ class ForkClients:
                 batch.procs.append(proc)
                 if batch.pgid is None:
                     batch.pgid = proc.pid
-                    batch.created = proctree.create_time_of(proc.pid)
+                    batch.created = create_time_of(proc.pid)
                     if batch.created is not None:
                         self.manager.guard.add(batch.pgid, batch.created)
             threading.Thread(target=self._wait, args=(batch, proc), daemon=True).start()
@@ -139,14 +140,14 @@ class ForkClients:
         stopped = 0
         for batch in batches:
             if batch.pgid is not None:
-                proctree.signal_group(batch.pgid, signal.SIGTERM)
+                signal_group(batch.pgid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for batch in batches:
             for proc in batch.procs:
                 try:
                     proc.wait(max(0.01, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
-                    proctree.signal_group(batch.pgid, signal.SIGKILL)
+                    signal_group(batch.pgid, signal.SIGKILL)
                     proc.wait()
                 stopped += 1
         if batches:

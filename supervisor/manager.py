@@ -11,10 +11,12 @@ import signal
 import threading
 import time
 
-from supervisor import proctree
 from supervisor.catalog import OptionError, build_catalog
 from supervisor.events import EventLog
 from supervisor.guard import Guard
+from supervisor.proc import host
+from supervisor.proc.signals import SignalResult, signal_process
+from supervisor.proc.stat import create_time_of, read_stat, same_time
 from supervisor.process import CommandError, ManagedServer
 from supervisor.states import RUNNING_STATES, SIGNALLABLE_STATES, ServerState
 from supervisor.watcher import TreeWatcher
@@ -56,8 +58,8 @@ class Manager:
         self.history = EventLog(self.settings.get("history", 2000))
         self._subscribers = []
         self._lock = threading.Lock()
-        self.open_files_limit = proctree.raise_open_files_limit()
-        self.subreaper = proctree.become_subreaper()
+        self.open_files_limit = host.raise_open_files_limit()
+        self.subreaper = host.become_subreaper()
         self.guard = Guard(self.settings.get("state_dir"), use_watchdog=self.settings.get("watchdog", True))
         self.left_groups, self.cleaned_at_start = self.guard.clean_previous_run()
         self.watcher = TreeWatcher(
@@ -318,22 +320,22 @@ class Manager:
             raise CommandError("that is the dashboard itself; use Ctrl-C where it runs", 403)
         owner = self.watcher.owner_of(pid)
         if owner is None:
-            if proctree.create_time_of(pid) is None:
+            if create_time_of(pid) is None:
                 raise CommandError(f"there is no process {pid} (it has exited)", 404)
             raise CommandError(f"PID {pid} is not a process of any server forkwatch runs", 403)
         server_name, known_time, is_root = owner
         if is_root:
             raise CommandError(f"PID {pid} is the {server_name} server itself; use Stop", 403)
-        if not proctree.same_time(known_time, create_time):
+        if not same_time(known_time, create_time):
             raise CommandError(f"PID {pid} is no longer the process you saw (its number was reused)", 404)
-        result = proctree.signal_process(pid, known_time, sig)
-        if result == proctree.SignalResult.ZOMBIE:
-            parent = proctree.read_stat(pid)
+        result = signal_process(pid, known_time, sig)
+        if result == SignalResult.ZOMBIE:
+            parent = read_stat(pid)
             reaper = parent.ppid if parent else "its parent"
             raise CommandError(
                 f"PID {pid} has already exited: it is a zombie waiting for PID {reaper} to reap it", 409
             )
-        if result != proctree.SignalResult.SENT:
+        if result != SignalResult.SENT:
             raise CommandError(f"PID {pid} has exited", 404)
         self.timeline(server_name, "kill", f"{signame.upper()} sent to PID {pid} of {server_name}")
         return {"pid": pid, "signal": signame.upper(), "server": server_name}

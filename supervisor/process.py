@@ -16,7 +16,9 @@ import sys
 import threading
 import time
 
-from supervisor import proctree
+from supervisor.proc import sockets
+from supervisor.proc.signals import SignalResult, kill_tree_and_wait, signal_group, signal_process
+from supervisor.proc.stat import create_time_of, descendants, read_stat
 from supervisor.states import (
     ALLOWED_FROM,
     SIGNALLABLE_STATES,
@@ -244,7 +246,7 @@ class ManagedServer:
                 self._change_state(ServerState.FATAL, f"could not start: {exc}")
                 raise CommandError(f"{self.name} could not start: {exc}", 500) from exc
             self.pid = self._popen.pid
-            self.create_time = proctree.create_time_of(self.pid)
+            self.create_time = create_time_of(self.pid)
             self.started_at = time.time()
             if self.create_time is not None:
                 self._guard.add(self.pid, self.create_time)
@@ -319,7 +321,7 @@ class ManagedServer:
                     self._timeline("ready", f"{self.name} is ready on {where}")
         elif popen.poll() is None and not self._stop_requested:
             log.warning("%s: %s; killing it", self.name, why)
-            proctree.signal_group(popen.pid, signal.SIGKILL)
+            signal_group(popen.pid, signal.SIGKILL)
         returncode = popen.wait()
         self._finish(run_id, popen, returncode, None if ready else why)
 
@@ -347,7 +349,7 @@ class ManagedServer:
             with self._lock:
                 self.port = int(match.group(3))
             self._watcher.set_port(self.name, self.port if match.group(1) == "tcp" else None)
-        while not proctree.listens(popen.pid, self.port if not match.group(4) else None, match.group(4)):
+        while not sockets.listens(popen.pid, self.port if not match.group(4) else None, match.group(4)):
             if popen.poll() is not None:
                 return False, self._start_failure(popen)
             if self._stop_requested:
@@ -363,7 +365,7 @@ class ManagedServer:
             reader.join(1.0)
         port = self.spec.port
         if port:
-            holder = proctree.port_holder(port, udp=self.spec.protocol == "udp")
+            holder = sockets.port_holder(port, udp=self.spec.protocol == "udp")
             if holder is not None and holder[0] != popen.pid:
                 command = holder[1] or "unknown command"
                 return f"port {port} is in use by PID {holder[0]} ({command})"
@@ -437,15 +439,8 @@ class ManagedServer:
 
     def _kill_leftovers(self, pgid):
         """After the server itself exited: kill what is left of its group and tree."""
-        self._kill_tree(pgid, self._tree_snapshot())
-
-    def _kill_tree(self, pgid, snapshot, popen=None):
-        """SIGKILL the group and every snapshotted process (even one that left the group
-        by setsid()), then wait until they are gone. False if something survived."""
-        proctree.signal_group(pgid, signal.SIGKILL)
-        for pid, created in snapshot:
-            proctree.signal_process(pid, created, signal.SIGKILL)
-        return self._wait_tree_gone(pgid, snapshot, 5.0, popen)
+        if not kill_tree_and_wait({pgid: self.create_time}, self._tree_snapshot(), signal.SIGKILL).gone:
+            log.error("%s: processes survived SIGKILL", self.name)
 
     # --- stop -------------------------------------------------------------------------
 
@@ -472,49 +467,23 @@ class ManagedServer:
         """(pid, create_time) of every descendant known now: the watcher's and a fresh scan."""
         found = {(pid, created) for pid, created, _ in self._watcher.descendants(self.name)}
         if self.pid is not None:
-            for stat in proctree.descendants(self.pid):
+            for stat in descendants(self.pid):
                 found.add((stat.pid, stat.create_time))
         return found
 
     def _stop_sequence(self, popen):
-        pgid = popen.pid
+        """TERM the tree, wait `stop_timeout`, then KILL the tree and the snapshot (even a
+        process that left the group by setsid()); done when nothing of it is left."""
+        group = {popen.pid: self.create_time}
         try:
             snapshot = self._tree_snapshot()
-            proctree.signal_group(pgid, signal.SIGTERM)
             timeout = self.settings.get("stop_timeout", 3.0)
-            if not self._wait_tree_gone(pgid, snapshot, timeout, popen):
+            if not kill_tree_and_wait(group, snapshot, signal.SIGTERM, timeout).gone:
                 log.info("%s: still running after %g s; SIGKILL", self.name, timeout)
-                if not self._kill_tree(pgid, snapshot | self._tree_snapshot(), popen):
+                if not kill_tree_and_wait(group, snapshot | self._tree_snapshot(), signal.SIGKILL).gone:
                     log.error("%s: processes survived SIGKILL", self.name)
         finally:
             self._stop_done.set()
-
-    def _wait_tree_gone(self, pgid, snapshot, timeout, popen=None):
-        """Wait until the server, its group and every snapshotted process are gone.
-        Zombies of ours (orphans reparented to this subreaper) are reaped by PID."""
-        deadline = time.monotonic() + timeout
-        me = os.getpid()
-        while True:
-            server_gone = popen is None or popen.poll() is not None
-            stats = proctree.parent_map()
-            left = []
-            for stat in proctree.members({pgid}, stats):
-                if stat.pid == pgid:
-                    continue  # the server itself: Popen reaps it
-                if stat.state == "Z" and stat.ppid == me:
-                    _reap(stat.pid)
-                    continue
-                if stat.state != "Z":
-                    left.append(stat.pid)
-            for pid, created in snapshot:
-                stat = stats.get(pid)
-                if stat and proctree.same_time(stat.create_time, created) and stat.state != "Z":
-                    left.append(pid)
-            if server_gone and not left:
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.005)
 
     # --- signals and stdin ------------------------------------------------------------
 
@@ -526,13 +495,13 @@ class ManagedServer:
             root = self.pid
         killed, skipped = [], []
         for pid, created, _ in sorted(self._watcher.descendants(self.name)):
-            stat = proctree.read_stat(pid)
+            stat = read_stat(pid)
             if stat is None or stat.ppid != root:
                 continue  # gone, or a grandchild: kill_processes() only knows its children
-            result = proctree.signal_process(pid, created, sig)
-            if result == proctree.SignalResult.SENT:
+            result = signal_process(pid, created, sig)
+            if result == SignalResult.SENT:
                 killed.append(pid)
-            elif result == proctree.SignalResult.ZOMBIE:
+            elif result == SignalResult.ZOMBIE:
                 skipped.append(
                     {"pid": pid, "reason": f"already exited: a zombie waiting for PID {root} to reap it"}
                 )
@@ -562,13 +531,6 @@ class ManagedServer:
                 return False
             time.sleep(0.01)
         return True
-
-
-def _reap(pid):
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def describe_exit(returncode):

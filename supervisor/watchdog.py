@@ -12,51 +12,17 @@ and sessions and below them, and exits. A group is touched only while its leader
 or is still the recorded process, so a recycled number never hits a stranger.
 """
 
-import os
 import signal
 import sys
-import time
 
-from supervisor import proctree
+from supervisor.proc.signals import kill_tree_and_wait
 
 SWEEP_FOR = 2.0
 
 
-def leftovers(groups, stats=None):
-    """Processes still alive (or zombie) of the recorded groups and their descendants."""
-    stats = stats if stats is not None else proctree.parent_map()
-    ids = set()
-    for pgid, created in groups.items():
-        leader = stats.get(pgid)
-        if leader is not None and not proctree.same_time(leader.create_time, created):
-            continue  # that number now belongs to someone else
-        ids.add(pgid)
-    if not ids:
-        return []
-    found = {s.pid: s for s in proctree.members(ids, stats)}
-    for stat in list(found.values()):
-        for child in proctree.descendants(stat.pid, stats):
-            found.setdefault(child.pid, child)
-    found.pop(os.getpid(), None)
-    return list(found.values())
-
-
 def kill_leftovers(groups, deadline_s=SWEEP_FOR):
     """SIGKILL everything of the groups until nothing is left; returns how many were hit."""
-    hit = set()
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        alive = [s for s in leftovers(groups) if s.state != "Z"]
-        if not alive:
-            break
-        for stat in alive:
-            if (
-                proctree.signal_process(stat.pid, stat.create_time, signal.SIGKILL)
-                == proctree.SignalResult.SENT
-            ):
-                hit.add((stat.pid, stat.start_ticks))
-        time.sleep(0.01)
-    return len(hit)
+    return len(kill_tree_and_wait(groups, sig=signal.SIGKILL, timeout=deadline_s).signalled)
 
 
 def main():

@@ -3,16 +3,13 @@
     proc  {server, kind: fork | exit | status, pid, ppid, create_time, status, peer, t}
     stats {server, procs: [{pid, cpu_percent, rss}]}
 
-How it learns about changes depends on the mechanism (see `choose_mechanism`):
-- netlink: the kernel tells of every fork and exit at once; the watcher sleeps otherwise.
-- procfs:  /proc is listed every `fast_interval` for new PIDs (each new PID's stat is read
-           once); exits come through pidfds in one epoll, about 1 ms after they happen.
-- psutil:  the portable fallback: children(recursive=True) every `psutil_interval`.
-In every mode zombies are rechecked often (a reaped zombie emits `exit`), cpu/rss are read
-on a slower cadence, and a full rescan now and then repairs anything missed.
+It holds one change source, chosen once (supervisor.proc.sources: netlink, else /proc
+listing with pidfd exits, else psutil), waits on it, and applies what it drains. Zombies
+are rechecked often (a reaped zombie emits `exit`), cpu/rss are read on a slower cadence,
+and where the source can miss news a full rescan now and then repairs it.
 
 Its cost grows with the number of watched processes, not with every process on the machine
-(but for one directory listing per tick in procfs mode).
+(but for one directory listing per tick with the procfs source).
 """
 
 import logging
@@ -21,11 +18,21 @@ import select
 import threading
 import time
 
-from supervisor import proctree
+from supervisor.proc import sockets
+from supervisor.proc.sources import CHANGED, LOST, NEW, choose_source
+from supervisor.proc.stat import (
+    PAGE_SIZE,
+    ZOMBIE,
+    CpuMeter,
+    children_of_me,
+    info_from_stat,
+    parent_map,
+    read_stat,
+    reap,
+    same_time,
+)
 
 log = logging.getLogger(__name__)
-
-MECHANISMS = ("netlink", "procfs", "psutil")
 
 
 class Node:
@@ -41,26 +48,6 @@ class Node:
         self.stat = stat
         self.root = root
 
-    @property
-    def key(self):
-        return (self.pid, self.create_time)
-
-
-def choose_mechanism(wanted="auto"):
-    """(name, netlink source or None). 'auto': netlink if it works, else procfs, else psutil."""
-    if wanted not in ("auto", *MECHANISMS):
-        raise ValueError(f"unknown watch mechanism {wanted!r}; choose one of auto, {', '.join(MECHANISMS)}")
-    if wanted in ("auto", "netlink") and proctree.HAS_PROCFS:
-        try:
-            return "netlink", proctree.NetlinkEvents().open()
-        except OSError as exc:
-            if wanted == "netlink":
-                raise
-            log.info("netlink process events unavailable (%s); polling /proc", exc)
-    if wanted in ("auto", "procfs") and proctree.HAS_PROCFS:
-        return "procfs", None
-    return "psutil", None
-
 
 class TreeWatcher:
     def __init__(
@@ -74,9 +61,7 @@ class TreeWatcher:
         rescan_interval=2.0,
     ):
         self.publish = publish
-        self.mechanism, self._netlink = choose_mechanism(mechanism)
-        self.fast_interval = fast_interval
-        self.psutil_interval = psutil_interval
+        self.source = choose_source(mechanism, fast_interval, psutil_interval)
         self.stats_interval = stats_interval
         self.zombie_interval = zombie_interval
         self.rescan_interval = rescan_interval
@@ -85,27 +70,27 @@ class TreeWatcher:
         self._ports = {}  # server -> tcp port (for peers) or None
         self._nodes = {}  # pid -> Node
         self._zombies = set()  # pids
-        self._exits = proctree.ExitNotices() if self.mechanism != "psutil" else None
-        self._scanner = proctree.ProcScanner() if self.mechanism == "procfs" else None
-        self._cpu = proctree.CpuMeter()
+        self._cpu = CpuMeter()
         self._me = os.getpid()
         self._next_stats = self._next_zombies = self._next_rescan = 0.0
         self.sweeps = 0
+
+    @property
+    def mechanism(self):
+        return self.source.name
 
     # --- what is watched --------------------------------------------------------------
 
     def watch(self, server, pid, tcp_port=None):
         """Start watching a server whose root process is pid; reports what it has already."""
-        stat = proctree.read_stat(pid)
+        stat = read_stat(pid)
         if stat is None:
             return False
         with self._lock:
             self._roots[server] = pid
             self._ports[server] = tcp_port
-            root = Node(server, stat, root=True)
-            self._nodes[pid] = root
-            if self._exits is not None:
-                self._exits.add(root.key)
+            self._nodes[pid] = Node(server, stat, root=True)
+            self.source.watch(pid, stat.create_time, root=True)
         self.rescan()
         return True
 
@@ -150,10 +135,8 @@ class TreeWatcher:
             )
             infos = []
             for node in nodes:
-                stat = proctree.read_stat(node.pid) if proctree.HAS_PROCFS else node.stat
-                if stat is None or not proctree.same_time(stat.create_time, node.create_time):
-                    stat = node.stat
-                infos.append(proctree.info_from_stat(stat, self._cpu.percent(stat, now), now_wall, node.peer))
+                stat = self._fresh_stat(node) or node.stat
+                infos.append(info_from_stat(stat, self._cpu.percent(stat, now), now_wall, node.peer))
             return infos
 
     # --- the loop --------------------------------------------------------------------
@@ -169,93 +152,52 @@ class TreeWatcher:
         self.close()
 
     def sweep(self):
-        """Wait for the next change (at most one tick), then process what changed."""
+        """Wait for news (at most one tick of the source), then apply what changed."""
         now = time.monotonic()
         timeout = max(0.0, min(self._next_stats, self._next_zombies, self._next_rescan) - now)
-        if self.mechanism == "netlink":
-            timeout = min(timeout, 0.25)
-            ready = self._wait([self._netlink, self._exits], timeout)
-            if self._netlink in ready:
-                self._on_netlink(self._netlink.drain())
-            if self._exits in ready:
-                self._on_exits(self._exits.ready())
-        elif self.mechanism == "procfs":
-            ready = self._wait([self._exits], min(timeout, self.fast_interval))
-            if ready:
-                self._on_exits(self._exits.ready())
-            self._on_new_pids(self._scanner.new_pids())
-        else:
-            time.sleep(min(timeout, self.psutil_interval))
-            self._psutil_pass()
+        self._wait(min(timeout, self.source.interval))
+        self.apply(self.source.drain())
         now = time.monotonic()
         if now >= self._next_zombies:
             self._next_zombies = now + self.zombie_interval
             self._check_zombies()
         if now >= self._next_rescan:
             self._next_rescan = now + self.rescan_interval
-            if self.mechanism != "psutil":
+            if self.source.needs_rescan:
                 self.rescan()
         if now >= self._next_stats:
             self._next_stats = now + self.stats_interval
             self._publish_stats()
         self.sweeps += 1
 
-    @staticmethod
-    def _wait(sources, timeout):
-        ready, _, _ = select.select(sources, [], [], timeout)
-        return ready
+    def _wait(self, timeout):
+        fileno = self.source.fileno()
+        if fileno is None:
+            time.sleep(timeout)
+        else:
+            select.select([fileno], [], [], timeout)
 
     # --- what changed ----------------------------------------------------------------
 
-    def _on_netlink(self, events):
-        for kind, pid, parent in events:
-            if kind == "overrun":
-                self.rescan()
-            elif kind == "fork":
+    def apply(self, changes):
+        """Take in what the source reported (a list of supervisor.proc.sources.Change)."""
+        for change in changes:
+            if change.kind == NEW:
                 with self._lock:
-                    interesting = parent in self._nodes
-                if interesting:
-                    self._consider(pid, parent_hint=parent)
-            elif kind == "exit":
+                    wanted = change.parent in self._nodes if change.parent else bool(self._roots)
+                if wanted:
+                    self._consider(change.pid, parent_hint=change.parent or None)
+            elif change.kind == CHANGED:
                 with self._lock:
-                    node = self._nodes.get(pid)
+                    node = self._nodes.get(change.pid)
                 if node is not None:
                     self._check(node)
-
-    def _on_exits(self, keys):
-        for pid, _ in keys:
-            with self._lock:
-                node = self._nodes.get(pid)
-            if node is not None:
-                self._check(node)
-
-    def _on_new_pids(self, pids):
-        with self._lock:
-            if not self._roots:
-                return
-        for pid in pids:
-            self._consider(pid)
-
-    def _psutil_pass(self):
-        with self._lock:
-            roots = dict(self._roots)
-        for server, root in roots.items():
-            with self._lock:
-                known = {n.pid: n for n in self._nodes.values() if n.server == server and not n.root}
-            fresh, statuses = proctree.psutil_children(root, {pid: n.create_time for pid, n in known.items()})
-            for pid, node in known.items():
-                status = statuses.get(pid)
-                if status is None:
-                    if pid in fresh or not proctree.exists(node.pid, node.create_time):
-                        self._forget(node)  # gone, or its PID now names another process
-                elif status != node.status:
-                    self._set_status(node, status)
-            for stat in sorted(fresh.values(), key=lambda s: s.pid):
-                self._adopt(server, stat)
+            elif change.kind == LOST:
+                self.rescan()
 
     def _consider(self, pid, parent_hint=None):
         """A PID just appeared: adopt it if it belongs to a watched tree."""
-        stat = proctree.read_stat(pid)
+        stat = read_stat(pid)
         if stat is None:
             if parent_hint is not None:
                 self._missed(pid, parent_hint)
@@ -282,14 +224,13 @@ class TreeWatcher:
             if server not in self._roots or stat.pid in self._nodes:
                 return
             if self._ports.get(server):
-                peer = proctree.peer_of(stat.pid)
+                peer = sockets.peer_of(stat.pid)
             node = Node(server, stat, peer=peer)
             self._nodes[stat.pid] = node
-            if self._exits is not None and stat.state != "Z":
-                self._exits.add(node.key)
+            self.source.watch(stat.pid, stat.create_time)
         self._emit("fork", node)
         if stat.state == "Z":
-            self._set_status(node, proctree.ZOMBIE)
+            self._set_status(node, ZOMBIE)
 
     def _missed(self, pid, parent):
         """A child forked and was gone before it could be read: still report both."""
@@ -310,24 +251,22 @@ class TreeWatcher:
         self.publish("proc", {**event, "kind": "exit", "t": time.time()})
 
     def _check(self, node):
-        """An exit notice for node: it is a zombie now, or gone (reaped)."""
-        stat = proctree.read_stat(node.pid)
-        if stat is None or not proctree.same_time(stat.create_time, node.create_time):
+        """The source says node exited or changed: it is gone (reaped), or a new status."""
+        stat = read_stat(node.pid)
+        if stat is None or not same_time(stat.create_time, node.create_time):
             self._forget(node)
             if stat is not None:
                 self._consider(node.pid)  # the PID was reused by a new process
             return
         node.stat = stat
-        if stat.state == "Z" and node.status != proctree.ZOMBIE:
-            self._set_status(node, proctree.ZOMBIE)
+        if stat.status != node.status:
+            self._set_status(node, stat.status)
 
     def _set_status(self, node, status):
         with self._lock:
             node.status = status
-            if status == proctree.ZOMBIE:
+            if status == ZOMBIE:
                 self._zombies.add(node.pid)
-                if self._exits is not None:
-                    self._exits.remove(node.key)
         if not node.root:
             self._emit("status", node)
 
@@ -335,21 +274,12 @@ class TreeWatcher:
         with self._lock:
             zombies = [self._nodes[pid] for pid in self._zombies if pid in self._nodes]
         for node in zombies:
-            stat = proctree.read_stat(node.pid)
-            if stat is None or not proctree.same_time(stat.create_time, node.create_time):
+            stat = read_stat(node.pid)
+            if stat is None or not same_time(stat.create_time, node.create_time):
                 self._forget(node)
-            elif stat.ppid == self._me and not node.root:
-                self._reap(node)
-
-    def _reap(self, node):
-        """An orphan of a server, reparented to us (the subreaper), has exited: reap it by
-        its PID (never waitpid(-1), which would steal a Popen's exit status)."""
-        try:
-            done, _ = os.waitpid(node.pid, os.WNOHANG)
-        except ChildProcessError:
-            done = node.pid
-        if done:
-            self._forget(node)
+            elif stat.ppid == self._me and not node.root and reap(node.pid):
+                # an orphan of a server, reparented to us (the subreaper), collected by PID
+                self._forget(node)
 
     def _forget(self, node, announce=True):
         with self._lock:
@@ -357,26 +287,22 @@ class TreeWatcher:
                 return
             del self._nodes[node.pid]
             self._zombies.discard(node.pid)
-            if self._exits is not None:
-                self._exits.remove(node.key)
+            self.source.forget(node.pid)
         if announce and not node.root:
             self._emit("exit", node)
 
     def rescan(self):
         """One full scan: adopt anything missed, forget anything gone, reap orphans."""
-        if self.mechanism == "psutil":
-            self._psutil_pass()
-            return
         with self._lock:  # what is known is read before /proc, so nothing newer is forgotten
             known = list(self._nodes.values())
             roots = set(self._roots.values())
-        stats = proctree.parent_map()
+        stats = parent_map()
         for node in known:
             stat = stats.get(node.pid)
-            if stat is None or not proctree.same_time(stat.create_time, node.create_time):
+            if stat is None or not same_time(stat.create_time, node.create_time):
                 self._forget(node)
-            elif stat.state == "Z" and node.status != proctree.ZOMBIE:
-                self._set_status(node, proctree.ZOMBIE)
+            elif stat.state == "Z" and node.status != ZOMBIE:
+                self._set_status(node, ZOMBIE)
         changed = True
         while changed:  # adopt parents before their children
             changed = False
@@ -385,12 +311,16 @@ class TreeWatcher:
                 if server is not None:
                     self._adopt(server, stat)
                     changed = True
-        for stat in proctree.children_of_me(stats):
+        for stat in children_of_me(stats):
             if stat.state == "Z" and (stat.session in roots or stat.pgrp in roots) and stat.pid not in roots:
-                try:
-                    os.waitpid(stat.pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
+                reap(stat.pid)
+
+    def _fresh_stat(self, node):
+        """node's stat read now, or None when its process is gone or its PID reused."""
+        stat = read_stat(node.pid)
+        if stat is None or not same_time(stat.create_time, node.create_time):
+            return None
+        return stat
 
     def _publish_stats(self):
         now = time.monotonic()
@@ -399,8 +329,8 @@ class TreeWatcher:
             nodes = list(self._nodes.values())
         keep = set()
         for node in nodes:
-            stat = proctree.read_stat(node.pid) if proctree.HAS_PROCFS else node.stat
-            if stat is None or not proctree.same_time(stat.create_time, node.create_time):
+            stat = self._fresh_stat(node)
+            if stat is None:
                 continue
             node.stat = stat
             node.ppid = stat.ppid
@@ -409,7 +339,7 @@ class TreeWatcher:
                 {
                     "pid": node.pid,
                     "cpu_percent": self._cpu.percent(stat, now),
-                    "rss": stat.rss_pages * proctree.PAGE_SIZE,
+                    "rss": stat.rss_pages * PAGE_SIZE,
                 }
             )
         self._cpu.prune(keep)
@@ -432,9 +362,4 @@ class TreeWatcher:
         )
 
     def close(self):
-        if self._netlink is not None:
-            self._netlink.close()
-            self._netlink = None
-        if self._exits is not None:
-            self._exits.close()
-            self._exits = None
+        self.source.close()

@@ -83,10 +83,10 @@ def stranger():
     import subprocess
     import sys
 
-    from supervisor import proctree
+    from supervisor.proc.stat import read_stat
 
     proc = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()"], start_new_session=True)
-    wait_for(lambda: proctree.read_stat(proc.pid), what="the stranger to exist")
+    wait_for(lambda: read_stat(proc.pid), what="the stranger to exist")
     yield proc
     proc.kill()
     proc.wait()

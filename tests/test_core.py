@@ -11,7 +11,8 @@ import threading
 import psutil
 import pytest
 
-from supervisor import proctree
+from supervisor.proc.sockets import listens
+from supervisor.proc.stat import create_time_of, exists, is_alive
 from supervisor.process import CommandError
 from tests.core_support import connect, misbehaving, start_ready, wait_state
 from tests.support import ROOT, ask, child_env, wait_for
@@ -27,7 +28,7 @@ def test_start_reaches_running_with_the_real_port(manager_factory):
     server = start_ready(manager, "clock")
     assert server.port > 0 and server.port != 12091
     assert recorder.states("clock") == ["STARTING", "RUNNING"]
-    assert proctree.listens(server.pid, server.port)
+    assert listens(server.pid, server.port)
     kinds = [e["kind"] for e in manager.events_after(0)["events"]]
     assert kinds[:2] == ["start", "ready"]
 
@@ -179,7 +180,7 @@ def test_stop_kills_a_child_that_left_the_group(manager_factory, report):
     assert os.getsid(child.pid) == child.pid != os.getpgid(server.pid)
     manager.stop("setsid_child")
     wait_state(manager, "setsid_child", "STOPPED")
-    assert not proctree.is_alive(child.pid, child.create_time())
+    assert not is_alive(child.pid, child.create_time())
 
 
 def test_stopped_only_when_the_tree_is_empty(manager_factory):
@@ -190,7 +191,7 @@ def test_stopped_only_when_the_tree_is_empty(manager_factory):
     children = [(pid, created) for pid, created, _ in manager.watcher.descendants("forking_clock")]
     manager.stop("forking_clock")
     wait_state(manager, "forking_clock", "STOPPED")
-    assert not any(proctree.exists(pid, created) for pid, created in children)
+    assert not any(exists(pid, created) for pid, created in children)
     assert len(recorder.of("proc", server="forking_clock", kind="exit")) == 20
     for sock in socks:
         sock.close()
@@ -351,9 +352,9 @@ def test_signals_that_must_be_refused(manager, stranger, report):
         pid, created, _ = wait_for(lambda: manager.watcher.descendants("forking_clock"), what="a child")[0]
         cases = [
             ((1, 0.0, "SIGKILL"), 403, "init"),
-            ((os.getpid(), proctree.create_time_of(os.getpid()), "SIGKILL"), 403, "dashboard itself"),
+            ((os.getpid(), create_time_of(os.getpid()), "SIGKILL"), 403, "dashboard itself"),
             (
-                (stranger.pid, proctree.create_time_of(stranger.pid), "SIGKILL"),
+                (stranger.pid, create_time_of(stranger.pid), "SIGKILL"),
                 403,
                 "not a process of any server",
             ),
@@ -370,7 +371,7 @@ def test_signals_that_must_be_refused(manager, stranger, report):
                 manager.signal_process(*args)
             assert err.value.status == status and words in err.value.message, (args, err.value.message)
         assert stranger.poll() is None
-        assert proctree.is_alive(pid, created)
+        assert is_alive(pid, created)
         assert manager.servers["forking_clock"].state.name == "RUNNING"
 
 
@@ -458,7 +459,7 @@ def test_a_restart_cleans_what_a_crash_left_and_spares_strangers(tmp_path, manag
     # The state file also names the stranger's group with the wrong create_time: spared.
     state = tmp_path / "state" / "running-groups.json"
     groups = json.loads(state.read_text())
-    groups[str(stranger.pid)] = proctree.create_time_of(stranger.pid) - 100.0
+    groups[str(stranger.pid)] = create_time_of(stranger.pid) - 100.0
     state.write_text(json.dumps(groups))
     manager, _ = manager_factory(state_dir=str(tmp_path / "state"))
     assert manager.cleaned_at_start == len(survivors)
@@ -511,4 +512,4 @@ def test_a_second_supervisor_on_the_same_folder_is_refused_and_harms_nothing(man
     server = start_ready(manager, "web")
     with pytest.raises(AlreadyRunning, match=f"another forkwatch \\(PID {os.getpid()}\\)"):
         Manager({"state_dir": str(tmp_path / "state"), "runtime_dir": str(tmp_path / "run")})
-    assert server.state.name == "RUNNING" and proctree.is_alive(server.pid, server.create_time)
+    assert server.state.name == "RUNNING" and is_alive(server.pid, server.create_time)

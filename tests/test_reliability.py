@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from playwright.sync_api import expect
 
-from supervisor import proctree
+from supervisor.proc.stat import create_time_of, is_alive
 from tests.core_support import TOKEN, wait_state
 from tests.support import (
     QUESTION,
@@ -366,8 +366,8 @@ def test_every_api_route_answers_bad_input_with_a_4xx(app, report, stranger):
         )[0]
         forbidden = [
             (1, 0.0),
-            (os.getpid(), proctree.create_time_of(os.getpid())),
-            (stranger.pid, proctree.create_time_of(stranger.pid)),
+            (os.getpid(), create_time_of(os.getpid())),
+            (stranger.pid, create_time_of(stranger.pid)),
             (child_pid, child_time + 3.0),
             (manager.servers["forking_clock"].pid, manager.servers["forking_clock"].create_time),
         ]
@@ -378,7 +378,7 @@ def test_every_api_route_answers_bad_input_with_a_4xx(app, report, stranger):
                 headers=BEARER,
             )
             assert response.status_code in (403, 404), (pid, response.get_json())
-        assert stranger.poll() is None and proctree.is_alive(child_pid, child_time)
+        assert stranger.poll() is None and is_alive(child_pid, child_time)
         assert manager.servers["forking_clock"].state.name == "RUNNING"
     finally:
         sock.close()

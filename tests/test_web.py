@@ -225,7 +225,7 @@ def test_output_and_events(app, client):
 
 
 def test_kill_children_and_signal_through_the_api(app, client):
-    from supervisor import proctree
+    from supervisor.proc.stat import is_alive
 
     client.post("/api/servers/forking_clock/start", json={"options": {"delay": 60}}, headers=BEARER)
     wait_state(manager_of(app), "forking_clock", "RUNNING")
@@ -242,7 +242,7 @@ def test_kill_children_and_signal_through_the_api(app, client):
         kill = {"signal": "SIGKILL", "create_time": child["create_time"]}
         response = client.post(f"/api/processes/{child['pid']}/signal", json=kill, headers=BEARER)
         assert response.status_code == 200
-        wait_for(lambda: not proctree.is_alive(child["pid"], child["create_time"]), what="the child dead")
+        wait_for(lambda: not is_alive(child["pid"], child["create_time"]), what="the child dead")
         response = client.post(f"/api/processes/{child['pid']}/signal", json=kill, headers=BEARER)
         assert response.status_code == 409 and "zombie" in response.get_json()["error"]
         result = client.post(
