@@ -23,9 +23,9 @@ import time
 import psutil
 import socketio
 
+from supervisor.core.watcher import TreeWatcher
 from supervisor.proc.host import raise_open_files_limit
 from supervisor.proc.sources import MECHANISMS, choose_source
-from supervisor.watcher import TreeWatcher
 from tests.support import ROOT, Dashboard, ask, child_env, wait_for
 
 TOKEN = "bench-token"

@@ -5,7 +5,7 @@ import os
 
 from flask import Flask
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from supervisor.core.catalog import PROJECT_ROOT
 
 
 def create_app(config=None):
@@ -15,18 +15,20 @@ def create_app(config=None):
     stop every server, client and background task.
     """
     from supervisor import api, live, views
-    from supervisor import config as settings_module
     from supervisor.clients import RateLimiter
+    from supervisor.core import config as settings_module
+    from supervisor.core.fork_clients import ForkClients
+    from supervisor.core.manager import Manager
     from supervisor.extensions import new_socketio
-    from supervisor.fork_clients import ForkClients
-    from supervisor.manager import Manager
 
     overrides = dict(config or {})
     config_file = overrides.pop("config_file", None)
     join = overrides.pop("join", None)
     settings = settings_module.load(config_file, overrides)
     app = Flask(
-        __name__, template_folder=os.path.join(ROOT, "templates"), static_folder=os.path.join(ROOT, "static")
+        __name__,
+        template_folder=os.path.join(PROJECT_ROOT, "templates"),
+        static_folder=os.path.join(PROJECT_ROOT, "static"),
     )
     app.config.update(
         SECRET_KEY=settings["secret_key"],

@@ -4,7 +4,7 @@ from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from supervisor.auth import csrf_required, instructor_required
-from supervisor.process import CommandError
+from supervisor.core.process import CommandError
 
 bp = Blueprint("api", __name__)
 

@@ -67,8 +67,8 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     from supervisor import create_app
-    from supervisor.config import ConfigError
-    from supervisor.guard import AlreadyRunning
+    from supervisor.core.config import ConfigError
+    from supervisor.core.guard import AlreadyRunning
 
     overrides = {"host": args.host, "port": args.port, "token": args.token, "config_file": args.config}
     try:

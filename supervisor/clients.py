@@ -14,8 +14,8 @@ import urllib.parse
 
 from flask import request, session
 
-from supervisor.process import CommandError
-from supervisor.states import ServerState
+from supervisor.core.process import CommandError
+from supervisor.core.states import ServerState
 
 QUESTION = b"What is the time?".ljust(25)
 NICKNAME = re.compile(r"^[\w .\-]{1,24}$")

@@ -11,7 +11,7 @@ from flask import current_app, request
 from flask_socketio import Namespace, emit
 
 from supervisor.auth import INSTRUCTOR, session_role, tokens_match
-from supervisor.process import CommandError
+from supervisor.core.process import CommandError
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/live"

@@ -4,8 +4,8 @@ recorded, and proof at teardown that every process it started is gone."""
 import socket
 import threading
 
-from supervisor.catalog import CATALOG, ServerSpec
-from supervisor.manager import Manager
+from supervisor.core.catalog import CATALOG, ServerSpec
+from supervisor.core.manager import Manager
 from tests.support import wait_for
 
 ALL_PORTS_FREE = {spec.name: {"port": 0} for spec in CATALOG if spec.port is not None}

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from supervisor import config
+from supervisor.core import config
 
 
 def test_token_and_key_are_made_once_and_kept(tmp_path):

@@ -11,9 +11,9 @@ import threading
 import psutil
 import pytest
 
+from supervisor.core.process import CommandError
 from supervisor.proc.sockets import listens
 from supervisor.proc.stat import create_time_of, exists, is_alive
-from supervisor.process import CommandError
 from tests.core_support import connect, misbehaving, start_ready, wait_state
 from tests.support import ROOT, ask, child_env, wait_for
 
@@ -215,7 +215,7 @@ def test_output_flood_stays_bounded(manager_factory, report):
 
 
 def test_huge_line_is_cut_and_invalid_utf8_replaced():
-    from supervisor.process import read_lines
+    from supervisor.core.output import read_lines
 
     read_fd, write_fd = os.pipe()
     payload = b"a" * 50_000 + b"\nbad \xff\xfe bytes\r\nlast without newline"
@@ -392,8 +392,8 @@ def test_a_zombie_is_not_killed_but_explained(manager_factory):
 SUPERVISOR_SCRIPT = textwrap.dedent(
     """
     import json, signal, socket, sys
-    from supervisor.manager import Manager
-    from supervisor.catalog import CATALOG
+    from supervisor.core.manager import Manager
+    from supervisor.core.catalog import CATALOG
     from tests.support import wait_for
     state_dir = sys.argv[1]
     m = Manager({"state_dir": state_dir, "runtime_dir": state_dir,
@@ -505,8 +505,8 @@ def test_restart_later_refuses_bad_options_at_once(manager):
 
 
 def test_a_second_supervisor_on_the_same_folder_is_refused_and_harms_nothing(manager_factory, tmp_path):
-    from supervisor.guard import AlreadyRunning
-    from supervisor.manager import Manager
+    from supervisor.core.guard import AlreadyRunning
+    from supervisor.core.manager import Manager
 
     manager, _ = manager_factory()
     server = start_ready(manager, "web")

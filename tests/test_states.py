@@ -2,9 +2,9 @@
 
 import pytest
 
-from supervisor import states
-from supervisor.process import CommandError, ManagedServer
-from supervisor.states import ALLOWED_FROM, ServerState
+from supervisor.core import states
+from supervisor.core.process import CommandError, ManagedServer
+from supervisor.core.states import ALLOWED_FROM, ServerState
 
 S = ServerState
 
@@ -23,7 +23,7 @@ class FakeGuard:
 
 
 def make_server(spec_name="clock"):
-    from supervisor.catalog import build_catalog
+    from supervisor.core.catalog import build_catalog
 
     published = []
     server = ManagedServer(
@@ -103,7 +103,7 @@ def test_stop_from_backoff_goes_straight_to_stopped():
 
 
 def test_unknown_option_is_refused_before_anything_starts():
-    from supervisor.catalog import OptionError
+    from supervisor.core.catalog import OptionError
 
     server, published = make_server("forking_clock")
     with pytest.raises(OptionError, match="no option 'colour'"):
@@ -124,14 +124,14 @@ def test_unknown_option_is_refused_before_anything_starts():
     ],
 )
 def test_bad_option_values(options, message):
-    from supervisor.catalog import OptionError, build_catalog
+    from supervisor.core.catalog import OptionError, build_catalog
 
     with pytest.raises(OptionError, match=message):
         build_catalog()["forking_clock"].parse_options(options)
 
 
 def test_options_become_flags():
-    from supervisor.catalog import build_catalog
+    from supervisor.core.catalog import build_catalog
 
     spec = build_catalog()["forking_clock"]
     parsed = spec.parse_options({"delay": 2, "reap": True})
@@ -150,14 +150,14 @@ def test_options_become_flags():
     ],
 )
 def test_config_overrides_are_checked(overrides, message):
-    from supervisor.catalog import build_catalog
+    from supervisor.core.catalog import build_catalog
 
     with pytest.raises(ValueError, match=message):
         build_catalog(overrides)
 
 
 def test_catalog_covers_every_lecture_server_with_distinct_ports():
-    from supervisor.catalog import CATALOG
+    from supervisor.core.catalog import CATALOG
 
     modules = {spec.module for spec in CATALOG}
     assert modules == {"clock", "forking_clock", "web", "swap", "secret_number", "guess_word", "fork_demo"}

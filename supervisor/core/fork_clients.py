@@ -13,10 +13,11 @@ import sys
 import threading
 import time
 
+from supervisor.core.catalog import PROJECT_ROOT
+from supervisor.core.process import CommandError
+from supervisor.core.states import ServerState
 from supervisor.proc.signals import signal_group
 from supervisor.proc.stat import create_time_of
-from supervisor.process import PROJECT_ROOT, CommandError
-from supervisor.states import ServerState
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,19 @@
 """The servers the dashboard knows: plain data, overridable by the config file.
 
 Each entry names a lecture module, its default port (distinct, so all can run at once),
-the options an instructor may set at start, its protocol and the kind of embedded client
-that talks to it. The clients themselves (clock_client, fork_client) are not servers.
+the options an instructor may set at start, its protocol, the kind of embedded client
+that talks to it and, for a game, where its secret comes from. The clients themselves
+(clock_client, fork_client) are not servers.
 """
 
 import dataclasses
+import importlib
 import math
+import os
+import secrets
+
+# The folder holding the lecture's `servers` package: the servers run from there.
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class OptionError(ValueError):
@@ -57,6 +64,23 @@ class Option:
 
 
 @dataclasses.dataclass(frozen=True)
+class Secret:
+    """Where a game's secret comes from: a whole number from `low` to `high`, or one of the
+    words a lecture module lists (`words` = "module:NAME"). Picked with the OS's randomness
+    (students must not predict it); passed to the server by environment, never in argv."""
+
+    low: int = 1
+    high: int = 100
+    words: str | None = None
+
+    def pick(self):
+        if self.words:
+            module, name = self.words.split(":")
+            return secrets.choice(getattr(importlib.import_module(module), name))
+        return str(self.low + secrets.randbelow(self.high - self.low + 1))
+
+
+@dataclasses.dataclass(frozen=True)
 class ServerSpec:
     name: str
     title: str
@@ -67,7 +91,7 @@ class ServerSpec:
     description: str
     args: tuple = ()
     options: tuple = ()
-    secret: str | None = None  # "number" | "word": passed by environment, never argv
+    secret: Secret | None = None
     reads_stdin: bool = False
     unix_socket: str | None = None  # file name in the runtime folder
     package: str = "servers"  # the package holding `module`
@@ -181,7 +205,7 @@ CATALOG = (
         options=(
             Option("forking", bool, False, "--forking", "a process per client (shared memory for the state)"),
         ),
-        secret="number",
+        secret=Secret(1, 100),
     ),
     ServerSpec(
         name="guess_word",
@@ -191,7 +215,7 @@ CATALOG = (
         protocol="http",
         client="word",
         description="A web server where the URL path guesses a secret word.",
-        secret="word",
+        secret=Secret(words="servers.guess_word:WORDS"),
     ),
     ServerSpec(
         name="fork_demo",

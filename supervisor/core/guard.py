@@ -14,7 +14,8 @@ import subprocess
 import sys
 import threading
 
-from supervisor import watchdog
+from supervisor.core import watchdog
+from supervisor.core.catalog import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 STATE_FILE = "running-groups.json"
@@ -37,10 +38,10 @@ class Guard:
         self._watchdog = None
         if use_watchdog:
             self._watchdog = subprocess.Popen(
-                [sys.executable, "-m", "supervisor.watchdog"],
+                [sys.executable, "-m", "supervisor.core.watchdog"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
-                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                cwd=PROJECT_ROOT,
                 start_new_session=True,  # a Ctrl-C in the terminal must not reach it
                 text=True,
             )

@@ -3,33 +3,37 @@
 A ManagedServer owns its state and changes it only through `_change_state`, which checks
 the allowed-from table in states.py and publishes one `server` event per change. Its
 threads only report (lines of output, "ready", "exited"); the state follows from them.
+
+It is longer than the other modules (about 450 lines) because it is one state machine:
+start, readiness, exit, backoff and stop share its lock and run ids, and splitting them
+would spread the only code that changes a server's state over several files. The console
+buffer lives in output.py, the OS work (signals, sockets, the kill of a tree) in proc/.
 """
 
-import collections
 import logging
 import os
 import re
-import secrets
 import signal
 import subprocess
 import sys
 import threading
 import time
 
-from supervisor.proc import sockets
-from supervisor.proc.signals import SignalResult, kill_tree_and_wait, signal_group, signal_process
-from supervisor.proc.stat import create_time_of, descendants, read_stat
-from supervisor.states import (
+from supervisor.core.catalog import PROJECT_ROOT
+from supervisor.core.output import OutputBuffer, read_lines
+from supervisor.core.states import (
     ALLOWED_FROM,
     SIGNALLABLE_STATES,
     STARTABLE_STATES,
     STOPPABLE_STATES,
     ServerState,
 )
+from supervisor.proc import sockets
+from supervisor.proc.signals import SignalResult, kill_tree_and_wait, signal_group, signal_process
+from supervisor.proc.stat import create_time_of, descendants, read_stat
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADDRESS_LINE = re.compile(r"^listening on (?:(tcp|udp)://(\[[^\]]*\]|[^:]+):(\d+)|unix:(.+))$")
 SECRET_ENV = "FORKWATCH_SECRET"
 
@@ -41,92 +45,6 @@ class CommandError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
-
-
-class OutputBuffer:
-    """The last `max_lines` lines of a server's output, each at most `max_line` characters.
-
-    Also keeps the lines not yet published, so the manager can send them in batches.
-    """
-
-    def __init__(self, max_lines=5000, max_line=2000):
-        self.max_line = max_line
-        self._lines = collections.deque(maxlen=max_lines)
-        self._pending = collections.deque(maxlen=max_lines)
-        self._dropped = 0
-        self._lock = threading.Lock()
-
-    def add(self, stream, text):
-        if len(text) > self.max_line:
-            text = text[: self.max_line] + f" … [{len(text) - self.max_line} characters cut]"
-        with self._lock:
-            self._lines.append((stream, text))
-            if len(self._pending) == self._pending.maxlen:
-                self._dropped += 1
-            self._pending.append((stream, text))
-
-    def tail(self, count=None):
-        with self._lock:
-            lines = [text for _, text in self._lines]
-        return lines[-count:] if count else lines
-
-    def take_pending(self):
-        """[(stream, [lines])] in order, and how many lines were dropped unsent."""
-        with self._lock:
-            pending, self._pending = list(self._pending), collections.deque(maxlen=self._pending.maxlen)
-            dropped, self._dropped = self._dropped, 0
-        batches = []
-        for stream, text in pending:
-            if batches and batches[-1][0] == stream:
-                batches[-1][1].append(text)
-            else:
-                batches.append((stream, [text]))
-        return batches, dropped
-
-    def clear(self):
-        with self._lock:
-            self._lines.clear()
-            self._pending.clear()
-
-
-def read_lines(pipe, on_line, max_line):
-    """Read a pipe to EOF, calling on_line(text) per line. A line longer than max_line is
-    cut (the rest up to its newline discarded), so one huge line never fills memory;
-    invalid UTF-8 becomes U+FFFD; a last line without a newline is still delivered."""
-    fd = pipe.fileno()
-    partial = bytearray()
-    cut = 0
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        start = 0
-        while True:
-            end = chunk.find(b"\n", start)
-            piece = chunk[start:] if end < 0 else chunk[start:end]
-            room = max_line + 1 - len(partial)
-            if room > 0:
-                partial += piece[:room]
-            cut += max(0, len(piece) - max(room, 0))
-            if end < 0:
-                break
-            on_line(_line_text(partial, cut))
-            partial.clear()
-            cut = 0
-            start = end + 1
-    if partial or cut:
-        on_line(_line_text(partial, cut))
-    pipe.close()
-
-
-def _line_text(raw, cut):
-    text = bytes(raw).decode("utf-8", "replace").rstrip("\r")
-    if cut:
-        text += f" … [{cut} bytes cut]"
-    return text
 
 
 class ManagedServer:
@@ -218,7 +136,7 @@ class ManagedServer:
                 self.options = self.spec.parse_options(options)
                 self._quick_failures = 0
             if self.spec.secret and (secret is not None or self.secret is None or not _from_backoff):
-                self.secret = secret if secret is not None else self._new_secret()
+                self.secret = secret if secret is not None else self.spec.secret.pick()
             self._run_id += 1
             self._stop_requested = False
             self._stop_done.clear()
@@ -268,14 +186,6 @@ class ManagedServer:
         threading.Thread(
             target=self._lifecycle, args=(run_id, self._popen), daemon=True, name=f"{self.name}-life"
         ).start()
-
-    def _new_secret(self):
-        """A fresh secret from the OS's randomness (students must not predict it)."""
-        if self.spec.secret == "number":
-            return str(secrets.randbelow(100) + 1)
-        from servers.guess_word import WORDS
-
-        return secrets.choice(WORDS)
 
     def _argv(self):
         argv = [sys.executable, "-m", f"{self.spec.package}.{self.spec.module}", *self.spec.args]
