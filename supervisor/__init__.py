@@ -14,12 +14,12 @@ def create_app(config=None):
     Starts the supervisor core (watcher, watchdog). Call `app.forkwatch_shutdown()` to
     stop every server, client and background task.
     """
-    from supervisor import api, live, views
-    from supervisor.clients import RateLimiter
     from supervisor.core import config as settings_module
     from supervisor.core.fork_clients import ForkClients
     from supervisor.core.manager import Manager
-    from supervisor.extensions import new_socketio
+    from supervisor.web import api, live, views
+    from supervisor.web.extensions import new_socketio
+    from supervisor.web.play import RateLimiter
 
     overrides = dict(config or {})
     config_file = overrides.pop("config_file", None)

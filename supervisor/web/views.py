@@ -3,7 +3,7 @@
 import segno
 from flask import Blueprint, current_app, redirect, render_template, request, session
 
-from supervisor.auth import INSTRUCTOR, ensure_session, login_with_token
+from supervisor.web.auth import INSTRUCTOR, ensure_session, login_with_token
 
 bp = Blueprint("views", __name__)
 

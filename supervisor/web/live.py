@@ -10,8 +10,8 @@ import logging
 from flask import current_app, request
 from flask_socketio import Namespace, emit
 
-from supervisor.auth import INSTRUCTOR, session_role, tokens_match
 from supervisor.core.process import CommandError
+from supervisor.web.auth import INSTRUCTOR, session_role, tokens_match
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/live"

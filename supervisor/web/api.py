@@ -3,8 +3,9 @@
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from supervisor.auth import csrf_required, instructor_required
 from supervisor.core.process import CommandError
+from supervisor.web.auth import csrf_required, instructor_required
+from supervisor.web.play import play as play_once
 
 bp = Blueprint("api", __name__)
 
@@ -159,8 +160,6 @@ def stop_clients():
 @bp.post("/api/play/<name>")
 @csrf_required
 def play(name):
-    from supervisor.clients import play as play_once
-
     return jsonify(play_once(current_app, name, body()))
 
 

@@ -1,0 +1,1 @@
+"""The screens floor: JSON API, Socket.IO /live, pages, roles; talks to core through the manager."""
