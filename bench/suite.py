@@ -23,10 +23,10 @@ import time
 import psutil
 import socketio
 
+from bench.helpers import ROOT, Dashboard, ask, child_env, wait_for
 from supervisor.core.watcher import TreeWatcher
 from supervisor.proc.host import raise_open_files_limit
 from supervisor.proc.sources import MECHANISMS, choose_source
-from tests.support import ROOT, Dashboard, ask, child_env, wait_for
 
 TOKEN = "bench-token"
 
@@ -395,11 +395,13 @@ def lifecycle(start_rounds, stop_rounds, children):
             )
             starts.append((ready - began) * 1000)
             board.api("POST", "/api/servers/clock/stop")
-            board.wait_state("clock", "STOPPED")
+            wait_for(lambda: board.server_detail("clock")["state"] == "STOPPED", 15.0, "clock STOPPED")
         for _ in range(stop_rounds):
             info = board.start_server("forking_clock", {"delay": 120, "max_children": children + 10})
             socks = [socket.create_connection(("127.0.0.1", info["port"])) for _ in range(children)]
-            wait_for(lambda: board.server("forking_clock")["children"] >= children, 30.0, "the children")
+            wait_for(
+                lambda: board.server_detail("forking_clock")["children"] >= children, 30.0, "the children"
+            )
             began = time.monotonic()
             board.api("POST", "/api/servers/forking_clock/stop")
             done = wait_for(

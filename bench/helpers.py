@@ -1,0 +1,163 @@
+"""What the benchmarks need to drive forkwatch from outside, as a user would: waiting on
+a condition with a deadline, the environment of a child process, the lecture's question,
+and the dashboard itself run as `python -m supervisor` with its JSON API.
+
+The bench imports nothing from the tests; the tests build their own helpers on these.
+"""
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from supervisor.core.catalog import CATALOG, PROJECT_ROOT
+from supervisor.proc.signals import kill_tree_and_wait
+from supervisor.proc.stat import create_time_of
+from supervisor.web.play import QUESTION
+
+ROOT = PROJECT_ROOT
+ALL_PORTS_FREE = {spec.name: {"port": 0} for spec in CATALOG if spec.port is not None}
+
+
+class Timeout(AssertionError):
+    pass
+
+
+def wait_for(predicate, timeout=10.0, what="condition", interval=0.01):
+    """Poll predicate() until it returns something truthy; fail with the last value seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise Timeout(f"timed out after {timeout} s waiting for {what}; last seen: {last!r}")
+        time.sleep(interval)
+
+
+def child_env(**extra):
+    """The environment of a process we start: unbuffered, the project importable, no
+    game secret inherited."""
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("FORKWATCH_SECRET", None)
+    env.update(extra)
+    return env
+
+
+def ask(sock, question=QUESTION, limit=64):
+    """The lecture's exchange: the 25-byte question, then one reply line (the time, `server
+    busy`, an error) with its newline; less if the server closed first."""
+    sock.sendall(question)
+    data = b""
+    while not data.endswith(b"\n") and len(data) < limit:
+        chunk = sock.recv(limit - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def end_group(pid):
+    """Kill what is left of the process group led by pid (a server we started) and wait
+    until it is gone."""
+    kill_tree_and_wait({pid: create_time_of(pid)}, timeout=10.0)
+
+
+class Dashboard:
+    """forkwatch itself, run as `python -m supervisor` on a free port, every server on a
+    free port too; `settings` go to its config file."""
+
+    def __init__(self, folder, token, port=0, ports=None, **settings):
+        self.folder = folder
+        self.token = token
+        self.port = port
+        self.config = os.path.join(folder, "forkwatch.toml")
+        settings = {"stop_timeout": 1.0, "play_rate": 50.0, "play_burst": 50, **settings}
+        with open(self.config, "w") as handle:
+            for key, value in settings.items():
+                handle.write(f"{key} = {value!r}\n")
+            for name, values in ALL_PORTS_FREE.items():
+                handle.write(f"[servers.{name}]\nport = {(ports or {}).get(name, values['port'])}\n")
+        self.proc = None
+        self.lines = []
+
+    def start(self, timeout=20.0):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "supervisor", "--port", str(self.port), "--token", self.token]
+            + ["--config", self.config],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=child_env(XDG_CONFIG_HOME=os.path.join(self.folder, "config")),
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        found = queue.Queue()
+
+        def read():
+            for raw in self.proc.stdout:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                self.lines.append(line)
+                if line.startswith("instructor: "):
+                    found.put(line)
+
+        threading.Thread(target=read, daemon=True).start()
+        try:
+            line = found.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"the dashboard did not start: {self.lines[-20:]}") from None
+        self.url = line.split()[1].split("?")[0]
+        self.port = int(self.url.rsplit(":", 1)[1].strip("/"))
+        return self
+
+    def api(self, method, path, body=None, token=True, timeout=10.0):
+        """(status, JSON answer) of one API call, as the instructor unless token=False."""
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(
+            self.url.rstrip("/") + path, data=data, method=method, headers=headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"null")
+
+    def server_detail(self, name):
+        """GET /api/servers/NAME, as Manager.server_detail answers it."""
+        return self.api("GET", f"/api/servers/{name}")[1]
+
+    def start_server(self, name, options=None, timeout=15.0):
+        """Start a server through the API and wait until it is RUNNING; its details."""
+        status, answer = self.api("POST", f"/api/servers/{name}/start", {"options": options or {}})
+        assert status == 200, answer
+        return wait_for(
+            lambda: (info := self.server_detail(name))["state"] == "RUNNING" and info,
+            timeout,
+            f"{name} to be RUNNING",
+        )
+
+    def stop(self, sig=signal.SIGTERM, timeout=20.0):
+        """Stop the dashboard (it stops every server first); its exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            end_group(self.proc.pid)
+            self.proc.wait()
+        self.proc.stdout.close()
+        code, self.proc = self.proc.returncode, None
+        return code
