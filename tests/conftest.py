@@ -1,11 +1,18 @@
+"""The fixtures: lecture servers, Managers, apps and a live dashboard that each prove at
+teardown that nothing they started is left; Debian's Chromium for the browser tests;
+a row of the reliability report (tests/report.py, written when FORKWATCH_REPORT=1)."""
+
 import os
 import signal
+import subprocess
+import sys
 
 import psutil
 import pytest
 
-from tests.core_support import make_manager
-from tests.support import ServerProcess, wait_for
+from supervisor.proc.stat import read_stat
+from tests import report as reliability_report
+from tests.helpers import ROOT, TOKEN, Dashboard, ServerProcess, app_config, make_manager, wait_for
 
 ME = os.getpid()
 
@@ -80,11 +87,6 @@ def no_leaked_processes():
 @pytest.fixture
 def stranger():
     """A process that belongs to no server: forkwatch must never signal it."""
-    import subprocess
-    import sys
-
-    from supervisor.proc.stat import read_stat
-
     proc = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()"], start_new_session=True)
     wait_for(lambda: read_stat(proc.pid), what="the stranger to exist")
     yield proc
@@ -151,7 +153,6 @@ def manager(manager_factory):
 def app_factory(tmp_path):
     """Apps made by create_app() with every port free; each is shut down and proven empty."""
     from supervisor import create_app
-    from tests.core_support import app_config
 
     made = []
 
@@ -204,9 +205,6 @@ def browser_type_launch_args(browser_type_launch_args):
 @pytest.fixture(scope="session")
 def dashboard(tmp_path_factory):
     """One live dashboard for the module's tests; every test leaves it with nothing running."""
-    from tests.core_support import TOKEN
-    from tests.support import Dashboard
-
     board = Dashboard(str(tmp_path_factory.mktemp("dashboard")), TOKEN).start()
     yield board
     board.stop()
@@ -218,56 +216,15 @@ def live(dashboard):
     dashboard.stop_everything()
 
 
-# --- the reliability report -------------------------------------------------------------------
-# Tests marked `reliability(area, what)` fill in `report` (cases tried, a detail); the
-# table goes to reliability-report.md, and into README.md's "Reliability" section when
-# FORKWATCH_REPORT=1 (so the README's figures come from a real run, not from a keyboard).
-
-_REPORT_ROWS = {}
-
-
 def pytest_configure(config):
     config.addinivalue_line("markers", "reliability(area, what): a row of the README's reliability table")
+    if os.environ.get("FORKWATCH_REPORT") == "1":
+        config.pluginmanager.register(
+            reliability_report.ReliabilityReport(ROOT), "forkwatch-reliability-report"
+        )
 
 
 @pytest.fixture
 def report(request):
-    marker = request.node.get_closest_marker("reliability")
-    row = {"area": marker.args[0], "what": marker.args[1], "cases": 1, "detail": "", "outcome": "not run"}
-    _REPORT_ROWS[request.node.nodeid] = row
-    return row
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    rep = yield
-    row = _REPORT_ROWS.get(item.nodeid)
-    if row is not None and (rep.when == "call" or rep.failed):
-        if rep.when == "call":
-            row["outcome"] = rep.outcome
-        elif rep.failed:
-            row["outcome"] = "failed"
-    return rep
-
-
-def pytest_sessionfinish(session, exitstatus):
-    if not _REPORT_ROWS:
-        return
-    lines = ["| area | what was tried | cases | result |", "|---|---|---|---|"]
-    for row in sorted(_REPORT_ROWS.values(), key=lambda r: (r["area"], r["what"])):
-        result = row["outcome"] + (f": {row['detail']}" if row["detail"] else "")
-        lines.append(f"| {row['area']} | {row['what']} | {row['cases']} | {result} |")
-    table = "\n".join(lines) + "\n"
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    with open(os.path.join(root, "reliability-report.md"), "w") as handle:
-        handle.write(table)
-    if os.environ.get("FORKWATCH_REPORT") == "1":
-        readme = os.path.join(root, "README.md")
-        with open(readme) as handle:
-            text = handle.read()
-        start, end = "<!-- reliability:start -->", "<!-- reliability:end -->"
-        if start in text and end in text:
-            head, rest = text.split(start, 1)
-            _, tail = rest.split(end, 1)
-            with open(readme, "w") as handle:
-                handle.write(f"{head}{start}\n{table}{end}{tail}")
+    """This test's row of the reliability table: fill in `cases` and `detail`."""
+    return reliability_report.new_row(request.node)

@@ -45,14 +45,3 @@ def test_missing_config_file_and_bad_environment(tmp_path):
         config.load(str(tmp_path / "nope.toml"), {"state_dir": str(tmp_path)}, {})
     with pytest.raises(config.ConfigError, match="FORKWATCH_PORT must be a int"):
         config.load(None, {"state_dir": str(tmp_path)}, {"FORKWATCH_PORT": "lots"})
-
-
-def test_join_panel_shows_the_address_and_a_qr_code(app_factory):
-    app = app_factory(join={"viewer": "http://10.1.2.3:5000/", "all": ["http://10.1.2.3:5000/"]})
-    page = app.test_client().get("/").get_data(as_text=True)
-    assert 'id="join-url">http://10.1.2.3:5000/<' in page
-    assert "<svg" in page.split('class="join-qr"')[1][:200]
-
-
-def test_no_join_panel_on_loopback(client):
-    assert 'id="join"' not in client.get("/").get_data(as_text=True)

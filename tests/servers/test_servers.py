@@ -1,4 +1,8 @@
-"""The lecture's programs over real sockets on 127.0.0.1, run as real subprocesses."""
+"""The lecture's programs over real sockets on 127.0.0.1, run as real subprocesses.
+
+One section a program, in the lecture's order; at about 560 lines it is longer than the
+other test modules because it covers all nine programs and each one's fixes.
+"""
 
 import os
 import re
@@ -11,7 +15,8 @@ import time
 import psutil
 import pytest
 
-from tests.support import (
+from tests.helpers import (
+    CTIME,
     QUESTION,
     ROOT,
     child_env,
@@ -22,11 +27,7 @@ from tests.support import (
     send_line,
     wait_for,
 )
-from tests.support import ask as ask_bytes
-
-CTIME = re.compile(
-    r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d \d{4}$"
-)
+from tests.helpers import ask as ask_bytes
 
 
 def run_module(module, *args, timeout=20, input=None):

@@ -1,77 +1,18 @@
-"""The JSON API, pages and Socket.IO handlers through Flask's and Flask-SocketIO's test
-clients, with real servers behind them."""
+"""The JSON API through Flask's test client, with real servers behind it: roles on every control
+route, the lifecycle, one error shape, output, events and signals."""
 
 import contextlib
-import re
 import socket
 
 import pytest
 
-from tests.core_support import TOKEN, wait_state
-from tests.support import wait_for
-
-BEARER = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def csrf_of(client):
-    page = client.get("/").get_data(as_text=True)
-    return re.search(r'<meta name="csrf-token" content="([^"]+)">', page).group(1)
-
-
-def login(client):
-    response = client.get(f"/?token={TOKEN}")
-    assert response.status_code == 303 and response.headers["Location"] == "/"
-    return {"X-CSRF-Token": csrf_of(client)}
-
-
-def manager_of(app):
-    return app.extensions["forkwatch"]
-
-
-# --- pages and roles -----------------------------------------------------------------------
-
-
-def test_viewer_page_has_no_controls_and_no_secrets(client):
-    page = client.get("/").get_data(as_text=True)
-    assert 'data-role="viewer"' in page
-    assert 'data-command="start"' not in page and 'id="stop-all"' not in page
-    assert '<script id="snapshot" type="application/json">' in page
-    assert TOKEN not in page
-
-
-def test_token_login_sets_a_strict_cookie_and_redirects_away_from_the_token(client):
-    response = client.get(f"/?token={TOKEN}")
-    assert response.status_code == 303 and response.headers["Location"] == "/"
-    cookie = response.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
-    page = client.get("/").get_data(as_text=True)
-    assert 'data-role="instructor"' in page and 'data-command="start"' in page
-    assert TOKEN not in page
-
-
-def test_wrong_token_stays_viewer_and_says_so(client):
-    response = client.get("/?token=guess", follow_redirects=True)
-    page = response.get_data(as_text=True)
-    assert 'data-role="viewer"' in page and "That token is wrong" in page
-
-
-def test_security_headers(client):
-    response = client.get("/")
-    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
-    assert response.headers["X-Frame-Options"] == "DENY"
-
-
-@pytest.mark.reliability("intruders", "debug mode switched on by FLASK_DEBUG=1")
-def test_debug_mode_cannot_be_switched_on(app_factory, monkeypatch, report):
-    monkeypatch.setenv("FLASK_DEBUG", "1")
-    app = app_factory()
-    assert app.debug is False
-
-
-def test_healthz_and_catalog(client):
-    assert client.get("/healthz").get_json() == {"ok": True}
-    names = [entry["name"] for entry in client.get("/api/catalog").get_json()]
-    assert "forking_clock" in names and "fork_demo" in names
+from tests.helpers import (
+    BEARER,
+    browser_session,
+    manager_of,
+    wait_for,
+    wait_state,
+)
 
 
 # --- auth on every control route ------------------------------------------------------------
@@ -114,16 +55,16 @@ def test_every_control_route_refuses_without_the_token(app, client, report):
     assert all(s.state.name == "STOPPED" for s in manager_of(app).servers.values())
 
 
-def test_cookie_session_needs_the_csrf_token(client):
-    login(client)
+def test_cookie_session_needs_the_csrf_token(app):
+    client, _ = browser_session(app, instructor=True)
     response = client.post("/api/servers/clock/start", json={})
     assert response.status_code == 403 and "CSRF" in response.get_json()["error"]
     response = client.post("/api/servers/clock/start", json={}, headers={"X-CSRF-Token": "forged"})
     assert response.status_code == 403
 
 
-def test_viewer_forged_control_with_its_own_csrf_is_refused(client):
-    headers = {"X-CSRF-Token": csrf_of(client)}
+def test_viewer_forged_control_with_its_own_csrf_is_refused(app):
+    client, headers = browser_session(app)
     response = client.post("/api/servers/clock/start", json={}, headers=headers)
     assert response.status_code == 401
 
@@ -131,8 +72,8 @@ def test_viewer_forged_control_with_its_own_csrf_is_refused(client):
 # --- the lifecycle through the API ------------------------------------------------------------
 
 
-def test_start_stop_restart_with_the_session_and_csrf(app, client):
-    headers = login(client)
+def test_start_stop_restart_with_the_session_and_csrf(app):
+    client, headers = browser_session(app, instructor=True)
     response = client.post(
         "/api/servers/forking_clock/start", json={"options": {"delay": 0, "reap": True}}, headers=headers
     )
@@ -263,84 +204,3 @@ def test_secret_reveal_and_new_round(app, client):
     assert client.post("/api/servers/secret_number/new-round", headers=BEARER).status_code == 202
     wait_for(lambda: manager_of(app).servers["secret_number"].pid not in (None, old_pid), what="a new game")
     wait_state(manager_of(app), "secret_number", "RUNNING")
-
-
-# --- Socket.IO handlers -----------------------------------------------------------------------
-
-
-def sio_client(app, flask_client=None, auth=None):
-    socketio = app.extensions["forkwatch_socketio"]
-    return socketio.test_client(app, namespace="/live", flask_test_client=flask_client, auth=auth)
-
-
-def received(sio, name):
-    return [msg["args"][0] for msg in sio.get_received("/live") if msg["name"] == name]
-
-
-@pytest.mark.reliability("intruders", "every Socket.IO control event as a viewer")
-def test_socket_viewer_gets_a_snapshot_and_cannot_control(app, client, report):
-    sio = sio_client(app, client)
-    snapshots = received(sio, "snapshot")
-    assert len(snapshots) == 1 and snapshots[0]["role"] == "viewer"
-    assert {s["name"] for s in snapshots[0]["servers"]} >= {"clock", "forking_clock"}
-    events = [
-        ("start", {"name": "clock"}),
-        ("stop", {"name": "clock"}),
-        ("restart", {"name": "clock"}),
-        ("kill", {"pid": 1, "create_time": 0}),
-        ("kill_children", {"name": "clock"}),
-        ("stdin", {"name": "fork_demo", "line": "q"}),
-        ("stop_all", {}),
-    ]
-    report["cases"] = len(events)
-    for event, data in events:
-        ack = sio.emit(event, data, namespace="/live", callback=True)
-        assert ack == {"ok": False, "error": "this needs the instructor's token", "result": None}, event
-    assert manager_of(app).servers["clock"].state.name == "STOPPED"
-    sio.disconnect(namespace="/live")
-
-
-def test_socket_instructor_by_token_and_by_cookie(app, client):
-    sio = sio_client(app, auth={"token": TOKEN})
-    assert received(sio, "snapshot")[0]["role"] == "instructor"
-    ack = sio.emit("start", {"name": "clock"}, namespace="/live", callback=True)
-    assert ack["ok"] is True and ack["result"]["state"] == "STARTING"
-    wait_state(manager_of(app), "clock", "RUNNING")
-    ack = sio.emit("start", {"name": "clock", "options": {"once": "yes"}}, namespace="/live", callback=True)
-    assert ack["ok"] is False and "already" in ack["error"]
-    ack = sio.emit("kill", {"pid": "x"}, namespace="/live", callback=True)
-    assert ack["ok"] is False
-    ack = sio.emit("stop_all", namespace="/live", callback=True)
-    assert ack["ok"] is True and ack["result"]["stopping"] == ["clock"]
-    wait_state(manager_of(app), "clock", "STOPPED")
-    sio.disconnect(namespace="/live")
-    login(client)
-    by_cookie = sio_client(app, client)
-    assert received(by_cookie, "snapshot")[0]["role"] == "instructor"
-    by_cookie.disconnect(namespace="/live")
-
-
-def test_socket_wrong_token_is_refused(app):
-    sio = sio_client(app, auth={"token": "wrong"})
-    assert not sio.is_connected(namespace="/live")
-
-
-def test_socket_receives_live_events(app, client):
-    sio = sio_client(app, client)
-    sio.get_received("/live")
-    client.post("/api/servers/forking_clock/start", json={"options": {"delay": 0}}, headers=BEARER)
-    wait_state(manager_of(app), "forking_clock", "RUNNING")
-    with socket.create_connection(("127.0.0.1", manager_of(app).servers["forking_clock"].port)) as sock:
-        sock.sendall(b"x" * 25)
-        sock.recv(25)
-    seen = []
-    wait_for(
-        lambda: (
-            seen.extend(sio.get_received("/live"))
-            or {"server", "proc", "event", "output"} <= {m["name"] for m in seen}
-        ),
-        what="live events",
-    )
-    kinds = [m["args"][0]["kind"] for m in seen if m["name"] == "proc"]
-    assert "fork" in kinds
-    sio.disconnect(namespace="/live")

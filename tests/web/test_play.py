@@ -1,42 +1,29 @@
 """The embedded clients through the JSON API, each against its real server."""
 
-import re
 import threading
 
 import psutil
 import pytest
 
-from tests.core_support import TOKEN, wait_state
-from tests.support import wait_for
-from tests.test_servers import CTIME
-
-BEARER = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def viewer(app):
-    """A browser session as a viewer: its cookie and CSRF header."""
-    client = app.test_client()
-    page = client.get("/").get_data(as_text=True)
-    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)">', page).group(1)
-    return client, {"X-CSRF-Token": csrf}
-
-
-def start(app, name, options=None):
-    manager = app.extensions["forkwatch"]
-    manager.start(name, options)
-    wait_state(manager, name, "RUNNING")
-    return manager.servers[name]
+from tests.helpers import (
+    BEARER,
+    CTIME,
+    browser_session,
+    manager_of,
+    start_ready,
+    wait_for,
+)
 
 
 def play(app, name, body, session=None):
-    client, headers = session or viewer(app)
+    client, headers = session or browser_session(app)
     response = client.post(f"/api/play/{name}", json=body, headers=headers)
     return response.status_code, response.get_json()
 
 
 @pytest.mark.parametrize("name", ["clock", "clock_udp", "clock_unix"])
 def test_ask_the_time_shows_the_real_exchange(app, name):
-    start(app, name)
+    start_ready(manager_of(app), name)
     status, result = play(app, name, {"nickname": "ada"})
     assert status == 200, result
     assert CTIME.match(result["answer"])
@@ -47,7 +34,7 @@ def test_ask_the_time_shows_the_real_exchange(app, name):
 
 
 def test_ask_the_forking_server_names_the_child_that_answered(app):
-    server = start(app, "forking_clock", {"delay": 0.3, "reap": False})
+    server = start_ready(manager_of(app), "forking_clock", {"delay": 0.3, "reap": False})
     status, result = play(app, "forking_clock", {"nickname": "ada"})
     assert status == 200 and CTIME.match(result["answer"])
     children = {pid for pid, _, _ in app.extensions["forkwatch"].watcher.descendants("forking_clock")}
@@ -58,8 +45,8 @@ def test_ask_the_forking_server_names_the_child_that_answered(app):
 
 
 def test_web_client_fetches_both_pages_with_their_status(app):
-    start(app, "web")
-    session = viewer(app)
+    start_ready(manager_of(app), "web")
+    session = browser_session(app)
     status, hello = play(app, "web", {"path": "/"}, session)
     assert status == 200 and hello["status"] == 200 and "hello client" in hello["body"]
     assert hello["status_line"].startswith("HTTP/1.0 200")
@@ -69,7 +56,7 @@ def test_web_client_fetches_both_pages_with_their_status(app):
 
 
 def test_swap_pairs_two_browsers(app):
-    start(app, "swap")
+    start_ready(manager_of(app), "swap")
     results = {}
 
     def send(nick, text):
@@ -96,9 +83,9 @@ def test_swap_pairs_two_browsers(app):
 
 
 def test_number_game_spreads_secret_found(app):
-    server = start(app, "secret_number")
+    server = start_ready(manager_of(app), "secret_number")
     secret = int(server.secret)
-    first, second = viewer(app), viewer(app)
+    first, second = browser_session(app), browser_session(app)
     assert (
         play(app, "secret_number", {"nickname": "ada", "guess": str(secret % 100 + 1)}, first)[1]["answer"]
         == "wrong"
@@ -116,8 +103,8 @@ def test_number_game_spreads_secret_found(app):
 
 
 def test_word_game_shows_the_servers_pages_and_escapes(app):
-    server = start(app, "guess_word")
-    session = viewer(app)
+    server = start_ready(manager_of(app), "guess_word")
+    session = browser_session(app)
     status, wrong = play(app, "guess_word", {"nickname": "ada", "word": "<script>alert(1)</script>"}, session)
     assert status == 200 and wrong["status"] == 404 and wrong["outcome"] == "wrong"
     assert "<script>" not in wrong["body"] and "&lt;script&gt;" in wrong["body"]
@@ -148,13 +135,13 @@ def test_playing_a_stopped_server_says_so(app):
 def test_bad_play_input(app, name, body, words):
     for server in ("clock", "swap", "guess_word"):
         if name == server:
-            start(app, server)
+            start_ready(manager_of(app), server)
     status, result = play(app, name, body)
     assert 400 <= status < 500 and words in result["error"], result
 
 
 def test_play_needs_the_pages_csrf_token(app):
-    start(app, "clock")
+    start_ready(manager_of(app), "clock")
     client = app.test_client()
     client.get("/")
     response = client.post("/api/play/clock", json={})
@@ -163,8 +150,8 @@ def test_play_needs_the_pages_csrf_token(app):
 
 def test_a_viewer_over_the_rate_limit_gets_the_message(app_factory):
     app = app_factory(play_rate=1.0, play_burst=3)
-    start(app, "clock")
-    session = viewer(app)
+    start_ready(manager_of(app), "clock")
+    session = browser_session(app)
     answers = [play(app, "clock", {}, session) for _ in range(5)]
     assert [status for status, _ in answers[:3]] == [200, 200, 200]
     assert answers[3] == (429, {"error": "slow down: at most 1 requests a second"})
@@ -172,7 +159,7 @@ def test_a_viewer_over_the_rate_limit_gets_the_message(app_factory):
 
 def test_spawned_fork_clients_appear_as_children_and_leave_nothing(app, client):
     manager = app.extensions["forkwatch"]
-    start(app, "forking_clock", {"delay": 0, "reap": True})
+    start_ready(manager_of(app), "forking_clock", {"delay": 0, "reap": True})
     response = client.post("/api/servers/forking_clock/clients", json={"count": 5}, headers=BEARER)
     assert response.status_code == 202 and response.get_json()["count"] == 5
     clients = app.extensions["forkwatch_clients"]

@@ -6,40 +6,17 @@ import socket
 import pytest
 from playwright.sync_api import expect
 
-from tests.core_support import TOKEN
-from tests.support import Dashboard, wait_for
+from tests.helpers import (
+    TOKEN,
+    Dashboard,
+    card,
+    open_as_instructor,
+    open_as_viewer,
+    start_from_page,
+    wait_for,
+)
 
 pytestmark = pytest.mark.browser
-
-
-def open_as_instructor(page, board):
-    page.goto(f"{board.url}?token={TOKEN}")
-    expect(page.locator("#conn")).to_have_text("live")
-    expect(page.locator("#role")).to_have_text("instructor")
-    return page
-
-
-def open_as_viewer(page, board):
-    page.goto(board.url)
-    expect(page.locator("#conn")).to_have_text("live")
-    return page
-
-
-def card(page, name):
-    return page.locator(f"#card-{name}")
-
-
-def start_from_page(page, name, **options):
-    box = card(page, name)
-    for option, value in options.items():
-        field = box.locator(f"form.controls input[name={option}]")
-        if isinstance(value, bool):
-            field.set_checked(value)
-        else:
-            field.fill(str(value))
-    box.locator("button[data-command=start]").click()
-    expect(box.locator("[data-field=state]")).to_have_text("RUNNING")
-    return box
 
 
 def test_the_token_leaves_the_address_bar(page, live):
@@ -50,7 +27,7 @@ def test_the_token_leaves_the_address_bar(page, live):
 def test_start_a_server_from_the_page(page, live):
     open_as_instructor(page, live)
     box = start_from_page(page, "clock")
-    port = live.server("clock")["port"]
+    port = live.server_detail("clock")["port"]
     expect(box.locator("[data-field=port]")).to_have_text(str(port))
     box.locator("details.console-block summary").click()
     expect(box.locator("pre.console")).to_contain_text(f"server is listening to {port}")
@@ -60,7 +37,7 @@ def test_start_a_server_from_the_page(page, live):
 def test_children_appear_with_their_clients_and_die_by_the_kill_buttons(page, live):
     open_as_instructor(page, live)
     box = start_from_page(page, "forking_clock", delay=60, reap=True)
-    port = live.server("forking_clock")["port"]
+    port = live.server_detail("forking_clock")["port"]
     socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
     rows = box.locator("table.tree tbody tr")
     expect(rows).to_have_count(4)
@@ -87,7 +64,7 @@ def test_children_appear_with_their_clients_and_die_by_the_kill_buttons(page, li
 def test_a_zombie_is_shown_as_a_zombie(page, live):
     open_as_instructor(page, live)
     box = start_from_page(page, "forking_clock", delay=0, reap=False)
-    port = live.server("forking_clock")["port"]
+    port = live.server_detail("forking_clock")["port"]
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(b"What is the time?".ljust(25))
         wait_for(lambda: sock.recv(25), what="the answer")
@@ -102,7 +79,7 @@ def test_a_zombie_is_shown_as_a_zombie(page, live):
 def test_reaping_on_makes_children_disappear(page, live):
     open_as_instructor(page, live)
     box = start_from_page(page, "forking_clock", delay=0, reap=True)
-    port = live.server("forking_clock")["port"]
+    port = live.server_detail("forking_clock")["port"]
     sock = socket.create_connection(("127.0.0.1", port))
     expect(box.locator("table.tree tbody tr")).to_have_count(2)
     sock.close()
@@ -135,7 +112,7 @@ def test_viewer_sees_live_changes_but_has_no_controls(page, live):
         }"""
     )
     assert status == 401
-    assert live.server("web")["state"] == "RUNNING"
+    assert live.server_detail("web")["state"] == "RUNNING"
 
 
 def test_an_error_shows_in_the_page(page, live):
@@ -149,7 +126,7 @@ def test_an_error_shows_in_the_page(page, live):
 def test_program_output_is_text_never_html(page, live):
     open_as_instructor(page, live)
     box = start_from_page(page, "swap")
-    port = live.server("swap")["port"]
+    port = live.server_detail("swap")["port"]
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(b"<img src=x onerror=window.pwned=1><script>window.pwned=2</script>\n")
         box.locator("details.console-block summary").click()
@@ -170,5 +147,22 @@ def test_the_page_resyncs_after_the_dashboard_restarts(page, tmp_path):
         expect(card(page, "clock").locator("[data-field=state]")).to_have_text("RUNNING")
         expect(page.locator("#role")).to_have_text("instructor")  # the session survived the restart
         board.stop_everything()
+    finally:
+        board.stop()
+
+
+@pytest.mark.reliability("faults", "port already taken by another program (the page says who)")
+def test_port_taken_is_fatal_and_the_page_names_the_holder(page, tmp_path, run_server, report):
+    holder = run_server("clock", "--port", "0")
+    board = Dashboard(str(tmp_path), TOKEN, ports={"clock": holder.port}).start()
+    try:
+        page.goto(f"{board.url}?token={TOKEN}")
+        box = page.locator("#card-clock")
+        box.locator("button[data-command=start]").click()
+        expect(box.locator("[data-field=state]")).to_have_text("FATAL")
+        expect(box.locator("[data-field=reason]")).to_contain_text(
+            f"port {holder.port} is in use by PID {holder.proc.pid}"
+        )
+        report["detail"] = "FATAL, holder named"
     finally:
         board.stop()

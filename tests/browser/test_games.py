@@ -5,12 +5,17 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.core_support import TOKEN
-from tests.support import Dashboard
-from tests.test_browser import card, open_as_instructor, open_as_viewer, start_from_page
+from tests.helpers import (
+    CTIME,
+    TOKEN,
+    Dashboard,
+    card,
+    open_as_instructor,
+    open_as_viewer,
+    start_from_page,
+)
 
 pytestmark = pytest.mark.browser
-CTIME = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$")
 
 
 def test_ask_the_time_shows_the_answer_and_the_25_bytes_sent(page, live):
@@ -122,3 +127,32 @@ def test_playing_a_stopped_server_and_the_rate_limit_show_messages(page, tmp_pat
         expect(answer).to_have_text("slow down: at most 0.1 requests a second")
     finally:
         board.stop()
+
+
+@pytest.mark.reliability(
+    "intruders", "`<script>` and `<img onerror>` in swap strings, numbers and words, shown in Chromium"
+)
+def test_script_in_game_input_is_shown_as_text(page, live, report):
+    for name in ("swap", "secret_number", "guess_word"):
+        live.start_server(name)
+    page.goto(live.url)
+    expect(page.locator("#conn")).to_have_text("live")
+    attack = "<img src=x onerror=window.pwned=1>"
+    swap = page.locator("#card-swap")
+    swap.get_by_role("button", name="Two-pane demo (A/B)").click()
+    swap.locator("[data-pane=A] input[name=text]").fill(attack)
+    swap.locator("[data-pane=A]").get_by_role("button", name="Send").click()
+    swap.locator("[data-pane=B] input[name=text]").fill("<script>window.pwned=2</script>")
+    swap.locator("[data-pane=B]").get_by_role("button", name="Send").click()
+    expect(swap.locator("[data-pane=B] .answer")).to_have_text(f"Alice sent you: {attack}")
+    number = page.locator("#card-secret_number")
+    number.locator("input[name=guess]").fill("<b>1</b>")
+    number.get_by_role("button", name="Guess").click()
+    expect(number.locator(".answer")).to_have_text("error: not a number")
+    word = page.locator("#card-guess_word")
+    word.locator("input[name=word]").fill(attack)
+    word.get_by_role("button", name="Guess").click()
+    expect(word.locator(".status-line")).to_contain_text("404")
+    assert page.locator("img[src=x]").count() == 0
+    assert page.evaluate("() => window.pwned === undefined")
+    report["cases"] = 4

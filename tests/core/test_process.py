@@ -1,0 +1,215 @@
+"""ManagedServer with real subprocesses: start and readiness, exits, crash loops, stop, output."""
+
+import os
+import signal
+import threading
+
+import psutil
+import pytest
+
+from supervisor.proc.sockets import listens
+from supervisor.proc.stat import exists, is_alive
+from tests.helpers import (
+    ask,
+    connect,
+    misbehaving,
+    start_ready,
+    wait_for,
+    wait_state,
+)
+
+# --- start and readiness -------------------------------------------------------------
+
+
+def test_start_reaches_running_with_the_real_port(manager_factory):
+    manager, recorder = manager_factory()
+    server = start_ready(manager, "clock")
+    assert server.port > 0 and server.port != 12091
+    assert recorder.states("clock") == ["STARTING", "RUNNING"]
+    assert listens(server.pid, server.port)
+    kinds = [e["kind"] for e in manager.events_after(0)["events"]]
+    assert kinds[:2] == ["start", "ready"]
+
+
+def test_readiness_never_connects_to_the_server(manager):
+    """--once exits after one client: if readiness probed by connecting, it would be gone."""
+    server = start_ready(manager, "clock", {"once": True})
+    assert server.state.name == "RUNNING"
+    assert not any(line.startswith("connected at") for line in server.output.tail())
+    with connect(server) as sock:
+        assert ask(sock).endswith(b"\n")
+    wait_state(manager, "clock", "EXITED")
+    assert server.exit_code == 0
+
+
+@pytest.mark.parametrize("name", ["clock_udp", "clock_unix", "web", "swap", "secret_number", "guess_word"])
+def test_every_server_becomes_ready(manager, name):
+    server = start_ready(manager, name)
+    if name == "clock_unix":
+        assert server.unix_path and os.path.exists(server.unix_path)
+    else:
+        assert server.port > 0
+    manager.stop(name)
+    wait_state(manager, name, "STOPPED")
+
+
+def test_secret_is_passed_by_environment_never_argv(manager):
+    server = start_ready(manager, "secret_number")
+    proc = psutil.Process(server.pid)
+    argv = proc.cmdline()
+    assert server.secret and "--secret" not in argv and server.secret not in argv
+    assert proc.environ()["FORKWATCH_SECRET"] == server.secret
+    assert "FORKWATCH_TOKEN" not in proc.environ()
+
+
+def test_fork_demo_is_ready_when_spawned_and_reads_stdin(manager_factory):
+    manager, recorder = manager_factory()
+    server = start_ready(manager, "fork_demo")
+    wait_for(lambda: "press Enter to fork a child, q to quit" in server.output.tail(), what="the prompt")
+    manager.send_stdin("fork_demo", "")
+    fork = wait_for(lambda: recorder.of("proc", server="fork_demo", kind="fork"), what="a fork event")[0]
+    wait_for(
+        lambda: recorder.of("proc", server="fork_demo", kind="status", pid=fork["pid"]),
+        what="the child turning zombie",
+    )
+    manager.send_stdin("fork_demo", "q")
+    wait_state(manager, "fork_demo", "EXITED")
+    assert server.exit_code == 0
+    assert any(line.startswith("hello from child") for line in server.output.tail())
+
+
+def test_port_in_use_is_fatal_and_names_the_holder(manager_factory, run_server):
+    holder = run_server("clock", "--port", "0")
+    manager, _ = manager_factory(servers={"clock": {"port": holder.port}})
+    manager.start("clock")
+    wait_state(manager, "clock", "FATAL")
+    reason = manager.servers["clock"].reason
+    assert reason.startswith(f"port {holder.port} is in use by PID {holder.proc.pid} (")
+    assert "servers.clock" in reason
+
+
+@pytest.mark.reliability("faults", "a server that crashes at start (FATAL with its own words)")
+def test_a_server_that_fails_at_start_is_fatal_with_its_words(manager_factory, report):
+    manager, _ = manager_factory(extra_servers=[misbehaving("exit-at-once")])
+    manager.start("exit_at_once")
+    wait_state(manager, "exit_at_once", "FATAL")
+    assert (
+        "exited with code 2 before it was ready: cannot start: told to fail"
+        == manager.servers["exit_at_once"].reason
+    )
+
+
+# --- exits, crashes, backoff -----------------------------------------------------------
+
+
+def test_a_killed_server_is_exited_with_its_signal(manager_factory):
+    manager, recorder = manager_factory()
+    server = start_ready(manager, "web")
+    os.kill(server.pid, signal.SIGKILL)
+    wait_state(manager, "web", "EXITED")
+    assert server.exit_code == -9 and server.reason == "was killed by SIGKILL"
+    assert recorder.states("web") == ["STARTING", "RUNNING", "EXITED"]
+
+
+@pytest.mark.reliability("faults", "a server that crashes later (EXITED, output drained)")
+def test_crash_later_with_its_children_gone_too(manager_factory, report):
+    manager, _ = manager_factory(extra_servers=[misbehaving("crash-later", "--after", "0.3")])
+    start_ready(manager, "crash_later")
+    wait_state(manager, "crash_later", "EXITED")
+    server = manager.servers["crash_later"]
+    assert server.exit_code == 3
+    assert server.output.tail()[-1] == "crashing now"  # output drained before the exit
+
+
+@pytest.mark.reliability("faults", "a crash loop (BACKOFF twice, then FATAL)")
+def test_crash_loop_backs_off_then_is_fatal(manager_factory, report):
+    spec = misbehaving("crash-later", "--after", "0.05", name="flapper")
+    manager, recorder = manager_factory(
+        extra_servers=[spec], autorestart=True, startsecs=5.0, backoff=0.05, startretries=3
+    )
+    manager.start("flapper")
+    wait_state(manager, "flapper", "FATAL", timeout=20)
+    states = recorder.states("flapper")
+    assert states.count("BACKOFF") == 2 and states.count("EXITED") == 3
+    assert "exited too quickly 3 times" in manager.servers["flapper"].reason
+
+
+# --- stop ---------------------------------------------------------------------------------
+
+
+@pytest.mark.reliability("faults", "a server that ignores SIGTERM (SIGKILL after the timeout)")
+def test_stop_kills_a_server_that_ignores_sigterm(manager_factory, report):
+    manager, _ = manager_factory(extra_servers=[misbehaving("ignore-term")], stop_timeout=0.5)
+    server = start_ready(manager, "ignore_term")
+    wait_for(lambda: "ignoring SIGTERM" in server.output.tail(), what="the handler installed")
+    manager.stop("ignore_term")
+    wait_state(manager, "ignore_term", "STOPPED")
+    assert server.exit_code == -9
+
+
+@pytest.mark.reliability("faults", "a child that called setsid() (still killed)")
+def test_stop_kills_a_child_that_left_the_group(manager_factory, report):
+    manager, _ = manager_factory(extra_servers=[misbehaving("setsid-child")], stop_timeout=0.5)
+    server = start_ready(manager, "setsid_child")
+    line = wait_for(
+        lambda: next((x for x in server.output.tail() if x.startswith("child ")), None), what="the child"
+    )
+    child = psutil.Process(int(line.split()[1]))
+    assert os.getsid(child.pid) == child.pid != os.getpgid(server.pid)
+    manager.stop("setsid_child")
+    wait_state(manager, "setsid_child", "STOPPED")
+    assert not is_alive(child.pid, child.create_time())
+
+
+def test_stopped_only_when_the_tree_is_empty(manager_factory):
+    manager, recorder = manager_factory()
+    server = start_ready(manager, "forking_clock", {"delay": 60})
+    socks = [connect(server) for _ in range(20)]
+    wait_for(lambda: len(manager.watcher.descendants("forking_clock")) == 20, what="20 children")
+    children = [(pid, created) for pid, created, _ in manager.watcher.descendants("forking_clock")]
+    manager.stop("forking_clock")
+    wait_state(manager, "forking_clock", "STOPPED")
+    assert not any(exists(pid, created) for pid, created in children)
+    assert len(recorder.of("proc", server="forking_clock", kind="exit")) == 20
+    for sock in socks:
+        sock.close()
+
+
+# --- output -------------------------------------------------------------------------------
+
+
+@pytest.mark.reliability("faults", "a server printing 100 MB, half on one line (memory bounded)")
+def test_output_flood_stays_bounded(manager_factory, report):
+    manager, recorder = manager_factory(extra_servers=[misbehaving("flood", "--megabytes", "100")])
+    server = start_ready(manager, "flood")
+    wait_for(lambda: server.output.tail(1) == ["flood done"], 60, "the flood to end")
+    lines = server.output.tail()
+    assert len(lines) == 5000
+    assert max(len(line) for line in lines) <= 2000 + 40
+    rss = psutil.Process().memory_info().rss
+    assert rss < 400 * 1024 * 1024, f"the supervisor grew to {rss >> 20} MiB"
+    sent = sum(len(p["lines"]) for p in recorder.of("output", server="flood"))
+    assert sent < 100 * 1024 * 1024 // 100  # the live stream was thinned, not sent whole
+
+
+def test_huge_line_is_cut_and_invalid_utf8_replaced():
+    from supervisor.core.output import read_lines
+
+    read_fd, write_fd = os.pipe()
+    payload = b"a" * 50_000 + b"\nbad \xff\xfe bytes\r\nlast without newline"
+    writer = threading.Thread(target=lambda: (os.write(write_fd, payload), os.close(write_fd)))
+    writer.start()
+    lines = []
+    read_lines(os.fdopen(read_fd, "rb"), lines.append, 100)
+    writer.join()
+    assert lines[0] == "a" * 101 + " … [49899 bytes cut]"
+    assert lines[1] == "bad \ufffd\ufffd bytes"
+    assert lines[2] == "last without newline"
+
+
+@pytest.mark.reliability("faults", "a server that closes stdout early")
+def test_closing_stdout_early_does_not_end_the_server(manager_factory, report):
+    manager, _ = manager_factory(extra_servers=[misbehaving("close-stdout")])
+    start_ready(manager, "close_stdout")
+    manager.stop("close_stdout")
+    wait_state(manager, "close_stdout", "STOPPED")

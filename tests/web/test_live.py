@@ -1,0 +1,85 @@
+"""Socket.IO /live through Flask-SocketIO's test client: the snapshot, live events, roles on control events."""
+
+import socket
+
+import pytest
+
+from tests.helpers import (
+    BEARER,
+    TOKEN,
+    browser_session,
+    live_client,
+    manager_of,
+    received,
+    wait_for,
+    wait_state,
+)
+
+
+@pytest.mark.reliability("intruders", "every Socket.IO control event as a viewer")
+def test_socket_viewer_gets_a_snapshot_and_cannot_control(app, client, report):
+    sio = live_client(app, client)
+    snapshots = received(sio, "snapshot")
+    assert len(snapshots) == 1 and snapshots[0]["role"] == "viewer"
+    assert {s["name"] for s in snapshots[0]["servers"]} >= {"clock", "forking_clock"}
+    events = [
+        ("start", {"name": "clock"}),
+        ("stop", {"name": "clock"}),
+        ("restart", {"name": "clock"}),
+        ("kill", {"pid": 1, "create_time": 0}),
+        ("kill_children", {"name": "clock"}),
+        ("stdin", {"name": "fork_demo", "line": "q"}),
+        ("stop_all", {}),
+    ]
+    report["cases"] = len(events)
+    for event, data in events:
+        ack = sio.emit(event, data, namespace="/live", callback=True)
+        assert ack == {"ok": False, "error": "this needs the instructor's token", "result": None}, event
+    assert manager_of(app).servers["clock"].state.name == "STOPPED"
+    sio.disconnect(namespace="/live")
+
+
+def test_socket_instructor_by_token_and_by_cookie(app):
+    sio = live_client(app, auth={"token": TOKEN})
+    assert received(sio, "snapshot")[0]["role"] == "instructor"
+    ack = sio.emit("start", {"name": "clock"}, namespace="/live", callback=True)
+    assert ack["ok"] is True and ack["result"]["state"] == "STARTING"
+    wait_state(manager_of(app), "clock", "RUNNING")
+    ack = sio.emit("start", {"name": "clock", "options": {"once": "yes"}}, namespace="/live", callback=True)
+    assert ack["ok"] is False and "already" in ack["error"]
+    ack = sio.emit("kill", {"pid": "x"}, namespace="/live", callback=True)
+    assert ack["ok"] is False
+    ack = sio.emit("stop_all", namespace="/live", callback=True)
+    assert ack["ok"] is True and ack["result"]["stopping"] == ["clock"]
+    wait_state(manager_of(app), "clock", "STOPPED")
+    sio.disconnect(namespace="/live")
+    client, _ = browser_session(app, instructor=True)
+    by_cookie = live_client(app, client)
+    assert received(by_cookie, "snapshot")[0]["role"] == "instructor"
+    by_cookie.disconnect(namespace="/live")
+
+
+def test_socket_wrong_token_is_refused(app):
+    sio = live_client(app, auth={"token": "wrong"})
+    assert not sio.is_connected(namespace="/live")
+
+
+def test_socket_receives_live_events(app, client):
+    sio = live_client(app, client)
+    sio.get_received("/live")
+    client.post("/api/servers/forking_clock/start", json={"options": {"delay": 0}}, headers=BEARER)
+    wait_state(manager_of(app), "forking_clock", "RUNNING")
+    with socket.create_connection(("127.0.0.1", manager_of(app).servers["forking_clock"].port)) as sock:
+        sock.sendall(b"x" * 25)
+        sock.recv(25)
+    seen = []
+    wait_for(
+        lambda: (
+            seen.extend(sio.get_received("/live"))
+            or {"server", "proc", "event", "output"} <= {m["name"] for m in seen}
+        ),
+        what="live events",
+    )
+    kinds = [m["args"][0]["kind"] for m in seen if m["name"] == "proc"]
+    assert "fork" in kinds
+    sio.disconnect(namespace="/live")
