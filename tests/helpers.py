@@ -50,6 +50,14 @@ def wait_state(where, name, state, timeout=15.0):
         ) from None
 
 
+def descendants_of(pid):
+    """psutil's view of every descendant of pid (checked apart from the code's /proc reads)."""
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
 def connect(server, timeout=10.0):
     """A TCP client of a server: a ManagedServer, a ServerProcess, or a port number."""
     if isinstance(server, int):
@@ -122,10 +130,7 @@ class ServerProcess:
         return connect(self, timeout)
 
     def descendants(self):
-        try:
-            return psutil.Process(self.proc.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            return []
+        return descendants_of(self.proc.pid)
 
     def stop(self, sig=signal.SIGTERM, timeout=10.0):
         """Signal the server, wait for it, and kill whatever is left of its group."""
@@ -306,14 +311,8 @@ class Dashboard(DashboardProcess):
             "every server stopped",
         )
 
-    def descendants(self):
-        try:
-            return psutil.Process(self.proc.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            return []
-
     def stop(self, sig=signal.SIGTERM, timeout=20.0):
-        tree = self.descendants() if self.proc is not None else []
+        tree = descendants_of(self.proc.pid) if self.proc is not None else []
         code = super().stop(sig, timeout)
         wait_for(
             lambda: not [p for p in tree if p.is_running() and p.status() != "zombie"],

@@ -5,15 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import (
-    CTIME,
-    TOKEN,
-    Dashboard,
-    card,
-    open_as_instructor,
-    open_as_viewer,
-    start_from_page,
-)
+from tests.helpers import CTIME, TOKEN, Dashboard, card, open_as_instructor, open_as_viewer, start_from_page
 
 pytestmark = pytest.mark.browser
 

@@ -14,15 +14,7 @@ import psutil
 import pytest
 
 from supervisor.proc.stat import create_time_of, is_alive
-from tests.helpers import (
-    ROOT,
-    TOKEN,
-    Dashboard,
-    child_env,
-    connect,
-    start_ready,
-    wait_for,
-)
+from tests.helpers import ROOT, TOKEN, Dashboard, child_env, connect, start_ready, wait_for
 
 SUPERVISOR_SCRIPT = textwrap.dedent(
     """

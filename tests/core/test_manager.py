@@ -6,13 +6,7 @@ import pytest
 
 from supervisor.core.process import CommandError
 from supervisor.proc.stat import create_time_of, is_alive
-from tests.helpers import (
-    ask,
-    connect,
-    start_ready,
-    wait_for,
-    wait_state,
-)
+from tests.helpers import ask, connect, start_ready, wait_for, wait_state
 
 
 def test_kill_children_kills_live_ones_and_skips_zombies(manager_factory):

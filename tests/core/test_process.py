@@ -9,14 +9,7 @@ import pytest
 
 from supervisor.proc.sockets import listens
 from supervisor.proc.stat import exists, is_alive
-from tests.helpers import (
-    ask,
-    connect,
-    misbehaving,
-    start_ready,
-    wait_for,
-    wait_state,
-)
+from tests.helpers import ask, connect, misbehaving, start_ready, wait_for, wait_state
 
 # --- start and readiness -------------------------------------------------------------
 

@@ -4,12 +4,7 @@ import threading
 
 import pytest
 
-from tests.helpers import (
-    ask,
-    connect,
-    start_ready,
-    wait_for,
-)
+from tests.helpers import ask, connect, start_ready, wait_for
 
 MECHANISMS = ["netlink", "procfs", "psutil"]
 

@@ -7,13 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.helpers import (
-    FUZZ,
-    QUESTION,
-    ServerProcess,
-    recv_all,
-)
-
+from tests.helpers import FUZZ, QUESTION, ServerProcess, recv_all
 
 SLOW_SERVERS = [
     ("clock", []),

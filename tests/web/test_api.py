@@ -6,14 +6,7 @@ import socket
 
 import pytest
 
-from tests.helpers import (
-    BEARER,
-    browser_session,
-    manager_of,
-    wait_for,
-    wait_state,
-)
-
+from tests.helpers import BEARER, browser_session, manager_of, wait_for, wait_state
 
 # --- auth on every control route ------------------------------------------------------------
 

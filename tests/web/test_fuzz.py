@@ -9,13 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from supervisor.proc.stat import create_time_of, is_alive
-from tests.helpers import (
-    BEARER,
-    FUZZ,
-    TOKEN,
-    wait_for,
-    wait_state,
-)
+from tests.helpers import BEARER, FUZZ, TOKEN, wait_for, wait_state
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),

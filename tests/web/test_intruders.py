@@ -13,11 +13,7 @@ import psutil
 import pytest
 import socketio
 
-from tests.helpers import (
-    ROOT,
-    TOKEN,
-    child_env,
-)
+from tests.helpers import ROOT, TOKEN, child_env
 
 
 @pytest.mark.reliability("intruders", "tokens compared in constant time")

@@ -9,10 +9,7 @@ import psutil
 import pytest
 import socketio
 
-from tests.helpers import (
-    ask,
-    wait_for,
-)
+from tests.helpers import ask, wait_for
 
 
 @pytest.mark.reliability("faults", "fork flood: 2,000 connections at forking_clock --max-children 100")

@@ -2,9 +2,7 @@
 
 import pytest
 
-from tests.helpers import (
-    TOKEN,
-)
+from tests.helpers import TOKEN
 
 
 def test_viewer_page_has_no_controls_and_no_secrets(client):

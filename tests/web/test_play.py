@@ -5,14 +5,7 @@ import threading
 import psutil
 import pytest
 
-from tests.helpers import (
-    BEARER,
-    CTIME,
-    browser_session,
-    manager_of,
-    start_ready,
-    wait_for,
-)
+from tests.helpers import BEARER, CTIME, browser_session, manager_of, start_ready, wait_for
 
 
 def play(app, name, body, session=None):
