@@ -65,10 +65,10 @@ def ask(sock, question=QUESTION, limit=64):
     return data
 
 
-def end_group(pid):
-    """Kill what is left of the process group led by pid (a server we started) and wait
-    until it is gone."""
-    kill_tree_and_wait({pid: create_time_of(pid)}, timeout=10.0)
+def end_group(pid, tree=()):
+    """Kill what is left of the process group led by pid (a server we started) and of
+    `tree` ((pid, create_time) pairs seen before), and wait until it is gone."""
+    kill_tree_and_wait({pid: create_time_of(pid)}, tree, timeout=10.0)
 
 
 class Dashboard:

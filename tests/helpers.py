@@ -133,14 +133,20 @@ class ServerProcess:
         return descendants_of(self.proc.pid)
 
     def stop(self, sig=signal.SIGTERM, timeout=10.0):
-        """Signal the server, wait for it, and kill whatever is left of its group."""
+        """Signal the server, wait for it, and kill whatever is left of its tree."""
+        tree = set()
+        for proc in self.descendants():
+            try:
+                tree.add((proc.pid, proc.create_time()))
+            except psutil.NoSuchProcess:
+                continue
         if self.proc.poll() is None:
             try:
                 self.proc.send_signal(sig)
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 pass
-        end_group(self.proc.pid)
+        end_group(self.proc.pid, tree)
         self.proc.wait(timeout)
         self._reader.join(timeout)
         self.proc.stdout.close()

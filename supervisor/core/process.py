@@ -30,7 +30,7 @@ from supervisor.core.states import (
 )
 from supervisor.proc import sockets
 from supervisor.proc.signals import SignalResult, kill_tree_and_wait, signal_group, signal_process
-from supervisor.proc.stat import create_time_of, descendants, read_stat
+from supervisor.proc.stat import create_time_of, read_stat
 
 log = logging.getLogger(__name__)
 
@@ -374,12 +374,9 @@ class ManagedServer:
         ).start()
 
     def _tree_snapshot(self):
-        """(pid, create_time) of every descendant known now: the watcher's and a fresh scan."""
-        found = {(pid, created) for pid, created, _ in self._watcher.descendants(self.name)}
-        if self.pid is not None:
-            for stat in descendants(self.pid):
-                found.add((stat.pid, stat.create_time))
-        return found
+        """(pid, create_time) of every descendant the watcher knows now; kill_tree_and_wait
+        finds the rest of the tree itself."""
+        return {(pid, created) for pid, created, _ in self._watcher.descendants(self.name)}
 
     def _stop_sequence(self, popen):
         """TERM the tree, wait `stop_timeout`, then KILL the tree and the snapshot (even a
@@ -388,9 +385,11 @@ class ManagedServer:
         try:
             snapshot = self._tree_snapshot()
             timeout = self.settings.get("stop_timeout", 3.0)
-            if not kill_tree_and_wait(group, snapshot, signal.SIGTERM, timeout).gone:
+            term = kill_tree_and_wait(group, snapshot, signal.SIGTERM, timeout)
+            if not term.gone:
                 log.info("%s: still running after %g s; SIGKILL", self.name, timeout)
-                if not kill_tree_and_wait(group, snapshot | self._tree_snapshot(), signal.SIGKILL).gone:
+                snapshot |= term.seen | self._tree_snapshot()
+                if not kill_tree_and_wait(group, snapshot, signal.SIGKILL).gone:
                     log.error("%s: processes survived SIGKILL", self.name)
         finally:
             self._stop_done.set()

@@ -10,7 +10,7 @@ import select
 import signal
 import time
 
-from supervisor.proc.stat import parent_map, read_stat, reap, same_time
+from supervisor.proc.stat import all_pids, parent_map, read_stat, reap, same_time
 
 
 class SignalResult:
@@ -72,16 +72,21 @@ def signal_group(pgid, sig):
         return False
 
 
+def _group_ids(groups, stats):
+    """The recorded groups that are still ours: `groups` is {pgid: create_time of its
+    leader, or None}; a group counts only while its leader is gone or is still that
+    process, so a recycled number is never taken for ours."""
+    return {
+        pgid
+        for pgid, created in groups.items()
+        if stats.get(pgid) is None or created is None or same_time(stats[pgid].create_time, created)
+    }
+
+
 def tree_of(groups, stats):
     """{pid: Stat} of every process of the recorded groups (or sessions) and of everything
-    below them. `groups` is {pgid: create_time of its leader, or None}; a group counts only
-    while its leader is gone or is still that process, so a recycled number is never taken
-    for ours."""
-    ids = set()
-    for pgid, created in groups.items():
-        leader = stats.get(pgid)
-        if leader is None or created is None or same_time(leader.create_time, created):
-            ids.add(pgid)
+    below them (see _group_ids)."""
+    ids = _group_ids(groups, stats)
     children = {}
     for stat in stats.values():
         children.setdefault(stat.ppid, []).append(stat)
@@ -96,11 +101,47 @@ def tree_of(groups, stats):
     return found
 
 
+class _Tree:
+    """A tree to end: found by one scan of /proc, then kept up to date from the PIDs that
+    appear later (only a fork adds a process to it), without reading /proc again."""
+
+    def __init__(self, groups, snapshot):
+        stats = parent_map()
+        self._listed = set(stats)
+        self._ids = _group_ids(groups, stats)
+        members = tree_of(groups, stats)
+        self.grown = set(members)  # what grew from the groups (its zombies are reaped here)
+        for pid, created in snapshot:
+            stat = stats.get(pid)
+            if stat is not None and same_time(stat.create_time, created):
+                members.setdefault(pid, stat)
+        members.pop(os.getpid(), None)
+        self.pids = set(members)
+        self.first = [s for s in members.values() if s.state != "Z"]
+
+    def newcomers(self):
+        """Live processes that joined the tree since the last look."""
+        found = []
+        for pid in sorted(set(all_pids()) - self._listed):  # parents before their children
+            self._listed.add(pid)
+            stat = read_stat(pid)
+            if stat is not None and (
+                stat.pgrp in self._ids or stat.session in self._ids or stat.ppid in self.pids
+            ):
+                self.pids.add(pid)
+                self.grown.add(pid)
+                if stat.state != "Z":
+                    found.append(stat)
+        return found
+
+
 @dataclasses.dataclass
 class TreeEnd:
-    """What kill_tree_and_wait did: the (pid, create_time) it signalled, and those still
-    alive at its deadline (none: the tree is gone)."""
+    """What kill_tree_and_wait did: the (pid, create_time) of every live process of the tree
+    it found, of those it signalled, and of those still alive at its deadline (none: the
+    tree is gone)."""
 
+    seen: set
     signalled: set
     left: set
 
@@ -109,61 +150,68 @@ class TreeEnd:
         return not self.left
 
 
-def kill_tree_and_wait(groups, tree=(), sig=signal.SIGKILL, timeout=5.0):
-    """Send sig once to every live process of `groups` and below them (see tree_of) and to
-    each (pid, create_time) of `tree` (a snapshot taken before, which catches a child that
-    left the group by setsid()); then wait until every one has exited.
+def _signal_groups(groups, sig):
+    """Signal, as a whole, each group whose leader is still the recorded process (a zombie
+    leader still holds its number): one kill that also reaches a child being forked at that
+    instant. Returns the groups signalled."""
+    done = set()
+    for pgid, created in groups.items():
+        leader = read_stat(pgid)
+        if leader is not None and (created is None or same_time(leader.create_time, created)):
+            if signal_group(pgid, sig):
+                done.add(pgid)
+    return done
 
-    Waiting is on pidfds, which become readable when their process exits; /proc is read
-    again only when all of them have, to find any process forked meanwhile. A zombie counts
-    as gone; zombies of ours (orphans reparented to this subreaper) are reaped by PID, except
-    the groups' leaders, which their Popen reaps.
+
+def kill_tree_and_wait(groups, tree=(), sig=signal.SIGKILL, timeout=5.0):
+    """Send sig to every live process of `groups` and below them (see tree_of) and to each
+    (pid, create_time) of `tree` (a snapshot taken before, which catches a child that left
+    the group by setsid()); then wait until every one has exited.
+
+    /proc is read first (a child outside the groups is found while its parent still lives);
+    then a group whose leader is still the recorded process gets sig as a group, and every
+    other process once, through its own pidfd. Waiting is on pidfds, which become readable
+    when their process exits; when all have, only the PIDs that appeared since are read, to
+    find any process forked meanwhile. A zombie counts as gone; zombies of ours (orphans
+    reparented to this subreaper) are reaped by PID, except the groups' leaders, which their
+    Popen reaps.
     """
     deadline = time.monotonic() + timeout
-    me = os.getpid()
-    handled = {}  # pid -> create_time: each process is signalled once
+    found = _Tree(groups, tree)
+    fresh = found.first
+    by_group = _signal_groups(groups, sig) if fresh else set()
     waiting = {}  # pidfd -> (pid, create_time)
     poller = select.poll()
-    signalled = set()
+    seen, signalled = set(), set()
     try:
-        while True:
-            stats = parent_map()
-            targets = []
-            for stat in tree_of(groups, stats).values():
-                if stat.state != "Z":
-                    targets.append(stat)
-                elif stat.ppid == me and stat.pid not in groups:
-                    reap(stat.pid)
-            for pid, created in tree:
-                stat = stats.get(pid)
-                if stat is not None and stat.state != "Z" and same_time(stat.create_time, created):
-                    targets.append(stat)
-            fresh = {
-                s.pid: s
-                for s in targets
-                if s.pid not in handled or not same_time(handled[s.pid], s.create_time)
-            }
-            if not fresh:
-                return TreeEnd(signalled, set())
+        while fresh:
             if time.monotonic() >= deadline:
-                return TreeEnd(signalled, {s.key for s in fresh.values()})
-            for stat in fresh.values():
-                handled[stat.pid] = stat.create_time
+                return TreeEnd(seen, signalled, {s.key for s in fresh})
+            for stat in fresh:
+                seen.add(stat.key)
+                by_its_group = stat.pgrp in by_group  # alive when its group was hit
+                if by_its_group:
+                    signalled.add(stat.key)
                 pidfd, _ = _open_checked(stat.pid, stat.create_time)
                 if pidfd is None:
-                    continue  # gone, a zombie, or reused since the scan
-                if _send(pidfd, sig) == SignalResult.SENT:
+                    continue  # gone (or a zombie) already, or reused since the scan
+                if not by_its_group and _send(pidfd, sig) == SignalResult.SENT:
                     signalled.add(stat.key)
                 waiting[pidfd] = stat.key
                 poller.register(pidfd, select.POLLIN)
+            by_group = set()  # a process found later was not there when the groups were hit
             while waiting:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return TreeEnd(signalled, set(waiting.values()))
+                    return TreeEnd(seen, signalled, set(waiting.values()))
                 for pidfd, _ in poller.poll(remaining * 1000):
                     poller.unregister(pidfd)
                     os.close(pidfd)
                     waiting.pop(pidfd)
+            fresh = found.newcomers()
+        return TreeEnd(seen, signalled, set())
     finally:
         for pidfd in waiting:
             os.close(pidfd)
+        for pid in found.grown - set(groups):
+            reap(pid)
