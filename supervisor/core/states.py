@@ -43,7 +43,3 @@ ALLOWED_FROM = {
     S.EXITED: frozenset({S.RUNNING}),
     S.FATAL: frozenset({S.STARTING, S.BACKOFF, S.EXITED}),
 }
-
-
-def may_change(current, target):
-    return current in ALLOWED_FROM[target]

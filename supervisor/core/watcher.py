@@ -106,10 +106,6 @@ class TreeWatcher:
             for node in [n for n in self._nodes.values() if n.server == server]:
                 self._forget(node, announce=not node.root)
 
-    def servers(self):
-        with self._lock:
-            return dict(self._roots)
-
     def descendants(self, server):
         """[(pid, create_time, status)] of the server's known descendants (not the root)."""
         with self._lock:
