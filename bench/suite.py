@@ -78,10 +78,8 @@ class Viewer:
         self.forks = {}  # peer -> arrival (monotonic)
         self.exits = {}  # pid -> arrival of the first exit/zombie notice
         self.peer_pid = {}
-        self.servers = {}  # name -> list of (state, arrival)
         self._lock = threading.Lock()
         self.client.on("proc", self._on_proc, namespace="/live")
-        self.client.on("server", self._on_server, namespace="/live")
         self.client.connect(
             url, transports=["websocket"], namespaces=["/live"], auth={"token": token} if token else None
         )
@@ -94,14 +92,6 @@ class Viewer:
                 self.peer_pid[proc["peer"]] = proc["pid"]
             elif proc["kind"] in ("exit", "status"):
                 self.exits.setdefault(proc["pid"], now)
-
-    def _on_server(self, info):
-        with self._lock:
-            self.servers.setdefault(info["name"], []).append((info["state"], time.monotonic()))
-
-    def state_time(self, name, state, after):
-        with self._lock:
-            return next((t for s, t in self.servers.get(name, []) if s == state and t >= after), None)
 
     def close(self):
         """Disconnect without waiting: the WebSocket client waits up to 3 s for the close
@@ -279,7 +269,9 @@ def watcher_cost(mechanism, children, seconds):
 class ViewerCrowd:
     """K viewers over real WebSockets, served by one thread with a selector so that the
     crowd itself costs little CPU: each speaks Engine.IO/Socket.IO just enough to join
-    /live, answer pings and timestamp every `proc` fork event it receives."""
+    /live, answer pings and timestamp every `proc` fork event and `server` state change it
+    receives, in the order they arrive. (python-socketio's client starts a thread for every
+    message, so behind the ~300 events of a stop with 100 children it would time itself.)"""
 
     def __init__(self, port, count):
         import selectors
@@ -287,6 +279,7 @@ class ViewerCrowd:
         import websocket
 
         self.arrivals = {}  # peer -> [arrival per viewer]
+        self.servers = {}  # name -> [(state, arrival)]
         self._lock = threading.Lock()
         self._selector = selectors.DefaultSelector()
         self._sockets = []
@@ -320,6 +313,15 @@ class ViewerCrowd:
                     if event["kind"] == "fork" and event.get("peer"):
                         with self._lock:
                             self.arrivals.setdefault(event["peer"], []).append(now)
+                elif message.startswith('42/live,["server"'):
+                    event = json.loads(message[8:])[1]
+                    with self._lock:
+                        self.servers.setdefault(event["name"], []).append((event["state"], now))
+
+    def state_time(self, name, state, after):
+        """When a viewer first saw server `name` enter `state` at or after `after`."""
+        with self._lock:
+            return next((t for s, t in self.servers.get(name, []) if s == state and t >= after), None)
 
     def seen_by_all(self, peer):
         with self._lock:
@@ -384,7 +386,7 @@ def viewers_fan_out(counts, forks_each):
 def lifecycle(start_rounds, stop_rounds, children):
     folder = tempfile.mkdtemp(prefix="forkwatch-bench-")
     board = Dashboard(folder, TOKEN).start()
-    viewer = Viewer(board.url, TOKEN)
+    viewer = ViewerCrowd(board.port, 1)
     starts, stops = [], []
     try:
         for _ in range(start_rounds):
