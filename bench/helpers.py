@@ -1,6 +1,7 @@
 """What the benchmarks need to drive forkwatch from outside, as a user would: waiting on
 a condition with a deadline, the environment of a child process, the lecture's question,
-and the dashboard itself run as `python -m supervisor` with its JSON API.
+the forking server's command line, the dashboard itself run as `python -m supervisor`
+with its JSON API, and the summary of a list of figures (median / p95 / p99 / max).
 
 The bench imports nothing from the tests; the tests build their own helpers on these.
 """
@@ -9,6 +10,7 @@ import json
 import os
 import queue
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -22,6 +24,7 @@ from supervisor.proc.stat import create_time_of
 from supervisor.web.play import QUESTION
 
 ROOT = PROJECT_ROOT
+TOKEN = "bench-token"
 ALL_PORTS_FREE = {spec.name: {"port": 0} for spec in CATALOG if spec.port is not None}
 
 
@@ -161,3 +164,25 @@ class Dashboard:
         self.proc.stdout.close()
         code, self.proc = self.proc.returncode, None
         return code
+
+
+def summary(values):
+    """median / p95 / p99 / max (ms or whatever unit the values are in), rounded."""
+    if not values:
+        return {"n": 0}
+    ordered = sorted(values)
+
+    def pct(p):
+        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+    return {
+        "n": len(values),
+        "median": round(statistics.median(ordered), 2),
+        "p95": round(pct(95), 2),
+        "p99": round(pct(99), 2),
+        "max": round(ordered[-1], 2),
+    }
+
+
+def forking_clock_argv(*flags):
+    return [sys.executable, "-m", "servers.forking_clock", "--port", "0", "--delay", "0", *flags]

@@ -4,6 +4,7 @@ themselves are only printed (make bench), never judged here."""
 import json
 
 from bench import suite
+from bench.helpers import summary
 
 
 def test_the_benchmarks_run_end_to_end_at_tiny_sizes(tmp_path):
@@ -34,8 +35,8 @@ def test_the_benchmarks_run_end_to_end_at_tiny_sizes(tmp_path):
 
 
 def test_summary_percentiles():
-    assert suite.summary([]) == {"n": 0}
-    figures = suite.summary(list(range(1, 101)))
+    assert summary([]) == {"n": 0}
+    figures = summary(list(range(1, 101)))
     assert figures == {"n": 100, "median": 50.5, "p95": 95, "p99": 99, "max": 100}
 
 
