@@ -203,17 +203,21 @@ def accept_a_client(server, args):
             continue
         if len(active_processes) < args.max_children:
             return client, address
-        waiting = len(active_processes)
+        waiting = children_text(len(active_processes))
         zombies = 0 if args.reap else sum(has_exited(pid) for pid in active_processes)
         if zombies:
             refuse(
                 client,
                 address,
-                f"server busy: {waiting} children not yet reaped — turn on reaping or Stop",
-                f"{waiting} children not yet reaped ({zombies} zombies)",
+                f"server busy: {waiting} not yet reaped — turn on reaping or Stop",
+                f"{waiting} not yet reaped ({zombies} of them zombies)",
             )
         else:
-            refuse(client, address, "server busy", f"{waiting} children still serving")
+            refuse(client, address, "server busy", f"{waiting} still serving")
+
+
+def children_text(count):
+    return f"{count} child" if count == 1 else f"{count} children"
 
 
 def refuse(client, address, reply, why):
