@@ -30,13 +30,14 @@ REPLY_LIMIT = 200
 
 
 def loop(host, port, rounds, low, high):
-    with socket.create_connection((host, port), timeout=ANSWER_TIMEOUT) as client:
+    client = socket.create_connection((host, port), timeout=ANSWER_TIMEOUT)
+    with client, client.makefile("rb") as replies:
         say("client is connected")
         say("connected from", client.getsockname())
         done = 0
         while True:
             client.sendall(pad_question())
-            data = receive_reply(client)  # fix: the whole reply line, even when it comes in pieces
+            data = replies.readline(REPLY_LIMIT)  # fix: the whole reply line, even when it comes in pieces
             if not data:
                 say("server closed the connection")
                 return 0
@@ -50,18 +51,6 @@ def loop(host, port, rounds, low, high):
             nbr = random.randint(low, high)
             say(f"client sleeps for {nbr} seconds")
             time.sleep(nbr)
-
-
-def receive_reply(client):
-    """One reply line: the time (25 bytes with its newline), `server busy…` or an error;
-    less only when the server closed first."""
-    data = b""
-    while not data.endswith(b"\n") and len(data) < REPLY_LIMIT:
-        chunk = client.recv(REPLY_LIMIT - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def main(argv=None):
