@@ -195,7 +195,7 @@ def seconds_option(text):
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"seconds must be 0 or more: {text!r}")
+        raise argparse.ArgumentTypeError(f"seconds must be 0 or more, and finite: {text!r}")
     return value
 
 

@@ -22,6 +22,7 @@ from servers.common import Terminated, announce, base_parser, fail, say, stop_on
 from servers.http_common import PageHandler, make_http_server
 
 DEFAULT_PORT = 8000
+CONTROL_CHARACTERS = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)]}
 HELLO_PAGE = "<html><head><title>hello</title></head><body><h1>hello client</h1></body></html>"
 
 
@@ -39,7 +40,7 @@ class HelloHandler(PageHandler):
 
     def log_message(self, format, *args):
         """BaseHTTPServer's request line, in its own format, on the console (stdout)."""
-        message = (format % args).translate(self._control_char_table)
+        message = (format % args).translate(CONTROL_CHARACTERS)  # a path cannot forge console lines
         say(f"{self.address_string()} - - [{self.log_date_time_string()}] {message}")
 
 

@@ -22,7 +22,7 @@ from tests.servers.lecture_support import (
     signal_and_wait,
     wait_blocked_in_accept,
 )
-from tests.support import ADDRESS_LINE, ROOT, child_env, get, wait_for
+from tests.support import ADDRESS_LINE, ROOT, child_env, get, http_get, wait_for
 
 ADDRESS = ADDRESS_LINE
 
@@ -278,6 +278,13 @@ def test_fork_client_lines_each_round_and_exit_0(run_server):
     assert server.wait_line(r"^server connected at") == f"server connected at {peer}"
 
 
+def test_fork_client_ctrl_c_while_it_sleeps_ends_it_with_0(run_server):
+    server = run_server("forking_clock", "--port", "0", "--delay", "0", "--reap")
+    client = run_server("fork_client", "--port", str(server.port), "--min", "30", "--max", "30", ready=False)
+    client.wait_line(r"^client sleeps for 30 seconds$")
+    assert signal_and_wait(client) == 0
+
+
 # --- ourwebserver ------------------------------------------------------------------------------
 
 
@@ -318,3 +325,11 @@ def test_web_server_lines_and_request_log_on_stdout_then_ctrl_c():
 
 def test_web_server_listens_on_8000_as_on_the_slides():
     assert "(default 8000)" in run_client("web", "--help").stdout.decode()
+
+
+def test_web_server_request_line_escapes_control_characters(run_server):
+    server = run_server("web", "--port", "0")
+    status, _, _ = http_get(server.host, server.port, b"GET /\x1b[31mred HTTP/1.0\r\n\r\n")
+    assert status == 404
+    line = server.wait_line(r'"GET /')
+    assert '"GET /\\x1b[31mred HTTP/1.0" 404 -' in line and "\x1b" not in line
