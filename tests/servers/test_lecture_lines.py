@@ -24,15 +24,12 @@ from tests.servers.lecture_support import (
 )
 from tests.support import ADDRESS_LINE, ROOT, child_env, get, http_get, wait_for
 
-ADDRESS = ADDRESS_LINE
-
-
 # --- clockserver and clockclient --------------------------------------------------------------
 
 
 def test_clock_prints_the_slides_lines_then_ctrl_c_closes_it(run_server):
     server = run_server("clock", "--port", "0")
-    start = [ADDRESS, f"server is listening to {server.port}", "press ctrl c to stop server"]
+    start = [ADDRESS_LINE, f"server is listening to {server.port}", "press ctrl c to stop server"]
     wait_for(lambda: len(server.output()) >= 3, what="the clock's start lines")
     assert_console(server.output(), start)  # nothing more before a client came
     with socket.create_connection((server.host, server.port), timeout=10) as sock:
@@ -64,7 +61,7 @@ def test_clock_once_serves_one_request_and_exits_0(run_server):
     assert_console(
         full_output(server),
         [
-            ADDRESS,
+            ADDRESS_LINE,
             f"server is listening to {server.port}",
             "press ctrl c to stop server",
             re.compile(rf"connected at {PEER}"),
@@ -160,7 +157,7 @@ PARENT_LINE = re.compile(r"server connected at .*|appending PID \d+")
 
 def test_forking_server_parent_and_child_lines_as_on_the_slides(run_server):
     server = run_server("forking_clock", "--port", "0", "--delay", "0.5")
-    start = [ADDRESS, f"server is listening to {server.port}"]
+    start = [ADDRESS_LINE, f"server is listening to {server.port}"]
     wait_blocked_in_accept(server.proc.pid)
     assert_console(server.output(), start)  # no child line before a client came
     with socket.create_connection((server.host, server.port), timeout=10) as sock:
@@ -299,7 +296,7 @@ def test_web_server_lines_and_request_log_on_stdout_then_ctrl_c():
     )
     try:
         first = proc.stdout.readline().decode().rstrip("\n")
-        port = int(ADDRESS.fullmatch(first).group(3))
+        port = int(ADDRESS_LINE.fullmatch(first).group(3))
         assert get("127.0.0.1", port, "/")[0] == 200
         assert get("127.0.0.1", port, "/test")[0] == 404
         proc.send_signal(signal.SIGINT)
