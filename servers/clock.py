@@ -1,14 +1,29 @@
 """The lecture's clock server: a client sends a 25-byte question, the server answers ctime().
 
-    python -m servers.clock                    # TCPServer + StreamRequestHandler, port 12091
-    python -m servers.clock --udp              # UDPServer + DatagramRequestHandler
-    python -m servers.clock --unix /tmp/clock  # UnixStreamServer (--udp: UnixDatagramServer)
-    python -m servers.clock --once             # handle_request(): one client, then exit
-    python -m servers.clock --threading        # a thread per client
+    python -m servers.clock                          # TCPServer + StreamRequestHandler, port 12091
+    python -m servers.clock --udp                    # UDPServer + DatagramRequestHandler
+    python -m servers.clock --unix /tmp/clock        # UnixStreamServer
+    python -m servers.clock --unix /tmp/clock --udp  # UnixDatagramServer
+    python -m servers.clock --once                   # handle_request(): one client, then exit
+    python -m servers.clock --threading              # a thread per client
+    python -m servers.clock --work 2 [--busy]        # each answer takes 2 s (waiting, or CPU work)
+
+The console, as on the slides (ports and times vary):
+
+    listening on tcp://127.0.0.1:12091          (forkwatch's address line, always first)
+    server is listening to 12091
+    press ctrl c to stop server
+    connected at ('127.0.0.1', 51234)           (for each client)
+    read "What is the time?        " from client
+    writing "Sat Nov 29 10:00:00 2025" to client
+     ctrl c pressed, closing server             (on Ctrl-C; exit code 0)
 
 The question is read in full even when it arrives in pieces; a client that closes before
 sending 25 bytes gets a clear error line instead of the time. The answer is ctime() and a
-newline: 25 bytes.
+newline: 25 bytes. --once ends with `served one client, exiting` and exit code 0.
+--work SECONDS makes each answer take that long (`working for 2 seconds ...`), so one
+client at a time, threads and processes can be compared; --busy spends that time as CPU
+work, which threads of one process share (the GIL) and forked processes do not.
 """
 
 import os
@@ -20,13 +35,17 @@ import time
 from servers.common import (
     IDLE_TIMEOUT,
     QUESTION_SIZE,
+    Terminated,
     announce,
     base_parser,
     clock_answer,
     fail,
-    run_forever,
     say,
+    seconds_option,
+    seconds_text,
+    short_question,
     shown,
+    spend,
     stop_on_sigterm,
 )
 
@@ -34,40 +53,26 @@ DEFAULT_PORT = 12091
 DRAIN_LIMIT = 64 * 1024
 
 
-def describe_client(address):
-    return repr(address) if address else "a unix socket client"
+class ServerClock(socketserver.StreamRequestHandler):
+    """The server tells the clients the time (TCP and Unix stream)."""
 
-
-def answer_question(question):
-    """The reply to one question: the time, or an error line for a short question."""
-    if len(question) < QUESTION_SIZE:
-        say(f'short question: {len(question)} of {QUESTION_SIZE} bytes "{shown(question)}"')
-        return f"error: short question, {len(question)} of {QUESTION_SIZE} bytes\n".encode()
-    say(f'read "{shown(question)}" from client')
-    now = time.ctime()
-    say(f'writing "{now}" to client')
-    return clock_answer(now)
-
-
-class ClockRequestHandler(socketserver.StreamRequestHandler):
-    """TCP and Unix stream: read the 25-byte question (all of it), write the time."""
-
-    timeout = IDLE_TIMEOUT
+    timeout = IDLE_TIMEOUT  # fix: a client that never asks is let go after the idle timeout
 
     def handle(self):
+        """Handler sends time to client."""
         say("connected at", describe_client(self.client_address))
         try:
-            question = self.rfile.read(QUESTION_SIZE)
+            data = self.rfile.read(QUESTION_SIZE)  # fix: all 25 bytes, even when they come in pieces
         except (TimeoutError, ConnectionError) as exc:
             say(f"client gone before asking: {exc.__class__.__name__}")
             return
         try:
-            self.wfile.write(answer_question(question))
+            self.wfile.write(answer(self.server, data))
             self.wfile.flush()
         except ConnectionError:
             say("client left before the answer")
             return
-        self.drain()
+        self.drain()  # fix: the answer is not lost to a reset when the client sent more
 
     def drain(self):
         """Discard what a client sent past its question, so closing does not reset the
@@ -81,12 +86,91 @@ class ClockRequestHandler(socketserver.StreamRequestHandler):
             pass
 
 
-class ClockDatagramHandler(socketserver.DatagramRequestHandler):
+class DatagramClock(socketserver.DatagramRequestHandler):
     """UDP and Unix datagram: one datagram is the question, one datagram the answer."""
 
     def handle(self):
         say("connected at", describe_client(self.client_address))
-        self.wfile.write(answer_question(self.rfile.read(QUESTION_SIZE)))
+        self.wfile.write(answer(self.server, self.rfile.read(QUESTION_SIZE)))
+
+
+def answer(server, data):
+    """The reply to one question: the time (after the --work, if any), or an error line
+    for a short question."""
+    if len(data) < QUESTION_SIZE:
+        return short_question(data)
+    say(f'read "{shown(data)}" from client')
+    if server.work:
+        say(f"working {'on the CPU ' if server.busy else ''}for {seconds_text(server.work)} ...")
+        spend(server.work, server.busy)
+    now = time.ctime()
+    say(f'writing "{now}" to client')
+    return clock_answer(now)
+
+
+def describe_client(address):
+    return repr(address) if address else "a unix socket client"
+
+
+def main(argv=None):
+    args = parse_options(argv)
+    try:
+        server = make_server(args.host, args.port, args.udp, args.unix, args.threading, args.work, args.busy)
+    except OSError as exc:
+        return fail(f"cannot listen: {exc}")
+    announce(server.socket, args.unix)
+    say("server is listening to", args.unix or server.server_address[1])
+    stop_on_sigterm()
+    try:
+        say("press ctrl c to stop server")
+        with server:
+            if args.once:
+                server.handle_request()
+                say("served one client, exiting")
+            else:
+                server.serve_forever()
+    except Terminated:
+        say("SIGTERM received, closing server")
+    except KeyboardInterrupt:
+        say(" ctrl c pressed, closing server")
+    finally:
+        remove_socket_file(args.unix)
+    return 0
+
+
+# --- what forkwatch adds around the lecture's program --------------------------------------
+
+
+def parse_options(argv):
+    parser = base_parser(__doc__.splitlines()[0], DEFAULT_PORT)
+    parser.add_argument(
+        "--udp",
+        action="store_true",
+        help="datagrams instead of a stream: UDPServer, or with --unix a Unix datagram socket (UnixDatagramServer)",
+    )
+    parser.add_argument(
+        "--unix",
+        metavar="PATH",
+        help="a Unix socket at PATH instead of TCP/UDP (stream; datagram with --udp)",
+    )
+    parser.add_argument("--once", action="store_true", help="handle_request(): serve one client, then exit")
+    parser.add_argument("--threading", action="store_true", help="a thread per client")
+    parser.add_argument(
+        "--work",
+        type=seconds_option,
+        default=0.0,
+        metavar="SECONDS",
+        help="each answer takes SECONDS (the handler waits that long before it writes the time)",
+    )
+    parser.add_argument(
+        "--busy",
+        action="store_true",
+        help="spend the --work time as CPU work instead of waiting (threads share one core: the GIL)",
+    )
+    args = parser.parse_args(argv)
+    if args.busy and not args.work:
+        parser.error("--busy spends the --work time as CPU work: give --work SECONDS too")
+    return args
 
 
 class _ReusingTCPServer(socketserver.TCPServer):
@@ -145,51 +229,26 @@ def remove_stale_socket(path):
     raise FileExistsError(f"{path} is in use by a running server")
 
 
-def make_server(host="127.0.0.1", port=DEFAULT_PORT, udp=False, unix=None, threading=False):
+def make_server(
+    host="127.0.0.1", port=DEFAULT_PORT, udp=False, unix=None, threading=False, work=0.0, busy=False
+):
     server_class = SERVER_CLASSES[(unix is not None, udp, threading)]
-    handler = ClockDatagramHandler if udp else ClockRequestHandler
+    handler = DatagramClock if udp else ServerClock
     if unix is not None:
         remove_stale_socket(unix)
-        return server_class(unix, handler)
-    return server_class((host, port), handler)
-
-
-def main(argv=None):
-    parser = base_parser(__doc__.splitlines()[0], DEFAULT_PORT)
-    parser.add_argument("--udp", action="store_true", help="datagrams instead of a stream")
-    parser.add_argument("--unix", metavar="PATH", help="a Unix socket at PATH instead of TCP/UDP")
-    parser.add_argument("--once", action="store_true", help="handle_request(): serve one client, then exit")
-    parser.add_argument("--threading", action="store_true", help="a thread per client")
-    args = parser.parse_args(argv)
-    try:
-        server = make_server(args.host, args.port, args.udp, args.unix, args.threading)
-    except OSError as exc:
-        return fail(f"cannot listen: {exc}")
-    announce(server.socket, args.unix)
-    if args.unix:
-        say(f"server is listening to {args.unix}")
+        server = server_class(unix, handler)
     else:
-        say(f"server is listening to {server.server_address[1]}")
+        server = server_class((host, port), handler)
+    server.work, server.busy = work, busy
+    return server
 
-    def remove_socket_file():
-        if args.unix:
-            try:
-                os.unlink(args.unix)
-            except FileNotFoundError:
-                pass
 
-    if args.once:
-        stop_on_sigterm()
+def remove_socket_file(path):
+    if path:
         try:
-            with server:
-                server.handle_request()
-        except KeyboardInterrupt:
+            os.unlink(path)
+        except FileNotFoundError:
             pass
-        finally:
-            remove_socket_file()
-        say("served one client, exiting")
-        return 0
-    return run_forever(server, on_stop=remove_socket_file)
 
 
 if __name__ == "__main__":

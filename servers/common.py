@@ -9,11 +9,14 @@ form so that a supervisor (or a student) can tell where it listens:
 """
 
 import argparse
+import contextlib
 import os
 import random
 import signal
 import socket
 import sys
+import time
+import traceback
 
 QUESTION = b"What is the time?"
 QUESTION_SIZE = 25
@@ -66,13 +69,22 @@ def announce(sock, unix_path=None):
     say(address_line(sock, unix_path))
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (a supervisor's Stop). It is a KeyboardInterrupt, so every
+    `except KeyboardInterrupt` cleans up as after Ctrl-C, and a program that wants to say
+    which of the two happened catches this one first."""
+
+
 def stop_on_sigterm():
-    """Make SIGTERM behave like Ctrl-C, so `finally` blocks and cleanup run on stop."""
+    """Make SIGTERM behave like Ctrl-C (raising Terminated), so cleanup runs on stop; and
+    make Ctrl-C raise KeyboardInterrupt even when the program was started in the
+    background by a shell, which starts it with SIGINT ignored."""
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
+    def terminate(signum, frame):
+        raise Terminated
 
-    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def reset_signals_in_child():
@@ -82,9 +94,121 @@ def reset_signals_in_child():
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
 
+HELD_ACROSS_FORK = {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD}
+
+
+def fork():
+    """os.fork() for a program that prints and handles signals.
+
+    Output is flushed first, so the child never prints the parent's buffered lines a second
+    time. Signals are held across the fork: the child resets the parent's handlers before
+    any signal can reach it (so Ctrl-C never makes a child run the parent's shutdown), and
+    the parent gets its signals back once fork() has returned. Returns what os.fork()
+    returns: 0 in the child, the child's PID in the parent.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_ACROSS_FORK)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            reset_signals_in_child()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+    return pid
+
+
+def reap_exited(pids):
+    """waitpid() each PID in `pids` that has exited, without blocking, and remove it from
+    the list. By PID, never waitpid(-1): a PID leaves the list only once reaped, so a
+    listed PID is always our own child (or its zombie), never a reused number. Safe to
+    re-enter from a SIGCHLD handler that runs in the middle of it."""
+    for pid in list(pids):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # reaped meanwhile by the handler that interrupted us
+            done = pid
+        if done:
+            with contextlib.suppress(ValueError):
+                pids.remove(pid)
+
+
+def has_exited(pid):
+    """True when our child `pid` has exited, without reaping it (WNOWAIT keeps the zombie)."""
+    try:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True
+    return info is not None
+
+
+@contextlib.contextmanager
+def child_process():
+    """The body of a forked child, which ends here whatever happens in it: os._exit(0)
+    when the work is done or its client went away (an OSError, said in one line),
+    os._exit(1) with a traceback after anything else. It never returns, so a child can
+    never fall back into its parent's loop."""
+    status = 0
+    try:
+        yield
+    except OSError as exc:
+        say(f"client gone: {exc}")
+    except BaseException:
+        status = 1
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(status)
+
+
+def seconds_text(seconds):
+    """A number of seconds as the lecture's lines say it: exactly 10 is "ten seconds" (the
+    slides' words), 1 is "1 second", any other number as Python's `{:g}` prints it (which
+    is also how forkwatch passes it on a command line): 2 -> "2 seconds", 2.5 -> "2.5
+    seconds", 0.25 -> "0.25 seconds"."""
+    if seconds == 10:
+        return "ten seconds"
+    if seconds == 1:
+        return "1 second"
+    return f"{seconds:g} seconds"
+
+
+def spend(seconds, busy=False):
+    """Take `seconds`: sleep them, or with `busy` spend them computing. CPU work is measured
+    on the calling thread's own CPU clock, so each handler does the same amount of work
+    whatever else runs: threads of one process then take turns on the GIL (one core for
+    all of them), while forked processes run side by side on the machine's cores."""
+    if not busy:
+        time.sleep(seconds)
+        return
+    done_at = time.thread_time() + seconds
+    while time.thread_time() < done_at:
+        sum(range(2000))
+
+
+def seconds_option(text):
+    """argparse type: a finite number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"seconds must be 0 or more, and finite: {text!r}")
+    return value
+
+
 def shown(data):
     """Bytes from a client as text fit for a console line (never raises on bad UTF-8)."""
     return data.decode("utf-8", "backslashreplace")
+
+
+def short_question(data):
+    """Say on the console that a client sent fewer than 25 bytes and closed; returns the
+    one-line error the client gets instead of the time."""
+    say(f'short question: {len(data)} of {QUESTION_SIZE} bytes "{shown(data)}"')
+    return f"error: short question, {len(data)} of {QUESTION_SIZE} bytes\n".encode()
 
 
 def pad_question(text=QUESTION):

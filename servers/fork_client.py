@@ -3,9 +3,18 @@
     python -m servers.fork_client --port 12092
     python -m servers.fork_client --port 12092 --rounds 3 --min 0 --max 0
 
+The console, as on the slides (the port and the numbers vary):
+
+    client is connected
+    connected from ('127.0.0.1', 37320)        (forkwatch's line: the server's child names this peer)
+    Sat Nov 29 10:00:10 2025
+    client sleeps for 7 seconds
+    Sat Nov 29 10:00:17 2025
+
 It keeps one connection open and asks the time every randint(--min, --max) seconds, so
 the forking server's child serving it stays alive while it loops. It stops after --rounds
-answers (default: forever), when the server closes, or on Ctrl-C / SIGTERM.
+answers (exit code 0; default: forever), when the server closes (0), when the server
+refuses it with `server busy` (2), or on Ctrl-C / SIGTERM (0).
 """
 
 import random
@@ -13,19 +22,22 @@ import socket
 import sys
 import time
 
-from servers.common import QUESTION_SIZE, base_parser, pad_question, recv_exactly, say, shown, stop_on_sigterm
+from servers.common import base_parser, pad_question, say, shown, stop_on_sigterm
 
 DEFAULT_PORT = 12092
 ANSWER_TIMEOUT = 120.0
+REPLY_LIMIT = 200
 
 
 def loop(host, port, rounds, low, high):
-    with socket.create_connection((host, port), timeout=ANSWER_TIMEOUT) as sock:
-        say(f"connected to {host}:{port} from {sock.getsockname()[1]}")
+    client = socket.create_connection((host, port), timeout=ANSWER_TIMEOUT)
+    with client, client.makefile("rb") as replies:
+        say("client is connected")
+        say("connected from", client.getsockname())
         done = 0
-        while rounds is None or done < rounds:
-            sock.sendall(pad_question())
-            data = recv_exactly(sock, QUESTION_SIZE)
+        while True:
+            client.sendall(pad_question())
+            data = replies.readline(REPLY_LIMIT)  # fix: the whole reply line, even when it comes in pieces
             if not data:
                 say("server closed the connection")
                 return 0
@@ -35,9 +47,10 @@ def loop(host, port, rounds, low, high):
                 return 2
             done += 1
             if rounds is not None and done >= rounds:
-                break
-            time.sleep(random.randint(low, high))
-    return 0
+                return 0
+            nbr = random.randint(low, high)
+            say(f"client sleeps for {nbr} seconds")
+            time.sleep(nbr)
 
 
 def main(argv=None):

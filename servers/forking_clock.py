@@ -1,224 +1,263 @@
 """The lecture's forking clock server: one child process per client.
 
-    python -m servers.forking_clock                 # lecture: each child waits 10 s first
+    python -m servers.forking_clock                  # lecture: each child is blocked 10 s first
     python -m servers.forking_clock --delay 0 --reap
+    python -m servers.forking_clock --delay 2 --busy # the 2 s spent as CPU work, not sleeping
 
-The parent accepts, forks, closes its copy of the client socket, and records the child in
-`active_processes`. The child waits --delay seconds, then answers every 25-byte question
-with ctime() until the client leaves. On Ctrl-C or SIGTERM the parent runs
-kill_processes(): SIGKILL to each child, as in the lecture.
+The parent blocks in accept(); for each client it forks, records the child in
+`active_processes` and goes back to accept(). The child, in handle_client(), is blocked for
+--delay seconds, then answers every 25-byte question with ctime() until the client leaves.
+Ctrl-C (SIGINT) runs the lecture's shutdown: kill_processes() kills each child with
+SIGKILL, then the server exits with code 0. SIGTERM (a supervisor's Stop) does the same
+and says so in its first line.
+
+The console, as on the slides (PIDs, ports and times vary):
+
+    listening on tcp://127.0.0.1:12092          (forkwatch's address line, always first)
+    server is listening to 12092
+    server connected at ('127.0.0.1', 37320)    (the parent, for each client)
+    appending PID 7086
+    client is blocked for ten seconds ...       (the child, 7086)
+    handling a client ...
+    received "What is the time?        " from client
+    sending "Sat Nov 29 10:00:00 2025" to client
+    closing client socket, exiting child process
+    ctrl c pressed, closing server              (the parent, on Ctrl-C)
+    active processes : [7086, 7090]
+    -> killing process 7086
+    -> killing process 7090
+
+With a --delay other than 10 the child says the real number: `client is blocked for 2
+seconds ...`, `... for 2.5 seconds ...` (see common.seconds_text).
 
 As in the lecture, nobody reaps exited children unless --reap is given: they stay zombies
-(state Z) until the parent exits. That is the lesson; --reap is its fix. Past
---max-children live (non-zombie) children, a new client gets `server busy` instead of a
-fork, so a flood cannot exhaust the machine.
+(state Z) until the parent exits. That is the lesson; --reap is its fix (on SIGCHLD, and at
+each accept). Past --max-children children not yet reaped (zombies count), a new client
+gets a one-line `server busy` refusal instead of a fork, so a flood cannot exhaust the
+machine.
 """
 
+import contextlib
 import os
-import select
 import signal
 import socket
-import sys
 import time
 
 from servers.common import (
     IDLE_TIMEOUT,
     QUESTION_SIZE,
+    Terminated,
     announce,
     base_parser,
+    child_process,
     clock_answer,
     fail,
+    fork,
+    has_exited,
+    reap_exited,
     recv_exactly,
-    reset_signals_in_child,
     say,
+    seconds_option,
+    seconds_text,
+    short_question,
     shown,
+    spend,
     stop_on_sigterm,
 )
 
 DEFAULT_PORT = 12092
-ACCEPT_TICK = 0.2
+ACCEPT_RETRY = 0.2
+
+
+def handle_client(sck, delay, busy):
+    """Handling a client via the socket sck (in the child, which ends here)."""
+    with child_process():  # fix: the child always exits here, never into the parent's loop
+        say(f"client is blocked for {seconds_text(delay)} ...")
+        spend(delay, busy)
+        say("handling a client ...")
+        for data in questions(sck):  # fix: each question read in full (25 bytes), until the client leaves
+            say(f'received "{shown(data)}" from client')
+            now = time.ctime()
+            say(f'sending "{now}" to client')
+            sck.sendall(clock_answer(now))
+        say("closing client socket, exiting child process")
+        sck.close()
+
 
 active_processes = []
 
 
-def has_exited(pid):
-    """True when the child has exited, without reaping it (WNOWAIT keeps the zombie)."""
-    try:
-        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return True
-    return info is not None
-
-
-def live_children():
-    return [pid for pid in active_processes if not has_exited(pid)]
-
-
-def reap_exited():
-    """Reap each exited child by its PID (never waitpid(-1)) and forget it."""
-    for pid in list(active_processes):
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            done = pid
-        if done:
-            active_processes.remove(pid)
-
-
 def kill_processes():
-    """The lecture's kill_processes(): SIGKILL every child, then reap them all.
-
-    A PID stays in active_processes until it is reaped, so it cannot have been reused by
-    another process: the signal can only reach our own child (or its zombie).
-    """
+    """kills handler processes"""
     for pid in active_processes:
-        try:
+        say(f"-> killing process {pid}")
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    killed = len(active_processes)
-    for pid in active_processes:
-        try:
+    for pid in active_processes:  # fix: each killed child is reaped, none is left a zombie
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
     active_processes.clear()
-    return killed
-
-
-def serve_client(conn, addr, delay):
-    """The child's work: wait, then answer every question until the client leaves."""
-    conn.settimeout(IDLE_TIMEOUT)
-    if delay > 0:
-        time.sleep(delay)
-    while True:
-        try:
-            question = recv_exactly(conn, QUESTION_SIZE)
-        except TimeoutError:
-            say(f"{addr} asked nothing for {IDLE_TIMEOUT:.0f} s, closing")
-            return
-        except ConnectionError:
-            return
-        if not question:
-            return
-        if len(question) < QUESTION_SIZE:
-            say(f"short question from {addr}: {len(question)} of {QUESTION_SIZE} bytes")
-            reply = f"error: short question, {len(question)} of {QUESTION_SIZE} bytes\n".encode()
-            try:
-                conn.sendall(reply)
-            except OSError:
-                pass
-            return
-        say(f'read "{shown(question)}" from client')
-        now = time.ctime()
-        say(f'writing "{now}" to client')
-        try:
-            conn.sendall(clock_answer(now))
-        except OSError:
-            return
-
-
-def run_child(listener, conn, addr, delay):
-    """Runs in the forked child; never returns."""
-    status = 0
-    try:
-        reset_signals_in_child()
-        listener.close()
-        serve_client(conn, addr, delay)
-    except BaseException:  # the child must never fall back into the parent's loop
-        status = 1
-    finally:
-        try:
-            conn.close()
-        finally:
-            sys.stdout.flush()
-            os._exit(status)
-
-
-def refuse(conn, addr):
-    say(f"server busy, refusing {addr}")
-    try:
-        conn.sendall(b"server busy\n")
-    except OSError:
-        pass
-    conn.close()
-
-
-def serve(listener, delay, reap, max_children):
-    while True:
-        if reap:
-            reap_exited()
-        ready, _, _ = select.select([listener], [], [], ACCEPT_TICK)
-        if not ready:
-            continue
-        try:
-            conn, addr = listener.accept()
-        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-            continue
-        except OSError as exc:  # e.g. EMFILE: out of descriptors; wait and go on
-            say(f"accept failed: {exc}")
-            time.sleep(ACCEPT_TICK)
-            continue
-        conn.setblocking(True)
-        if len(live_children()) >= max_children:
-            refuse(conn, addr)
-            continue
-        say("connected at", addr)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        try:
-            pid = os.fork()
-        except OSError as exc:
-            say(f"fork failed: {exc}")
-            refuse(conn, addr)
-            continue
-        if pid == 0:
-            run_child(listener, conn, addr, delay)
-        conn.close()  # the lecture forgot this: the client never saw EOF
-        active_processes.append(pid)
-        say(f"forked child {pid} for {addr}")
-
-
-def make_listener(host, port):
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((host, port))
-    listener.listen(socket.SOMAXCONN)
-    listener.setblocking(False)
-    return listener
 
 
 def main(argv=None):
+    args = parse_options(argv)
+    try:
+        server = listen(args.host, args.port)
+    except OSError as exc:
+        return fail(f"cannot listen: {exc}")
+    announce(server)
+    say("server is listening to", server.getsockname()[1])
+    stop_on_sigterm()
+    if args.reap:  # fix: --reap reaps each child as it exits (the lecture leaves zombies)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: reap_exited(active_processes))
+    try:
+        while True:
+            client, address = accept_a_client(server, args)  # fix: reaping and the child cap, here
+            say("server connected at", address)
+            try:
+                child_pid = fork()  # fix: output flushed first; the child drops the parent's signal handlers
+            except OSError as exc:  # fix: out of processes, this client is refused and the server goes on
+                refuse(client, address, "server busy", f"fork() failed: {exc}")
+                continue
+            if child_pid == 0:
+                server.close()  # fix: the child lets go of the listening socket
+                handle_client(client, args.delay, args.busy)
+            say("appending PID", child_pid)
+            active_processes.append(child_pid)
+            client.close()  # fix: the parent closes its copy, so the client sees EOF
+    except KeyboardInterrupt as stop:
+        shutting_down()  # fix: no reaping and no second signal while kill_processes() runs
+        if isinstance(stop, Terminated):  # SIGTERM, a supervisor's Stop: the same shutdown
+            say("SIGTERM received, closing server")
+        else:
+            say("ctrl c pressed, closing server")
+        say("active processes :", active_processes)
+        kill_processes()
+        server.close()
+    return 0
+
+
+# --- what forkwatch adds around the lecture's program --------------------------------------
+
+
+def parse_options(argv):
     parser = base_parser(__doc__.splitlines()[0], DEFAULT_PORT)
     parser.add_argument(
-        "--delay", type=float, default=10.0, help="seconds a child waits before answering (lecture: 10)"
+        "--delay",
+        type=seconds_option,
+        default=10.0,
+        help="seconds a child is blocked before it answers (lecture: 10); its line says the number",
+    )
+    parser.add_argument(
+        "--busy",
+        action="store_true",
+        help="spend the delay as CPU work instead of sleeping (forked children use several cores)",
     )
     parser.add_argument(
         "--reap", action="store_true", help="reap exited children (without it they stay zombies)"
     )
     parser.add_argument(
-        "--max-children", type=int, default=100, help="live children at most; more clients get `server busy`"
+        "--max-children",
+        type=int,
+        default=100,
+        help="children not yet reaped at most, zombies included; past it a client gets `server busy`",
     )
     args = parser.parse_args(argv)
-    if args.delay < 0 or args.max_children < 1:
-        parser.error("--delay must be >= 0 and --max-children >= 1")
+    if args.max_children < 1:
+        parser.error("--max-children must be 1 or more")
+    return args
+
+
+def listen(host, port):
+    """The lecture's server socket: bound and listening."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    server = socket.socket(family, socket.SOCK_STREAM)
     try:
-        listener = make_listener(args.host, args.port)
-    except OSError as exc:
-        return fail(f"cannot listen: {exc}")
-    announce(listener)
-    say(f"server is listening to {listener.getsockname()[1]}")
-    stop_on_sigterm()
-    try:
-        serve(listener, args.delay, args.reap, args.max_children)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        listener.close()
-        killed = kill_processes()
-        say(f"killed {killed} children")
-    return 0
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart can bind at once
+        server.bind((host, port))
+        server.listen(socket.SOMAXCONN)  # a burst of clients waits in the backlog
+    except OSError:
+        server.close()
+        raise
+    return server
+
+
+def accept_a_client(server, args):
+    """server.accept(), blocking there as on the slides, with forkwatch's guards around it.
+
+    With --reap, children that exited are reaped first (SIGCHLD reaps the rest while the
+    parent waits; a signal handler runs and accept() is retried, PEP 475). A client past
+    --max-children children not yet reaped gets a one-line refusal and is closed; a failed
+    accept (out of descriptors) is said, and tried again a moment later.
+    """
+    while True:
+        if args.reap:
+            reap_exited(active_processes)
+        try:
+            client, address = server.accept()
+        except ConnectionAbortedError:
+            continue
+        except OSError as exc:
+            say(f"accept failed: {exc}")
+            time.sleep(ACCEPT_RETRY)
+            continue
+        if len(active_processes) < args.max_children:
+            return client, address
+        waiting = children_text(len(active_processes))
+        zombies = 0 if args.reap else sum(has_exited(pid) for pid in active_processes)
+        if zombies:
+            refuse(
+                client,
+                address,
+                f"server busy: {waiting} not yet reaped — turn on reaping or Stop",
+                f"{waiting} not yet reaped ({zombies} of them zombies)",
+            )
+        else:
+            refuse(client, address, "server busy", f"{waiting} still serving")
+
+
+def children_text(count):
+    return f"{count} child" if count == 1 else f"{count} children"
+
+
+def refuse(client, address, reply, why):
+    """One line to the client (the plain `server busy`, or why and what helps) and one on
+    the console, instead of a fork."""
+    say(f"server busy, refusing {address}: {why}")
+    with contextlib.suppress(OSError):
+        client.sendall(reply.encode() + b"\n")
+    client.close()
+
+
+def questions(sck):
+    """Each 25-byte question from the client, read in full even when it arrives in pieces,
+    until the client leaves, stays silent for the idle timeout, or sends a short question
+    (which gets an error line instead of the time)."""
+    sck.settimeout(IDLE_TIMEOUT)
+    while True:
+        try:
+            data = recv_exactly(sck, QUESTION_SIZE)
+        except TimeoutError:
+            say(f"the client asked nothing for {IDLE_TIMEOUT:g} s")
+            return
+        except ConnectionError:
+            return
+        if len(data) == QUESTION_SIZE:
+            yield data
+            continue
+        if data:
+            with contextlib.suppress(OSError):
+                sck.sendall(short_question(data))
+        return
+
+
+def shutting_down():
+    """From here on the parent only shuts down: nothing is reaped any more (the list stays
+    as printed, and every PID in it is still our child to kill), and a second Ctrl-C or
+    SIGTERM cannot cut kill_processes() short."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

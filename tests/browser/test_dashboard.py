@@ -92,7 +92,7 @@ def test_fork_demo_from_the_console_input(page, live):
     line = box.locator("form.stdin-form input[name=line]")
     line.press("Enter")
     expect(box.locator("pre.console")).to_contain_text("hello from child")
-    expect(box.locator("table.tree tbody tr.zombie")).to_have_count(1)
+    expect(box.locator("table.tree tbody tr.zombie")).to_have_count(2)  # the fork at start, then Enter's
     line.fill("q")
     line.press("Enter")
     expect(box.locator("[data-field=state]")).to_have_text("EXITED")

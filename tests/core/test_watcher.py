@@ -31,7 +31,7 @@ def test_two_hundred_clients_at_once_none_missed(manager_factory, mechanism):
     assert len(answers) == 200 and all(a.endswith(b"\n") for a in answers)
 
     def forked_in_console():
-        return {int(line.split()[2]) for line in server.output.tail() if line.startswith("forked child")}
+        return {int(line.split()[2]) for line in server.output.tail() if line.startswith("appending PID")}
 
     forked = wait_for(
         lambda: len(forked_in_console()) == 200 and forked_in_console(), what="200 forks in the console"
