@@ -5,6 +5,7 @@ import socket
 
 import psutil
 
+from tests.helpers import recv_line, wait_for
 from tests.servers.lecture_support import (
     CTIME,
     accept4_number,
@@ -13,7 +14,6 @@ from tests.servers.lecture_support import (
     syscall_number,
     wait_blocked_in_accept,
 )
-from tests.helpers import recv_line, wait_for
 
 ZOMBIE_REFUSAL = "server busy: 2 children not yet reaped — turn on reaping or Stop"
 

@@ -11,6 +11,7 @@ import sys
 import psutil
 import pytest
 
+from tests.helpers import ADDRESS_LINE, ROOT, child_env, get, http_get, wait_for
 from tests.servers.lecture_support import (
     CTIME,
     CTIME_TEXT,
@@ -22,7 +23,6 @@ from tests.servers.lecture_support import (
     signal_and_wait,
     wait_blocked_in_accept,
 )
-from tests.helpers import ADDRESS_LINE, ROOT, child_env, get, http_get, wait_for
 
 # --- clockserver and clockclient --------------------------------------------------------------
 

@@ -11,8 +11,8 @@ import time
 import psutil
 import pytest
 
-from tests.servers.lecture_support import CTIME, recv_reply_after, run_client
 from tests.helpers import wait_for
+from tests.servers.lecture_support import CTIME, recv_reply_after, run_client
 
 SECONDS = 1.0
 
