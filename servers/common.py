@@ -18,6 +18,9 @@ import sys
 QUESTION = b"What is the time?"
 QUESTION_SIZE = 25
 SECRET_ENV = "FORKWATCH_SECRET"
+PTRACER_ENV = "FORKWATCH_PTRACER"
+PR_SET_PTRACER = 0x59616D61  # Yama's prctl: "this process may trace me"
+PR_SET_PTRACER_ANY = -1  # any process may (as an unsigned long: all bits set)
 MAX_LINE = 1024
 
 
@@ -32,6 +35,33 @@ def _idle_timeout():
 
 
 IDLE_TIMEOUT = _idle_timeout()
+
+
+def tracer_from(value):
+    """The tracer FORKWATCH_PTRACER names: a PID, PR_SET_PTRACER_ANY for 'any', or None."""
+    value = (value or "").strip()
+    if value == "any":
+        return PR_SET_PTRACER_ANY
+    return int(value) if value.isascii() and value.isdigit() and int(value) > 0 else None
+
+
+def permit_tracer():
+    """Let the process named by FORKWATCH_PTRACER read this one's stack (py-spy) under Yama's
+    ptrace_scope 1, where only ancestors may. True if the kernel agreed, False if it refused
+    (a kernel without Yama), None when nobody asked. The permission is not inherited, so a
+    supervised program calls this again in every child it forks."""
+    tracer = tracer_from(os.environ.get(PTRACER_ENV))
+    if tracer is None:
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.prctl(PR_SET_PTRACER, ctypes.c_ulong(tracer), 0, 0, 0) == 0
+
+
+if os.environ.get(PTRACER_ENV):  # started by the supervisor, which asked: us and each child we fork
+    permit_tracer()
+    os.register_at_fork(after_in_child=permit_tracer)
 
 
 def base_parser(description, port, host="127.0.0.1"):
