@@ -84,7 +84,8 @@ def _polling(block):
         return _reading(target, call)
     timeout = f"timeout {_seconds(block.timeout_s)} s" if block.timeout_s is not None else None
     if targets:
-        return f"waiting in {call}() on {len(targets)} descriptors ({', '.join(filter(None, [block.fd_target, timeout]))})"
+        details = ", ".join(filter(None, [block.fd_target, timeout]))
+        return f"waiting in {call}() on {len(targets)} descriptors ({details})"
     return f"waiting in {call}() ({timeout})" if timeout else f"waiting in {call}()"
 
 
@@ -94,9 +95,10 @@ def _sleeping(block, delay_s, age_s):
         left = delay_s - age_s
     if left is None or left <= 0:
         return "sleeping in sleep()"
-    shown = max(1, math.ceil(left - 1e-6))
+    shown = max(1, math.ceil(left - 1e-6))  # counts down 10, 9, ... 1 like a clock
     if delay_s is not None and left <= delay_s + 0.5:
-        return f"sleeping in sleep() — {shown} s of its {_seconds(delay_s)} s delay left"
+        shown = min(shown, delay_s)
+        return f"sleeping in sleep() — {_seconds(shown)} s of its {_seconds(delay_s)} s delay left"
     return f"sleeping in sleep() — {shown} s left"
 
 
@@ -127,7 +129,8 @@ def _blocked(block, delay_s, age_s):
         return _reading(target, name)
     if name in SENDS and target is not None:
         return _sending(target, name)
-    return f"waiting in {name}() on {target.text}" if target else f"waiting in {name}()"
+    call = name if name.startswith("syscall ") else f"{name}()"  # a number the table does not name
+    return f"waiting in {call} on {target.text}" if target else f"waiting in {call}"
 
 
 def describe(block, delay_s=None, age_s=None):
