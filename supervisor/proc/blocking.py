@@ -182,7 +182,7 @@ def decode(pid, name, args, memory):
         if args[1] & TIMER_ABSTIME:
             try:
                 return [], None, max(0.0, wanted - time.clock_gettime(args[0]))
-            except OSError:
+            except (OSError, OverflowError):  # a clock we cannot read (another process's CPU clock)
                 return [], None, None
         return [], wanted, None
     return [], None, None
@@ -231,7 +231,8 @@ class BlockingReader:
             return Blocking(pid, UNKNOWN, reason=f"cannot read /proc/PID/syscall: {exc.strerror}")
         if line == "running":
             return Blocking(pid, RUNNING)
-        state = STOPPED if stat.state in ("T", "t") else BLOCKED
+        # "T" is a stop by a signal; "t", a debugger's (py-spy's) few milliseconds, is not news
+        state = STOPPED if stat.state == "T" else BLOCKED
         parts = line.split()
         try:
             number = int(parts[0])

@@ -144,14 +144,15 @@ class Descriptors:
         try:
             sock = proctree._borrow_socket(pid, fd)
         except OSError:
-            return self._socket_from_tables(fd, inode)
+            return self.from_tables(fd, inode)
         with sock:
             try:
                 return describe_socket(fd, sock)
             except OSError:
                 return FdTarget(fd, SOCKET, "socket")
 
-    def _socket_from_tables(self, fd, inode):
+    def from_tables(self, fd, inode):
+        """What the kernel's socket tables say socket `inode` is (where borrowing is refused)."""
         if inode not in self._inet and inode not in self._unix:
             self._read_tables()
         if inode in self._inet:

@@ -15,7 +15,7 @@ import pytest
 from supervisor import proctree
 from supervisor.core.doing import describe
 from supervisor.proc import blocking
-from supervisor.proc.descriptors import LISTENING, PIPE, Descriptors
+from supervisor.proc.descriptors import LISTENING, PIPE
 from tests.proc.blockers import blocked_in, first_line, reading_where
 from tests.support import ROOT, child_env, wait_for
 
@@ -218,30 +218,6 @@ def test_without_permission_the_reading_is_unknown_with_the_reason(blockers):
     assert seen["state"] == blocking.UNKNOWN
     assert seen["reason"] == "needs permission to read /proc/PID/syscall"
     assert seen["doing"] == "unknown (needs permission to read /proc/PID/syscall)"
-
-
-def test_a_reused_descriptor_number_is_described_anew():
-    """The cache is keyed by the descriptor's link: the same number reused for a pipe is
-    a pipe, not the socket it was."""
-    me = os.getpid()
-    start = proctree.read_stat(me).start_ticks
-    found = Descriptors()
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        number = listener.fileno()
-        first = found.target(me, start, number)
-        assert first.text == f"listening socket :{listener.getsockname()[1]}"
-        assert found.target(me, start, number) is first  # cached
-        read_end, write_end = os.pipe()
-        try:
-            os.dup2(read_end, number)  # the socket's number now names the pipe
-            assert found.target(me, start, number).kind == PIPE
-        finally:
-            os.close(read_end)
-            os.close(write_end)
-    found.prune(set())
-    assert found.target(me, start, number) is None  # closed
 
 
 def test_the_forking_clock_child_waits_for_its_clients_question(run_server, reader):
