@@ -158,3 +158,11 @@ def row_fields(block, delay_s=None, age_s=None):
         "syscall": block.syscall,
         "fd_target": block.fd_target,
     }
+
+
+def same_activity(before, after):
+    """True when two readings of a process show it doing the same thing, a sleep's
+    countdown aside: the watcher publishes a `doing` change only when this is False, and
+    the countdown rides on the once-a-second stats."""
+    fields = ("state", "syscall", "targets", "wants", "timeout_s", "reason")
+    return all(getattr(before, name) == getattr(after, name) for name in fields)

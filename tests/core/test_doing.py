@@ -3,7 +3,7 @@ tested against real processes in tests/proc/test_blocking.py)."""
 
 import pytest
 
-from supervisor.core.doing import describe, row_fields
+from supervisor.core.doing import describe, row_fields, same_activity
 from supervisor.proc.blocking import BLOCKED, GONE, RUNNING, STOPPED, UNKNOWN, ZOMBIE, Blocking
 from supervisor.proc.descriptors import CONNECTION, DATAGRAM, LISTENING, PIPE, TERMINAL, UNIX, FdTarget
 
@@ -175,3 +175,11 @@ def test_row_fields():
         "syscall": None,
         "fd_target": None,
     }
+
+
+def test_a_countdown_is_the_same_activity_and_a_new_call_is_not():
+    sleeping = blocked("clock_nanosleep", left_s=7.0)
+    assert same_activity(sleeping, blocked("clock_nanosleep", left_s=6.0))
+    assert not same_activity(sleeping, blocked("poll", CLIENT, wants="read", timeout_s=60.0))
+    assert not same_activity(blocked("poll", CLIENT, wants="read"), blocked("poll", CLIENT, wants="write"))
+    assert not same_activity(Blocking(PID, RUNNING), Blocking(PID, ZOMBIE))
