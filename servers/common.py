@@ -21,6 +21,9 @@ import traceback
 QUESTION = b"What is the time?"
 QUESTION_SIZE = 25
 SECRET_ENV = "FORKWATCH_SECRET"
+PTRACER_ENV = "FORKWATCH_PTRACER"
+PR_SET_PTRACER = 0x59616D61  # Yama's prctl: "this process may trace me"
+PR_SET_PTRACER_ANY = -1  # any process may (as an unsigned long: all bits set)
 MAX_LINE = 1024
 
 
@@ -35,6 +38,33 @@ def _idle_timeout():
 
 
 IDLE_TIMEOUT = _idle_timeout()
+
+
+def tracer_from(value):
+    """The tracer FORKWATCH_PTRACER names: a PID, PR_SET_PTRACER_ANY for 'any', or None."""
+    value = (value or "").strip()
+    if value == "any":
+        return PR_SET_PTRACER_ANY
+    return int(value) if value.isascii() and value.isdigit() and int(value) > 0 else None
+
+
+def permit_tracer():
+    """Let the process named by FORKWATCH_PTRACER read this one's stack (py-spy) under Yama's
+    ptrace_scope 1, where only ancestors may. True if the kernel agreed, False if it refused
+    (a kernel without Yama), None when nobody asked. The permission is not inherited, so a
+    supervised program calls this again in every child it forks."""
+    tracer = tracer_from(os.environ.get(PTRACER_ENV))
+    if tracer is None:
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.prctl(PR_SET_PTRACER, ctypes.c_ulong(tracer), 0, 0, 0) == 0
+
+
+if os.environ.get(PTRACER_ENV):  # started by the supervisor, which asked: us and each child we fork
+    permit_tracer()
+    os.register_at_fork(after_in_child=permit_tracer)
 
 
 def base_parser(description, port, host="127.0.0.1"):
@@ -176,13 +206,18 @@ def seconds_text(seconds):
 
 
 def spend(seconds, busy=False):
-    """Take `seconds`: sleep them, or with `busy` spend them computing. CPU work is measured
-    on the calling thread's own CPU clock, so each handler does the same amount of work
-    whatever else runs: threads of one process then take turns on the GIL (one core for
-    all of them), while forked processes run side by side on the machine's cores."""
-    if not busy:
+    """Take `seconds`: sleep them, or with `busy` spend them computing (see compute)."""
+    if busy:
+        compute(seconds)
+    else:
         time.sleep(seconds)
-        return
+
+
+def compute(seconds):
+    """Spend `seconds` of CPU work. It is measured on the calling thread's own CPU clock, so
+    each handler does the same amount of work whatever else runs: threads of one process
+    then take turns on the GIL (one core for all of them), while forked processes run side
+    by side on the machine's cores."""
     done_at = time.thread_time() + seconds
     while time.thread_time() < done_at:
         sum(range(2000))

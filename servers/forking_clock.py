@@ -51,6 +51,7 @@ from servers.common import (
     base_parser,
     child_process,
     clock_answer,
+    compute,
     fail,
     fork,
     has_exited,
@@ -61,7 +62,6 @@ from servers.common import (
     seconds_text,
     short_question,
     shown,
-    spend,
     stop_on_sigterm,
 )
 
@@ -73,7 +73,10 @@ def handle_client(sck, delay, busy):
     """Handling a client via the socket sck (in the child, which ends here)."""
     with child_process():  # fix: the child always exits here, never into the parent's loop
         say(f"client is blocked for {seconds_text(delay)} ...")
-        spend(delay, busy)
+        if busy:  # forkwatch adds: the delay spent as CPU work (--busy)
+            compute(delay)
+        else:
+            time.sleep(delay)
         say("handling a client ...")
         for data in questions(sck):  # fix: each question read in full (25 bytes), until the client leaves
             say(f'received "{shown(data)}" from client')

@@ -8,6 +8,7 @@ import dataclasses
 import errno
 import os
 import socket
+import time
 
 import psutil
 
@@ -16,6 +17,7 @@ from supervisor.proc.stat import HAS_PROCFS, PROC, cmdline_of
 
 SYS_PIDFD_GETFD = 438  # the same number on every Linux architecture
 TCP_LISTEN = "0A"
+SO_ACCEPTCON = 0x10000  # the "listening" flag in /proc/net/unix
 _NOT_ALLOWED = (errno.EPERM, errno.ENOSYS, errno.EACCES)
 
 
@@ -27,6 +29,34 @@ class SocketInfo:
     local: object
     peer: object = None
     listening: bool = False
+
+
+def socket_of(pid, fd, inode, tables=None):
+    """SocketInfo of pid's descriptor fd (a socket with this inode): asked of the socket
+    itself, else looked up in the kernel's tables (`tables`, a SocketTables callers share
+    so the tables are read at most once per its ttl). None when gone or of another family."""
+    try:
+        return _ask_socket(pid, fd)
+    except PermissionError:
+        return (tables or SocketTables(ttl=0)).find(inode)
+
+
+class SocketTables:
+    """The kernel's socket tables by inode, read at most once per `ttl` seconds for every
+    caller together, never once per process."""
+
+    def __init__(self, ttl=1.0):
+        self.ttl = ttl
+        self._by_inode = {}
+        self._read_at = None
+
+    def find(self, inode):
+        if inode not in self._by_inode:
+            now = time.monotonic()
+            if self._read_at is None or now - self._read_at >= self.ttl:
+                self._read_at = now
+                self._by_inode = _table_infos()
+        return self._by_inode.get(inode)
 
 
 def sockets_of(pid):
@@ -118,18 +148,29 @@ def _ask_socket(pid, fd):
     if sock is None:
         return None
     with sock:
-        if sock.family == socket.AF_UNIX:
-            return SocketInfo("unix", sock.getsockname())
-        if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        if sock.family not in (socket.AF_UNIX, socket.AF_INET, socket.AF_INET6):
             return None
-        if sock.type == socket.SOCK_DGRAM:
+        if sock.type == socket.SOCK_DGRAM and sock.family != socket.AF_UNIX:
             return SocketInfo("udp", _address(sock.getsockname()))
         listening = bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+        if sock.family == socket.AF_UNIX:
+            try:
+                peer = None if listening else _unix_name(sock.getpeername())
+            except OSError:
+                peer = None
+            return SocketInfo("unix", _unix_name(sock.getsockname()), peer, listening)
         try:
             peer = None if listening else _address(sock.getpeername())
         except OSError:
             peer = None  # not connected
         return SocketInfo("tcp", _address(sock.getsockname()), peer, listening)
+
+
+def _unix_name(name):
+    """A unix socket's name as text: a path, '@name' for the abstract namespace, None unnamed."""
+    if isinstance(name, bytes):
+        name = "@" + name[1:].decode("utf-8", "replace") if name[:1] == b"\0" else name.decode("utf-8", "replace")
+    return name or None
 
 
 def _address(address):
@@ -141,25 +182,26 @@ def _address(address):
 
 
 def _from_tables(inodes):
-    if not inodes:
-        return []
-    found = []
+    return [info for inode, info in _table_infos().items() if inode in inodes] if inodes else []
+
+
+def _table_infos():
+    """{inode: SocketInfo} of every socket of the machine, from /proc/net."""
+    found = {}
     for kind in ("tcp", "tcp6", "udp", "udp6"):
+        v6 = kind.endswith("6")
         for parts in _table_rows(kind):
-            if int(parts[9]) in inodes:
-                v6 = kind.endswith("6")
-                peer = _hex_address(parts[2], v6)
-                found.append(
-                    SocketInfo(
-                        kind[:3],
-                        _hex_address(parts[1], v6),
-                        peer if peer[1] != 0 else None,
-                        kind.startswith("tcp") and parts[3] == TCP_LISTEN,
-                    )
-                )
+            peer = _hex_address(parts[2], v6)
+            found[int(parts[9])] = SocketInfo(
+                kind[:3],
+                _hex_address(parts[1], v6),
+                peer if peer[1] != 0 else None,
+                kind.startswith("tcp") and parts[3] == TCP_LISTEN,
+            )
     for parts in _table_rows("unix"):
-        if len(parts) >= 8 and int(parts[6]) in inodes:
-            found.append(SocketInfo("unix", parts[7]))
+        if len(parts) >= 7:
+            path = parts[7] if len(parts) > 7 else None
+            found[int(parts[6])] = SocketInfo("unix", path, None, bool(int(parts[3], 16) & SO_ACCEPTCON))
     return found
 
 
