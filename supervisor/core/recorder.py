@@ -142,7 +142,7 @@ class Recorder:
 
     def hide(self, server, kind, value):
         """From now on, hide `value` (the secret of `server`'s new round) in what is written."""
-        secret = Secret(kind, value)
+        secret = Secret(server, kind, value)
         with self._lock:
             previous = self._hidden.get(server)
             self._hidden[server] = secret
@@ -273,7 +273,7 @@ class Recorder:
             text = json.dumps(scrub(payload, self._secrets), separators=(",", ":"), default=str)
         except (TypeError, ValueError) as exc:
             self.lost += 1
-            self._log_error(f"could not encode a {kind} event", exc)
+            self._log_error(f"could not encode an event of kind {kind!r}", exc)
             return
         pending.append((self._active, t, kind, text))
         self._tally.count(kind, payload)
@@ -340,15 +340,15 @@ class Recorder:
             dropped = rows.mark_oldest_for_cap(self._conn, self._active)
         if dropped is not None:
             log.info(
-                "recording %d removed: the recordings file is over its %d MB cap",
+                "recording %d removed: the recordings file is over its %.1f MB cap",
                 dropped,
-                self.max_bytes // MB,
+                self.max_bytes / MB,
             )
             return True
         if not self._cap_warned:
             self._cap_warned = True
             log.warning(
-                "the recording under way alone is over the %d MB cap; it is kept", self.max_bytes // MB
+                "the recording under way alone is over the %.1f MB cap; it is kept", self.max_bytes / MB
             )
         return False
 

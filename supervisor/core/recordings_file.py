@@ -113,6 +113,8 @@ def diagnose(path):
         return "it is not an SQLite database"
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
+    if page_size < 512 or page_size & (page_size - 1):
+        return f"it is damaged (its header gives a page size of {page_size})"
     pages = int.from_bytes(header[28:32], "big")
     header_valid = header[24:28] == header[92:96]
     if header_valid and pages and size < pages * page_size:

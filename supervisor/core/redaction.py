@@ -1,16 +1,18 @@
-"""Keeps the games' secrets out of recordings: finds a secret in any text of an event.
+"""Keeps the games' secrets out of recordings: finds a guess of a hidden secret in the text
+of its own server's events and snapshot entries, and replaces it with HIDDEN.
 
-A secret is matched the way its game would accept it as a guess, so every spelling that
-would win the round is hidden, wherever it shows up (a console line, a play's summary, a
-transcript, a snapshot):
+A secret belongs to one server. It is looked for only inside the dicts that belong to that
+server — an event or entry whose `server` key (else `name` key) is that server, and
+everything nested in it — never in another server's text, where hiding a common word or
+number would itself give the secret away ("welcome to our web [secret]"). Within its
+server's text it is found where a guess of it shows, in every spelling the game accepts:
 
-- a number (`kind="number"`): any run of digits and underscores that `int()` reads as that
-  number — `42`, `042`, `4_2`;
-- a word (`kind="word"`): any run of letters, digits and %-escapes that, unescaped and
-  case-folded, is the word — `socket`, `SOCKET`, `%73ocket`.
+- a number (`kind="number"`): any whole number `int()` reads as it — `42`, `042`, `4_2`;
+- a word (`kind="word"`): a URL path that guesses it (`/socket`, `/SOCKET`, `/%73ocket`,
+  after a space, a quote or the start and before a space, `?`, `#`, a quote or the end),
+  and any text value that, trimmed, is a guess of it (a field such as `"word": "Socket"`).
 
-Matching errs on the side of hiding: a PID that happens to equal the secret number is
-hidden too. Only text is scrubbed; numbers stay numbers.
+Only text is changed, and never the values of the VOCABULARY keys; numbers stay numbers.
 """
 
 import dataclasses
@@ -19,11 +21,18 @@ import urllib.parse
 
 HIDDEN = "[secret]"
 KINDS = ("number", "word")
-_TOKEN = re.compile(r"(?:\w|%[0-9A-Fa-f]{2})+")
+_NUMBER = re.compile(r"(?<!\w)[0-9][0-9_]*(?!\w)")
+_PATH = re.compile(r"""((?:^|(?<=[\s"']))/)((?:\w|%[0-9A-Fa-f]{2})+)(?=$|[\s?#"'])""")
+# Keys whose values come from fixed vocabularies or are names: never a guess, never scrubbed
+# (hiding "zombie" in a status would break the replay and point at the secret).
+VOCABULARY = frozenset(
+    {"kind", "state", "status", "stream", "server", "name", "syscall", "protocol", "mechanism", "signal"}
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class Secret:
+    server: str
     kind: str
     value: str
 
@@ -33,41 +42,43 @@ class Secret:
         if not isinstance(self.value, str) or not self.value.strip():
             raise ValueError("a secret is a non-empty text")
 
-    @property
-    def normal(self):
-        return normal_form(self.kind, self.value.strip())
+    def guessed_by(self, text):
+        """True when `text` is, as the game reads a guess, this secret."""
+        if self.kind == "number":
+            return text.replace("_", "").lstrip("0") == self.value.strip().lstrip("0")
+        normal = urllib.parse.unquote(text, errors="replace").strip().casefold()
+        return normal == self.value.strip().casefold()
+
+    def scrub_text(self, text):
+        if self.guessed_by(text.strip().lstrip("/")):
+            return HIDDEN
+        if self.kind == "number":
+            return _NUMBER.sub(lambda m: HIDDEN if self.guessed_by(m.group(0)) else m.group(0), text)
+        return _PATH.sub(lambda m: m.group(1) + HIDDEN if self.guessed_by(m.group(2)) else m.group(0), text)
 
 
-def normal_form(kind, token):
-    """The form in which a guess is compared with the secret."""
-    if kind == "number":
-        return token.replace("_", "").lstrip("0")
-    return urllib.parse.unquote(token, errors="replace").casefold()
+def _owner(entry, inherited):
+    for key in ("server", "name"):
+        if isinstance(entry.get(key), str):
+            return entry[key]
+    return inherited
 
 
-def scrub_text(text, secrets):
-    """`text` with every spelling of each secret replaced by HIDDEN."""
-    wanted = {(s.kind, s.normal) for s in secrets}
-
-    def hide(match):
-        token = match.group(0)
-        for kind, normal in wanted:
-            if normal_form(kind, token) == normal:
-                return HIDDEN
-        return token
-
-    return _TOKEN.sub(hide, text)
-
-
-def scrub(value, secrets):
-    """A copy of a JSON-like value (dicts, lists, text, numbers) with the secrets hidden
-    in every text; the value itself when there are no secrets."""
+def scrub(value, secrets, owner=None):
+    """A copy of a JSON-like value (dicts, lists, text, numbers) with each secret hidden in
+    the parts that belong to its server; the value itself when nothing is hidden."""
     if not secrets:
         return value
-    if isinstance(value, str):
-        return scrub_text(value, secrets)
     if isinstance(value, dict):
-        return {key: scrub(item, secrets) for key, item in value.items()}
+        owner = _owner(value, owner)
+        return {
+            key: item if key in VOCABULARY and isinstance(item, str) else scrub(item, secrets, owner)
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [scrub(item, secrets) for item in value]
+        return [scrub(item, secrets, owner) for item in value]
+    if isinstance(value, str) and owner is not None:
+        for secret in secrets:
+            if secret.server == owner:
+                value = secret.scrub_text(value)
     return value

@@ -1,0 +1,112 @@
+"""Where a hidden secret is found, and where it is deliberately left alone."""
+
+import pytest
+
+from supervisor.core.redaction import HIDDEN, Secret, scrub
+
+NUMBER = Secret("secret_number", "number", "42")
+WORD = Secret("guess_word", "word", "server")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "('127.0.0.1', 50120) guessed \"42\": right",
+        "('127.0.0.1', 50120) guessed \"042\": secret found",
+        "guessed 4_2: right",
+        "guessed +42: right",
+        "42",
+    ],
+)
+def test_every_spelling_of_the_number_the_game_accepts_is_hidden(line):
+    hidden = NUMBER.scrub_text(line)
+    assert HIDDEN in hidden
+    assert "42" not in hidden.replace("50120", "")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "secret number server is listening to 12095",
+        "('127.0.0.1', 50142) guessed \"41\": wrong",
+        "guessed 420: wrong",
+        "guessed x42: error: not a number",
+    ],
+)
+def test_other_numbers_are_kept(line):
+    assert NUMBER.scrub_text(line) == line
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '127.0.0.1 - - [29/Nov/2026 10:00:00] "GET /server HTTP/1.0" 200 -',
+        '127.0.0.1 - - [29/Nov/2026 10:00:00] "GET /SERVER HTTP/1.0" 200 -',
+        '127.0.0.1 - - [29/Nov/2026 10:00:00] "GET /%73erver HTTP/1.0" 200 -',
+        '"GET /Server?again=1 HTTP/1.0" 200',
+        "/server",
+        "Server",
+    ],
+)
+def test_every_guess_of_the_word_is_hidden(line):
+    hidden = WORD.scrub_text(line)
+    assert HIDDEN in hidden
+    assert "server" not in hidden.lower() and "%73erver" not in hidden.lower()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "guess-the-word server is listening to 8081",
+        "server stopped",
+        '"GET /servers HTTP/1.0" 404 -',
+        '"GET /a/server HTTP/1.0" 404 -',
+        '"GET /server/x HTTP/1.0" 404 -',
+    ],
+)
+def test_the_word_in_prose_or_in_another_path_is_kept(line):
+    """Hiding "server" in the program's own lines would show everyone what the secret is."""
+    assert WORD.scrub_text(line) == line
+
+
+def test_a_secret_is_hidden_only_in_its_own_servers_parts():
+    snapshot = {
+        "servers": [
+            {
+                "name": "secret_number",
+                "output": ['guessed "42": right'],
+                "tree": [{"pid": 42, "doing": "42"}],
+            },
+            {"name": "web", "output": ['[10:00:42] "GET / HTTP/1.0" 200']},
+        ],
+        "events": [
+            {"server": "secret_number", "kind": "play", "text": "ada guessed 42: right"},
+            {"server": None, "kind": "info", "text": "cleaned up 42 processes"},
+        ],
+    }
+    scrubbed = scrub(snapshot, [NUMBER])
+    mine, web = scrubbed["servers"]
+    assert mine["output"] == [f'guessed "{HIDDEN}": right']
+    assert mine["tree"] == [{"pid": 42, "doing": HIDDEN}]  # numbers stay numbers
+    assert web == snapshot["servers"][1]
+    assert scrubbed["events"][0]["text"] == f"ada guessed {HIDDEN}: right"
+    assert scrubbed["events"][1] == snapshot["events"][1]
+
+
+def test_vocabulary_values_are_never_scrubbed():
+    zombie = Secret("guess_word", "word", "zombie")
+    payload = {"server": "guess_word", "kind": "status", "status": "zombie", "note": "zombie"}
+    assert scrub(payload, [zombie]) == {**payload, "note": HIDDEN}
+
+
+def test_nothing_hidden_returns_the_same_object():
+    payload = {"server": "secret_number", "lines": ["42"]}
+    assert scrub(payload, []) is payload
+    assert scrub(payload, [WORD]) == payload
+
+
+def test_a_secret_needs_a_known_kind_and_a_value():
+    with pytest.raises(ValueError):
+        Secret("x", "colour", "red")
+    with pytest.raises(ValueError):
+        Secret("x", "word", "  ")
