@@ -84,6 +84,7 @@ class Recorder:
         self._last_snapshot = -math.inf
         self._cap_warned = False
         self._errors = 0
+        self._ended_in_batch = []
         try:
             self._conn, self.moved_aside = open_file(path)
             for rid in rows.end_interrupted(self._conn):
@@ -216,7 +217,7 @@ class Recorder:
         """Write one batch in one transaction; returns True when it held the close order."""
         closing = False
         done = []
-        written = 0
+        self._ended_in_batch = []
         try:
             with rows.transaction(self._conn):
                 pending = []
@@ -233,29 +234,33 @@ class Recorder:
                         self._queue_row(pending, t, kind, payload)
                     if change == "end":
                         self._end(pending)
-                written = len(pending)
                 self._store_rows(pending)
         except sqlite3.Error as exc:
-            self.lost += written or sum(1 for item in batch if item[1] is not _CONTROL)
+            self.lost += sum(1 for item in batch if item[1] is not _CONTROL)
             self._log_error(f"could not write {len(batch)} events", exc)
-            self._forget_rolled_back()
+            self._repair_after_rollback()
         finally:
             for flag in done:
                 flag.set()
         return closing
 
-    def _forget_rolled_back(self):
-        """After a rollback, a recording begun in that batch does not exist: start over."""
+    def _repair_after_rollback(self):
+        """A recording begun in a rolled-back batch does not exist (start over); one ended
+        in it is ended again, on its own."""
         try:
-            exists = (
+            if (
                 self._active is not None
-                and self._conn.execute("SELECT 1 FROM recordings WHERE id = ?", (self._active,)).fetchone()
-            )
-        except sqlite3.Error:
-            exists = False
-        if self._active is not None and not exists:
-            self._active = None
-            self._rule = self._rule.stopped()
+                and not self._conn.execute(
+                    "SELECT 1 FROM recordings WHERE id = ?", (self._active,)
+                ).fetchone()
+            ):
+                self._active = None
+                self._rule = self._rule.stopped()
+            with rows.transaction(self._conn):
+                for recording_id, ended in self._ended_in_batch:
+                    rows.finish_recording(self._conn, recording_id, ended)
+        except sqlite3.Error as exc:
+            self._log_error("could not repair after a failed write", exc)
 
     def _apply(self, action, args, t, pending):
         if action == "begin":
@@ -300,12 +305,14 @@ class Recorder:
     def _end(self, pending):
         self._store_rows(pending)
         rows.finish_recording(self._conn, self._active, self._last_t)
+        self._ended_in_batch.append((self._active, self._last_t))
         log.info("recording %d ended", self._active)
         self._active = None
         self._rule = self._rule.stopped()
 
     def _housekeeping(self, mark):
         """The timed work between batches: the linger end, a snapshot, the size cap."""
+        self._ended_in_batch = []
         try:
             if self._rule.expired(self._clock(), self.end_after) and self._active is not None:
                 with rows.transaction(self._conn):
@@ -317,6 +324,7 @@ class Recorder:
                 pass
         except sqlite3.Error as exc:
             self._log_error("housekeeping failed", exc)
+            self._repair_after_rollback()
 
     def _take_snapshot(self, mark):
         self._last_snapshot = mark

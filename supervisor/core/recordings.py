@@ -1,6 +1,10 @@
-"""What is in the recordings file: the queries a replay needs (list, one recording, events
-in a range, the state at a time, the export) and the writes (new recording, events,
-snapshots, tallies, delete and the size cap's purge), as functions of a connection.
+"""What is in the recordings file: the queries a replay needs (`Recordings`: list, one
+recording, events in a range, the state at a time, rename, delete, the export) and the
+writes of the recorder's writer thread (new recording, events, snapshots, tallies, the
+purge of deleted recordings and the size cap), as functions of its connection.
+
+Refusals raise CommandError, as the manager's commands do: 400 for bad input, 404 for no
+such recording, 409 for deleting the recording under way.
 
 Times are seconds since the epoch (`time.time()`), as in the live events. A snapshot's row
 says: "the state at `t`, including every event up to `event_id`". The state at a time T is
@@ -16,6 +20,7 @@ import unicodedata
 import zlib
 
 from supervisor.core.recordings_file import connect
+from supervisor.process import CommandError
 
 EVENTS_LIMIT = 1000
 EVENTS_LIMIT_MAX = 20000
@@ -27,35 +32,26 @@ EXPORT_FORMAT = "forkwatch-recording"
 _META = "id, title, started, ended, servers, forks, kills"
 
 
-class RecordingError(Exception):
-    """A refused query or change: a sentence and the HTTP status that fits it."""
-
-    def __init__(self, message, status=400):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
 def clean_title(title):
     if not isinstance(title, str):
-        raise RecordingError("title must be text")
+        raise CommandError("title must be text", 400)
     title = " ".join(title.split())
     if not title or len(title) > TITLE_LIMIT:
-        raise RecordingError(f"title must be 1 to {TITLE_LIMIT} characters")
+        raise CommandError(f"title must be 1 to {TITLE_LIMIT} characters", 400)
     if any(unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in title):
-        raise RecordingError("title must not contain control characters")
+        raise CommandError("title must not contain control characters", 400)
     return title
 
 
 def _whole_number(value, name):
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise RecordingError(f"{name} must be a whole number, 0 or more")
+        raise CommandError(f"{name} must be a whole number, 0 or more", 400)
     return value
 
 
 def _time(value, name):
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise RecordingError(f"{name} must be a time in seconds")
+        raise CommandError(f"{name} must be a time in seconds", 400)
     return float(value)
 
 
@@ -104,7 +100,7 @@ class Recordings:
         _whole_number(recording_id, "recording id")
         rows = self._query(f"SELECT {_META} FROM recordings WHERE id = ? AND deleted = 0", (recording_id,))
         if not rows:
-            raise RecordingError(f"there is no recording {recording_id}", 404)
+            raise CommandError(f"there is no recording {recording_id}", 404)
         return _meta(rows[0], time.time())
 
     def events(self, recording_id, after=None, until=None, by="id", limit=EVENTS_LIMIT):
@@ -130,7 +126,7 @@ class Recordings:
             )
             args = [recording_id, low, high]
         else:
-            raise RecordingError('by must be "id" or "t"')
+            raise CommandError('by must be "id" or "t"', 400)
         args.append(limit)
         return [_event(row) for row in self._query(sql, args)]
 
@@ -182,7 +178,7 @@ class Recordings:
         """Hide a finished recording at once; the recorder purges its rows in small steps."""
         meta = self.get(recording_id)
         if meta["recording"]:
-            raise RecordingError(
+            raise CommandError(
                 f"recording {recording_id} is still being recorded; it ends when every server has stopped",
                 409,
             )

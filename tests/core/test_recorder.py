@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from supervisor.core.recordings import RecordingError
+from supervisor.process import CommandError
 from tests.core import published as ev
 from tests.support import wait_for
 
@@ -105,7 +105,7 @@ def test_begin_and_end_by_hand(make_recorder):
     meta = only(recorder)
     assert meta["title"] == "Forks, zombies and the reaper" and not meta["recording"]
     assert [e["payload"]["lines"] for e in recorder.store.events(meta["id"])] == [["hello"]]
-    with pytest.raises(RecordingError):
+    with pytest.raises(CommandError):
         recorder.begin("\x1b[2J")
 
 
@@ -235,10 +235,10 @@ def test_events_in_a_range_by_id_and_by_time_with_a_limit(make_recorder):
     by_time = recorder.store.events(rid, after=times[4], until=times[9], by="t")
     assert all(times[4] < e["t"] <= times[9] for e in by_time) and ids[9] in {e["id"] for e in by_time}
     for bad in ({"after": -1}, {"limit": "ten"}, {"by": "size"}, {"after": "x", "by": "t"}):
-        with pytest.raises(RecordingError) as refused:
+        with pytest.raises(CommandError) as refused:
             recorder.store.events(rid, **bad)
         assert refused.value.status == 400
-    with pytest.raises(RecordingError) as missing:
+    with pytest.raises(CommandError) as missing:
         recorder.store.events(rid + 1)
     assert missing.value.status == 404
 
@@ -326,15 +326,15 @@ def test_rename_and_delete(make_recorder, recordings_path):
     renamed = recorder.store.rename(finished, "  Monday's   demo  ")
     assert renamed["title"] == "Monday's demo" == recorder.store.get(finished)["title"]
     for bad in ("", "x" * 121, 7, "a\x00b"):
-        with pytest.raises(RecordingError) as refused:
+        with pytest.raises(CommandError) as refused:
             recorder.store.rename(finished, bad)
         assert refused.value.status == 400
-    with pytest.raises(RecordingError) as refused:
+    with pytest.raises(CommandError) as refused:
         recorder.store.delete(active)
     assert refused.value.status == 409
     assert recorder.store.delete(finished) == {"deleted": finished}
     assert [m["id"] for m in recorder.store.list()] == [active]
-    with pytest.raises(RecordingError) as gone:
+    with pytest.raises(CommandError) as gone:
         recorder.store.get(finished)
     assert gone.value.status == 404
 

@@ -1,5 +1,7 @@
 """The rule that begins and ends recordings, fed event by event (no threads, no files)."""
 
+import pytest
+
 from supervisor.core.recording_rule import RecordingRule, Tally
 from tests.core import published as ev
 
@@ -12,34 +14,38 @@ def feed(rule, *events, t=100.0):
     return rule, actions
 
 
-def test_the_first_server_starting_begins_a_recording():
-    rule, actions = feed(RecordingRule(), ev.server("clock", "STARTING"))
-    assert actions == ["begin"]
-    assert rule.recording and rule.running == {"clock"}
+# (events fed to a fresh rule, the actions it answers, the servers it then counts as up)
+SEQUENCES = {
+    "the first server starting begins": ([ev.server("clock", "STARTING")], ["begin"], {"clock"}),
+    "nothing but a server starting begins": (
+        [
+            ev.output("clock", "hello"),
+            ev.proc("clock", "fork"),
+            ev.server("clock", "STOPPED"),
+            ev.stop_everything("clock"),
+        ],
+        [None, None, None, None],
+        set(),
+    ),
+    "it goes on while one server still runs": (
+        [
+            ev.server("clock", "STARTING"),
+            ev.server("web", "STARTING"),
+            ev.server("clock", "STOPPING"),
+            ev.server("clock", "STOPPED"),
+        ],
+        ["begin", None, None, None],
+        {"web"},
+    ),
+}
 
 
-def test_events_other_than_a_server_starting_begin_nothing():
-    rule, actions = feed(
-        RecordingRule(),
-        ev.output("clock", "hello"),
-        ev.proc("clock", "fork"),
-        ev.server("clock", "STOPPED"),
-        ev.stop_everything("clock"),
-    )
-    assert actions == [None, None, None, None]
-    assert not rule.recording
-
-
-def test_the_recording_goes_on_while_one_server_still_runs():
-    rule, actions = feed(
-        RecordingRule(),
-        ev.server("clock", "STARTING"),
-        ev.server("web", "STARTING"),
-        ev.server("clock", "STOPPING"),
-        ev.server("clock", "STOPPED"),
-    )
-    assert actions == ["begin", None, None, None]
-    assert rule.running == {"web"} and rule.empty_since is None
+@pytest.mark.parametrize("events, actions, running", SEQUENCES.values(), ids=SEQUENCES)
+def test_when_a_recording_begins(events, actions, running):
+    rule, answered = feed(RecordingRule(), *events)
+    assert answered == actions
+    assert rule.running == running
+    assert rule.recording == ("begin" in actions) and rule.empty_since is None
 
 
 def test_all_stopped_waits_end_after_and_a_restart_meanwhile_cancels_the_end():
