@@ -109,13 +109,13 @@ class Recorder:
             return
         lines = payload.get("lines") if kind == "output" else None
         weight = 1 + (len(lines) if isinstance(lines, list) else 0)
-        t = self._clock()
         with self._lock:
             if self._weight + weight > self.queue_limit and kind not in ALWAYS_QUEUED:
                 self.dropped += 1
                 return
             self._weight += weight
-            self._items.append((t, kind, payload))
+            # Stamped under the lock: an event queued after a drain is never older than it.
+            self._items.append((self._clock(), kind, payload))
             crowded = self._weight > self.queue_limit // 2
         if crowded:
             self._wake.set()
@@ -197,8 +197,8 @@ class Recorder:
             while not closing:
                 self._wake.wait(self.commit_interval)
                 self._wake.clear()
-                mark = self._clock()
                 with self._lock:
+                    mark = self._clock()  # every event queued from now on is at least this late
                     items, self._items, self._weight = self._items, collections.deque(), 0
                 while items:
                     batch = [items.popleft() for _ in range(min(BATCH_ITEMS, len(items)))]
