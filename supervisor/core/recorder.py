@@ -34,7 +34,7 @@ from supervisor.core import recordings as rows
 from supervisor.core.recording_rule import RecordingRule, Tally, default_title
 from supervisor.core.recordings import Recordings
 from supervisor.core.recordings_file import open_file
-from supervisor.core.redaction import Secret, scrub
+from supervisor.core.redaction import HiddenSecrets, scrub
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,11 @@ _CONTROL = object()
 
 
 class Recorder:
+    """`path`: the recordings file (opened, checked and migrated here; a file that cannot be
+    opened at all turns recording off: `store` is None and `unavailable` says why).
+    `snapshot`: a callable returning the dashboard's state as a JSON-like dict, called on
+    the writer thread. `queue_limit` counts events plus the lines of console events."""
+
     def __init__(
         self,
         path,
@@ -56,7 +61,6 @@ class Recorder:
         commit_interval=0.25,
         snapshot_interval=5.0,
         end_after=5.0,
-        clock=time.time,
     ):
         self.path = path
         self._snapshot_source = snapshot
@@ -65,7 +69,6 @@ class Recorder:
         self.commit_interval = commit_interval
         self.snapshot_interval = snapshot_interval
         self.end_after = end_after
-        self._clock = clock
         self.dropped = 0  # events not queued because the queue was full
         self.lost = 0  # events queued but not written (the file refused them)
         self._lock = threading.Lock()
@@ -74,8 +77,7 @@ class Recorder:
         self._wake = threading.Event()
         self._closed = False
         self._thread = None
-        self._hidden = {}  # server -> Secret (its current round)
-        self._secrets = frozenset()  # what the writer hides: hidden ones, and revealed ones not yet passed
+        self._secrets = HiddenSecrets()
         self._rule = RecordingRule()
         self._active = None
         self._tally = Tally()
@@ -87,11 +89,7 @@ class Recorder:
         self._ended_in_batch = []
         try:
             self._conn, self.moved_aside = open_file(path)
-            for rid in rows.end_interrupted(self._conn):
-                log.warning(
-                    "recording %d was interrupted (forkwatch did not stop cleanly); it ends at its last event",
-                    rid,
-                )
+            rows.end_interrupted(self._conn)
             self._last_id = self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
         except (OSError, sqlite3.Error) as exc:
             log.error("recording is off: the recordings file %s cannot be opened (%s)", path, exc)
@@ -115,7 +113,7 @@ class Recorder:
                 return
             self._weight += weight
             # Stamped under the lock: an event queued after a drain is never older than it.
-            self._items.append((self._clock(), kind, payload))
+            self._items.append((time.time(), kind, payload))
             crowded = self._weight > self.queue_limit // 2
         if crowded:
             self._wake.set()
@@ -126,7 +124,7 @@ class Recorder:
             if self._closed:
                 done.set()
                 return done
-            self._items.append((self._clock(), _CONTROL, (action, args, done)))
+            self._items.append((time.time(), _CONTROL, (action, args, done)))
             self._closed = action == "close"
         self._wake.set()
         return done
@@ -143,20 +141,15 @@ class Recorder:
 
     def hide(self, server, kind, value):
         """From now on, hide `value` (the secret of `server`'s new round) in what is written."""
-        secret = Secret(server, kind, value)
-        with self._lock:
-            previous = self._hidden.get(server)
-            self._hidden[server] = secret
-            self._secrets = self._secrets | {secret}
-        if previous is not None and previous != secret:
-            self._control("forget", previous)  # the old round is over
+        replaced = self._secrets.hide(server, kind, value)
+        if replaced is not None:
+            self._control("forget", replaced)  # the old round is over
 
     def reveal(self, server):
         """Events published from now on may show `server`'s secret."""
-        with self._lock:
-            secret = self._hidden.pop(server, None)
-        if secret is not None:
-            self._control("forget", secret)
+        revealed = self._secrets.reveal(server)
+        if revealed is not None:
+            self._control("forget", revealed)
 
     def flush(self, timeout=10.0):
         """Wait until everything appended so far is committed; False on timeout."""
@@ -198,7 +191,7 @@ class Recorder:
                 self._wake.wait(self.commit_interval)
                 self._wake.clear()
                 with self._lock:
-                    mark = self._clock()  # every event queued from now on is at least this late
+                    mark = time.time()  # every event queued from now on is at least this late
                     items, self._items, self._weight = self._items, collections.deque(), 0
                 while items:
                     batch = [items.popleft() for _ in range(min(BATCH_ITEMS, len(items)))]
@@ -268,14 +261,12 @@ class Recorder:
         elif action in ("end", "close") and self._active is not None:
             self._end(pending)
         elif action == "forget":
-            with self._lock:
-                if args[0] not in self._hidden.values():
-                    self._secrets = self._secrets - {args[0]}
+            self._secrets.forget(args[0])
         return action == "close"
 
     def _queue_row(self, pending, t, kind, payload):
         try:
-            text = json.dumps(scrub(payload, self._secrets), separators=(",", ":"), default=str)
+            text = json.dumps(scrub(payload, self._secrets.current), separators=(",", ":"), default=str)
         except (TypeError, ValueError) as exc:
             self.lost += 1
             self._log_error(f"could not encode an event of kind {kind!r}", exc)
@@ -314,7 +305,7 @@ class Recorder:
         """The timed work between batches: the linger end, a snapshot, the size cap."""
         self._ended_in_batch = []
         try:
-            if self._rule.expired(self._clock(), self.end_after) and self._active is not None:
+            if self._rule.expired(time.time(), self.end_after) and self._active is not None:
                 with rows.transaction(self._conn):
                     self._end([])
             if self._active is not None and mark - self._last_snapshot >= self.snapshot_interval:
@@ -331,7 +322,7 @@ class Recorder:
         if self._snapshot_source is None:
             return
         try:
-            blob = rows.encode_state(scrub(self._snapshot_source(), self._secrets))
+            blob = rows.encode_state(scrub(self._snapshot_source(), self._secrets.current))
         except Exception as exc:  # the caller's callback: any failure is logged, never fatal
             self._log_error("the snapshot source failed", exc)
             return

@@ -14,6 +14,7 @@ milliseconds), so a replay applies state changes by key (a pid's fork is one for
 """
 
 import json
+import logging
 import sqlite3
 import time
 import unicodedata
@@ -21,6 +22,8 @@ import zlib
 
 from supervisor.core.recordings_file import connect
 from supervisor.process import CommandError
+
+log = logging.getLogger(__name__)
 
 EVENTS_LIMIT = 1000
 EVENTS_LIMIT_MAX = 20000
@@ -295,6 +298,10 @@ def end_interrupted(conn):
                 "UPDATE recordings SET ended = COALESCE((SELECT MAX(t) FROM events WHERE recording = ?),"
                 " started) WHERE id = ?",
                 (rid, rid),
+            )
+            log.warning(
+                "recording %d was interrupted (forkwatch did not stop cleanly); it ends at its last event",
+                rid,
             )
     return ids
 

@@ -17,6 +17,7 @@ Only text is changed, and never the values of the VOCABULARY keys; numbers stay 
 
 import dataclasses
 import re
+import threading
 import urllib.parse
 
 HIDDEN = "[secret]"
@@ -82,3 +83,33 @@ def scrub(value, secrets, owner=None):
             if secret.server == owner:
                 value = secret.scrub_text(value)
     return value
+
+
+class HiddenSecrets:
+    """The secrets a recorder hides now: a new round's secret at once; a revealed or
+    replaced one until `forget` is called for it, which the recorder's writer does once
+    it has written every event published before the reveal."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._rounds = {}  # server -> its current round's Secret
+        self.current = frozenset()
+
+    def hide(self, server, kind, value):
+        """Returns the replaced round's secret, for `forget` later, or None."""
+        secret = Secret(server, kind, value)
+        with self._lock:
+            previous = self._rounds.get(server)
+            self._rounds[server] = secret
+            self.current = self.current | {secret}
+        return previous if previous != secret else None
+
+    def reveal(self, server):
+        """Returns the revealed secret, for `forget` later, or None."""
+        with self._lock:
+            return self._rounds.pop(server, None)
+
+    def forget(self, secret):
+        with self._lock:
+            if secret not in self._rounds.values():
+                self.current = self.current - {secret}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from supervisor.core.redaction import HIDDEN, Secret, scrub
+from supervisor.core.redaction import HIDDEN, HiddenSecrets, Secret, scrub
 
 NUMBER = Secret("secret_number", "number", "42")
 WORD = Secret("guess_word", "word", "server")
@@ -86,3 +86,25 @@ def test_a_secret_needs_a_known_kind_and_a_value():
         Secret("x", "colour", "red")
     with pytest.raises(ValueError):
         Secret("x", "word", "  ")
+
+
+def test_a_new_round_hides_its_secret_at_once_and_keeps_the_old_one_until_forgotten():
+    hidden = HiddenSecrets()
+    assert hidden.hide("secret_number", "number", "42") is None
+    old = Secret("secret_number", "number", "42")
+    replaced = hidden.hide("secret_number", "number", "17")
+    assert replaced == old
+    assert hidden.current == {old, Secret("secret_number", "number", "17")}
+    hidden.forget(replaced)
+    assert hidden.current == {Secret("secret_number", "number", "17")}
+
+
+def test_a_revealed_secret_stays_hidden_until_forgotten_unless_its_round_came_back():
+    hidden = HiddenSecrets()
+    hidden.hide("guess_word", "word", "zombie")
+    revealed = hidden.reveal("guess_word")
+    assert hidden.reveal("guess_word") is None
+    assert hidden.current == {revealed}
+    assert hidden.hide("guess_word", "word", "zombie") is None  # a new round drew the same word
+    hidden.forget(revealed)
+    assert hidden.current == {revealed}
