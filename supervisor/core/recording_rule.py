@@ -11,7 +11,7 @@ split a recording.
 import dataclasses
 import time
 
-from supervisor.states import STOPPED_STATES
+from supervisor.core.states import STOPPED_STATES
 
 STOPPED_NAMES = frozenset(state.name for state in STOPPED_STATES)
 

@@ -20,8 +20,8 @@ import time
 import unicodedata
 import zlib
 
+from supervisor.core.process import CommandError
 from supervisor.core.recordings_file import connect
-from supervisor.process import CommandError
 
 log = logging.getLogger(__name__)
 

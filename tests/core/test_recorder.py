@@ -9,9 +9,9 @@ import zlib
 
 import pytest
 
-from supervisor.process import CommandError
+from supervisor.core.process import CommandError
 from tests.core import published as ev
-from tests.support import wait_for
+from tests.helpers import wait_for
 
 
 def publish(recorder, *events):

@@ -11,7 +11,7 @@ import time
 
 from supervisor.core.recorder import Recorder
 from supervisor.core.recordings_file import diagnose
-from tests.support import ROOT, child_env, wait_for
+from tests.helpers import ROOT, child_env, wait_for
 
 
 class Progress:
