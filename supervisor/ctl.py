@@ -80,7 +80,11 @@ class Context:
         self.machine = machine
 
     def show(self, value, words):
-        print(render.as_json(value) if self.machine else words, flush=True)
+        """The API's answer as JSON for scripts, or words for people (none when empty)."""
+        if self.machine:
+            print(render.as_json(value), flush=True)
+        elif words:
+            print(words, flush=True)
 
 
 def wait_until(ctx, args, name, done, what):
@@ -169,19 +173,19 @@ def cmd_kill_children(ctx, args):
 
 
 def find_process(api, pid):
-    """(server name, tree row) of the PID among the managed servers' trees."""
+    """The PID's row (with its create_time) in a managed server's tree."""
     for server in api.call("GET", "/api/servers"):
         if server.get("pid") is None:
             continue
         for proc in api.server(server["name"]).get("tree", []):
             if proc["pid"] == pid:
-                return server["name"], proc
+                return proc
     raise CtlError(REFUSED, f"PID {pid} is in no managed server's process tree; forkwatch signals only those")
 
 
 def cmd_signal(ctx, args):
     name = signal_name(args.signal)
-    _, proc = find_process(ctx.api, args.pid)
+    proc = find_process(ctx.api, args.pid)
     body = {"signal": name, "create_time": proc["create_time"]}
     result = ctx.api.call("POST", f"/api/processes/{args.pid}/signal", body)
     ctx.show(result, f"{result['signal']} sent to PID {result['pid']} of {result['server']}")
@@ -242,6 +246,16 @@ def whole_number(low, high):
     return parse
 
 
+def seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 86400:
+        raise argparse.ArgumentTypeError("give a number of seconds above 0")
+    return value
+
+
 def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -262,7 +276,10 @@ def build_parser():
     parser.add_argument("--config", default=None, help="the dashboard's TOML config (for its address)")
     parser.add_argument("--token-file", default=None, help="a file holding the instructor's token")
     parser.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for each answer (default 10)"
+        "--timeout",
+        type=seconds,
+        default=DEFAULT_TIMEOUT,
+        help="seconds to wait for each answer (default 10)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -276,7 +293,7 @@ def build_parser():
     def waits(sub, what):
         sub.add_argument(
             "--wait",
-            type=float,
+            type=seconds,
             nargs="?",
             const=30.0,
             default=None,

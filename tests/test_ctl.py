@@ -510,6 +510,7 @@ def test_usage_mistakes_exit_1(tmp_path):
         ["clients", "forking_clock", "many"],
         ["start", "clock", "--opt", "=3"],
         ["tail", "clock", "-n", "0"],
+        ["--timeout", "0", "status"],
     )
     for args in mistakes:
         code, _, err = run_ctl(env, *args)
