@@ -50,16 +50,16 @@ def status_table(servers, now=None):
     now = time.time() if now is None else now
     rows = []
     for server in servers:
-        live = server["state"] in LIVE_STATE_NAMES and server.get("started_at")
+        live = server["state"] in LIVE_STATE_NAMES
         address = server.get("port") or server.get("unix_path")
         rows.append(
             [
                 server["name"],
                 server["state"],
-                _dash(server.get("pid")),
+                _dash(server.get("pid")) if live else "-",  # a stopped server's last PID is history
                 _dash(address),
                 server.get("children", 0),
-                duration(now - server["started_at"]) if live else "-",
+                duration(now - server["started_at"]) if live and server.get("started_at") else "-",
                 exit_words(server.get("exit_code")),
                 server.get("reason") or "",
             ]
