@@ -14,7 +14,6 @@ rely on:
 """
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -29,46 +28,13 @@ from supervisor.ctl_client import (
     CtlError,
     dashboard_url,
     instructor_token,
+    parse_options,
+    signal_name,
 )
 from supervisor.states import STOPPED_STATES, ServerState
 
 WAIT_POLL = 0.1
 STOPPED_NAMES = frozenset(state.name for state in STOPPED_STATES)
-
-
-# --- input words ----------------------------------------------------------------------------
-
-
-def option_value(text):
-    """`2` → 2, `true` → True, `0.5` → 0.5; anything else stays text."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return text
-    return value if isinstance(value, bool | int | float) else text
-
-
-def parse_options(pairs):
-    """--opt NAME=VALUE (a bare NAME means true; dashes may stand for underscores)."""
-    options = {}
-    for pair in pairs or ():
-        key, sep, value = pair.partition("=")
-        key = key.strip().replace("-", "_")
-        if not key:
-            raise CtlError(REFUSED, f"--opt {pair!r}: give NAME=VALUE")
-        options[key] = option_value(value) if sep else True
-    return options
-
-
-def signal_name(text):
-    """SIGTERM, TERM, term and 15 all name SIGTERM (the dashboard says which it accepts)."""
-    text = text.strip().upper()
-    if text.isdigit():
-        try:
-            return signal.Signals(int(text)).name
-        except ValueError:
-            raise CtlError(REFUSED, f"there is no signal number {text}") from None
-    return text if text.startswith("SIG") else "SIG" + text
 
 
 # --- commands ---------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """The dashboard's JSON API from a shell: where it is, the token, calls with timeouts.
 
+Also the words its calls take: start options and signal names as typed in a shell.
+
 Failures become a CtlError carrying the exit code they mean (see `supervisor.ctl`): 1 for
 a refusal (4xx, with the API's sentence), 2 when the dashboard cannot be reached or
 answers with something that is not its JSON, or with a 5xx.
@@ -15,6 +17,7 @@ taken from the command line, where `ps` would show it. Without one, ctl is a vie
 import functools
 import json
 import os
+import signal
 import socket
 import urllib.error
 import urllib.parse
@@ -168,3 +171,38 @@ class Api:
 
     def server(self, name):
         return self.call("GET", self.server_path(name))
+
+
+# --- the words the API takes ---------------------------------------------------------------
+
+
+def option_value(text):
+    """`2` → 2, `true` → True, `0.5` → 0.5; anything else stays text."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, bool | int | float) else text
+
+
+def parse_options(pairs):
+    """--opt NAME=VALUE (a bare NAME means true; dashes may stand for underscores)."""
+    options = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not key:
+            raise CtlError(REFUSED, f"--opt {pair!r}: give NAME=VALUE")
+        options[key] = option_value(value) if sep else True
+    return options
+
+
+def signal_name(text):
+    """SIGTERM, TERM, term and 15 all name SIGTERM (the dashboard says which it accepts)."""
+    text = text.strip().upper()
+    if text.isdigit():
+        try:
+            return signal.Signals(int(text)).name
+        except ValueError:
+            raise CtlError(REFUSED, f"there is no signal number {text}") from None
+    return text if text.startswith("SIG") else "SIG" + text
