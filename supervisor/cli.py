@@ -1,4 +1,6 @@
-"""The `forkwatch` command: serve the dashboard until Ctrl-C, then stop everything."""
+"""The `forkwatch` command: serve the dashboard until Ctrl-C, then stop everything.
+
+`forkwatch ctl …` controls a running dashboard instead (`supervisor.ctl`)."""
 
 import argparse
 import ipaddress
@@ -64,6 +66,11 @@ def urls(host, port):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["ctl"]:
+        from supervisor import ctl
+
+        return ctl.main(argv[1:])
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     from supervisor import create_app
