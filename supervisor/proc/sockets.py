@@ -169,7 +169,11 @@ def _ask_socket(pid, fd):
 def _unix_name(name):
     """A unix socket's name as text: a path, '@name' for the abstract namespace, None unnamed."""
     if isinstance(name, bytes):
-        name = "@" + name[1:].decode("utf-8", "replace") if name[:1] == b"\0" else name.decode("utf-8", "replace")
+        name = (
+            "@" + name[1:].decode("utf-8", "replace")
+            if name[:1] == b"\0"
+            else name.decode("utf-8", "replace")
+        )
     return name or None
 
 

@@ -21,8 +21,8 @@ import sys
 import threading
 import time
 
-from supervisor import ctl_render as render
-from supervisor.ctl_client import OK, UNREACHABLE, CtlError
+from supervisor.ctl import render
+from supervisor.ctl.client import OK, UNREACHABLE, CtlError
 
 NAMESPACE = "/live"
 RECONNECT_ATTEMPTS = 4  # 0.5 + 1 + 2 + 2 s between attempts, ±50 %

@@ -4,7 +4,7 @@ import json
 import signal
 import time
 
-from supervisor.states import SIGNALLABLE_STATES
+from supervisor.core.states import SIGNALLABLE_STATES
 
 LIVE_STATE_NAMES = frozenset(state.name for state in SIGNALLABLE_STATES)
 

@@ -14,8 +14,7 @@ import time
 
 import pytest
 
-from tests.core_support import TOKEN
-from tests.support import ROOT, child_env, wait_for
+from tests.helpers import ROOT, TOKEN, child_env, wait_for
 
 CTL = [sys.executable, "-m", "supervisor", "ctl"]
 QUIET_ENV = ("FORKWATCH_TOKEN", "FORKWATCH_URL", "FORKWATCH_CONFIG", "FORKWATCH_HOST", "FORKWATCH_PORT")
@@ -119,8 +118,12 @@ def follow(live, tmp_path):
         follower.close()
 
 
+def server_info(live, name):
+    return live.api("GET", f"/api/servers/{name}")[1]
+
+
 def state_of(live, name):
-    return live.server(name)["state"]
+    return server_info(live, name)["state"]
 
 
 # --- status, start, stop, restart -------------------------------------------------------------
@@ -154,7 +157,7 @@ def test_status_is_a_table_for_people_and_json_for_scripts(live, ctl):
 def test_start_restart_stop_with_options(live, ctl):
     code, out, err = ctl("start", "forking_clock", "--opt", "delay=2", "--opt", "reap", "--wait")
     assert code == 0, err
-    first = live.server("forking_clock")
+    first = server_info(live, "forking_clock")
     assert out.strip() == f"forking_clock: RUNNING as PID {first['pid']}"
     assert first["options"] == {"delay": 2.0, "reap": True, "max_children": 100}
 
@@ -162,7 +165,7 @@ def test_start_restart_stop_with_options(live, ctl):
     assert code == 0, err
     second = json.loads(out)
     assert second["state"] == "RUNNING" and second["pid"] != first["pid"]
-    assert live.server("forking_clock")["options"] == {"delay": 10.0, "reap": False, "max_children": 5}
+    assert server_info(live, "forking_clock")["options"] == {"delay": 10.0, "reap": False, "max_children": 5}
 
     code, out, err = ctl("stop", "forking_clock", "--wait")
     assert code == 0, err
@@ -194,7 +197,7 @@ def connect_clients(port, count):
 
 
 def children_of(live, name):
-    server = live.server(name)
+    server = server_info(live, name)
     return sorted(p["pid"] for p in server["tree"] if p["ppid"] == server["pid"] and p["status"] != "zombie")
 
 
@@ -289,7 +292,7 @@ def test_tail_and_events_print_the_latest_and_exit(live, ctl):
     assert code == 0, err
     assert f"listening on tcp://127.0.0.1:{clock['port']}" in out.splitlines()
     code, out, _ = ctl("tail", "clock", "-n", "1")
-    assert out.splitlines() == [f"server is listening to {clock['port']}"]
+    assert out.splitlines() == ["press ctrl c to stop server"]
     code, out, _ = ctl("--json", "tail", "clock", "-n", "2")
     assert json.loads(out) == {"lines": live.api("GET", "/api/servers/clock/output?tail=2")[1]["lines"]}
 
@@ -523,7 +526,7 @@ def test_usage_mistakes_exit_1(tmp_path):
 
 
 def test_live_lines_that_repeat_the_backlog_end_are_dropped_once():
-    from supervisor.ctl_follow import unseen
+    from supervisor.ctl.follow import unseen
 
     live = [("stdout", "b"), ("stdout", "c"), ("stderr", "d")]
     assert unseen(["a", "b", "c"], live) == [("stderr", "d")]

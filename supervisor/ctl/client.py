@@ -24,7 +24,7 @@ import urllib.parse
 import urllib.request
 from http.client import HTTPException
 
-from supervisor import config as dashboard_config
+from supervisor.core import config as dashboard_config
 
 OK, REFUSED, UNREACHABLE = 0, 1, 2
 DEFAULT_TIMEOUT = 10.0

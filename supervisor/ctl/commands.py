@@ -1,7 +1,7 @@
 """`forkwatch ctl`: control and watch a running dashboard from a shell (supervisorctl's job).
 
-Every command is one or a few calls of the JSON API (`supervisor.ctl_client`); `tail -f`
-and `events -f` follow the live stream (`supervisor.ctl_follow`). Exit codes a script can
+Every command is one or a few calls of the JSON API (`supervisor.ctl.client`); `tail -f`
+and `events -f` follow the live stream (`supervisor.ctl.follow`). Exit codes a script can
 rely on:
   0  done.
   1  refused: the dashboard answered 4xx (its sentence goes to stderr), a PID that is in
@@ -19,8 +19,9 @@ import signal
 import sys
 import time
 
-from supervisor import ctl_render as render
-from supervisor.ctl_client import (
+from supervisor.core.states import STOPPED_STATES, ServerState
+from supervisor.ctl import render
+from supervisor.ctl.client import (
     DEFAULT_TIMEOUT,
     OK,
     REFUSED,
@@ -31,7 +32,6 @@ from supervisor.ctl_client import (
     parse_options,
     signal_name,
 )
-from supervisor.states import STOPPED_STATES, ServerState
 
 WAIT_POLL = 0.1
 STOPPED_NAMES = frozenset(state.name for state in STOPPED_STATES)
@@ -173,7 +173,7 @@ def cmd_stop_all(ctx, args):
 
 def cmd_tail(ctx, args):
     if args.follow:
-        from supervisor.ctl_follow import follow_output
+        from supervisor.ctl.follow import follow_output
 
         return follow_output(ctx, args.name, args.lines)
     answer = ctx.api.call("GET", ctx.api.server_path(args.name, f"output?tail={args.lines}"))
@@ -183,7 +183,7 @@ def cmd_tail(ctx, args):
 
 def cmd_events(ctx, args):
     if args.follow:
-        from supervisor.ctl_follow import follow_events
+        from supervisor.ctl.follow import follow_events
 
         return follow_events(ctx, args.lines)
     answer = ctx.api.call("GET", "/api/events")
