@@ -64,6 +64,11 @@ def urls(host, port):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check"]:
+        from supervisor.check_cli import main as check
+
+        return check(argv[1:])
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     from supervisor import create_app

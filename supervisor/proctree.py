@@ -379,8 +379,10 @@ def listens(pid, port=None, unix_path=None):
     return False
 
 
-def peer_of(pid, table=None):
-    """'host:port' of the client a forked child serves (its connected TCP socket)."""
+def connected_peers(pid, table=None):
+    """(host, port) of the far end of each of pid's connected TCP sockets, in fd order:
+    the client a forked child serves, or the copies of client sockets a parent still holds."""
+    peers = []
     try:
         for sock in _borrowed_sockets(pid):
             if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
@@ -388,22 +390,25 @@ def peer_of(pid, table=None):
                     host, port = sock.getpeername()[:2]
                 except OSError:
                     continue  # the listening socket, or not connected
-                if host.startswith("::ffff:"):
-                    host = host[7:]
-                return f"{host}:{port}"
-        return None
+                peers.append((host[7:] if host.startswith("::ffff:") else host, port))
+        return peers
     except OSError:
-        pass
+        peers = []  # not allowed to borrow: read the kernel's tables
     inodes = _socket_inodes(pid)
     if not inodes:
-        return None
+        return peers
     table = table if table is not None else inet_sockets(("tcp", "tcp6"))
     for inode in inodes:
         entry = table.get(inode)
         if entry and entry[1] != TCP_LISTEN and entry[3][1] != 0:
-            host, port = entry[3]
-            return f"{host}:{port}"
-    return None
+            peers.append(entry[3])
+    return peers
+
+
+def peer_of(pid, table=None):
+    """'host:port' of the client a forked child serves (its connected TCP socket)."""
+    peers = connected_peers(pid, table)
+    return f"{peers[0][0]}:{peers[0][1]}" if peers else None
 
 
 def port_holder(port, udp=False):
