@@ -75,6 +75,10 @@ def parse_args(argv):
     parser.add_argument(
         "--cpu-seconds", type=int, default=Limits.cpu_seconds, help="CPU time of each of its processes"
     )
+    parser.add_argument(
+        "--user",
+        help="run it as this user (when forkwatch runs as root: the process limit never applies to root)",
+    )
     return parser.parse_args(argv)
 
 
@@ -95,7 +99,7 @@ def make_limits(args):
         raise ValueError(
             "limits: --max-processes at least 1, --memory-mb at least 64, --cpu-seconds at least 1"
         )
-    return Limits(args.max_processes, args.memory_mb << 20, args.cpu_seconds)
+    return Limits(args.max_processes, args.memory_mb << 20, args.cpu_seconds, user=args.user)
 
 
 def parse_options(pairs):
@@ -163,8 +167,14 @@ def main(argv=None):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
-    if not args.json:
-        print(f"checking {args.file or shlex.join(command)} as {args.exercise}", flush=True)
+    printed = []
+
+    def print_as_it_comes(result):
+        if not printed:
+            print(f"checking {args.file or shlex.join(command)} as {args.exercise}")
+        printed.append(result)
+        print_result(result)
+
     try:
         report = check_program(
             args.exercise,
@@ -173,7 +183,7 @@ def main(argv=None):
             secret=args.secret,
             limits=limits,
             start_timeout=args.start_timeout,
-            on_result=None if args.json else print_result,
+            on_result=None if args.json else print_as_it_comes,
             values=values,
         )
     except ValueError as exc:

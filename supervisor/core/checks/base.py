@@ -14,6 +14,7 @@ from collections.abc import Callable
 from supervisor.core.checks.client import Client, Transcript, shown_bytes
 
 ANSWER_TIMEOUT = 5.0  # seconds a correct server needs at most to answer on this machine
+SHOWN_AT_MOST = 80  # bytes of an unexpected answer quoted in a fault
 
 
 class Fault(Exception):
@@ -198,7 +199,8 @@ def expect_text(reply, wanted, who, timeout=ANSWER_TIMEOUT):
 def what_came(reply, timeout=ANSWER_TIMEOUT):
     """A reply that was not the expected one, in words."""
     if reply.data:
-        return f"got {shown_bytes(reply.line)!r}"
+        cut = "…" if len(reply.line) > SHOWN_AT_MOST else ""
+        return f"got {shown_bytes(reply.line[:SHOWN_AT_MOST]) + cut!r}"
     if reply.end == "timeout":
         return f"got no answer within {timeout:g} s"
     if reply.end == "reset":

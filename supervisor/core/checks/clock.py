@@ -46,7 +46,7 @@ def read_answer(trial, client):
         if reply.data:
             raise Fault(
                 f"{client.who}'s answer is not in ctime() format (like 'Sun Nov 29 00:56:12 2026'): "
-                f"got {shown_bytes(reply.line)!r}"
+                f"{what_came(reply, wait)}"
             )
         raise Fault(f"{client.who} asked the time but {what_came(reply, wait)}")
     told = time.mktime(time.strptime(reply.line.decode("ascii"), "%a %b %d %H:%M:%S %Y"))

@@ -186,6 +186,9 @@ class Starts:
         self.folder = folder
         self.workdir = os.path.join(folder, "work")
         os.mkdir(self.workdir)
+        uid, gid = limits.account()
+        if uid != os.getuid():
+            os.chown(self.workdir, uid, gid)  # its folder is its own
         self.limits = limits
         self.start_timeout = start_timeout
         self.options = options
@@ -257,6 +260,7 @@ def check_program(
     option_values = chosen.option_values(options)
     secret = chosen.secret_value(secret)
     limits = limits or program_limits.Limits()
+    limits.account()
     known = {"python": sys.executable, **{name: shown_number(v) for name, v in option_values.items()}}
     if secret is not None:
         known["secret"] = secret
