@@ -170,10 +170,13 @@ def main(argv=None):
     printed = []
 
     def print_as_it_comes(result):
-        if not printed:
-            print(f"checking {args.file or shlex.join(command)} as {args.exercise}")
-        printed.append(result)
-        print_result(result)
+        try:
+            if not printed:
+                print(f"checking {args.file or shlex.join(command)} as {args.exercise}")
+            printed.append(result)
+            print_result(result)
+        except BrokenPipeError:  # the reader left (| head): go on checking, print no more
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
     try:
         report = check_program(
