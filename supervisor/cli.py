@@ -71,6 +71,10 @@ def main(argv=None):
         from supervisor import ctl
 
         return ctl.main(argv[1:])
+    if argv[:1] == ["check"]:
+        from supervisor.check_cli import main as check
+
+        return check(argv[1:])
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     from supervisor import create_app

@@ -82,12 +82,20 @@ def listens(pid, port=None, unix_path=None):
     return False
 
 
+def connected_peers(pid):
+    """(host, port) of the far end of each of pid's connected TCP sockets: the client a
+    forked child serves, or the copies of client sockets a parent still holds."""
+    return [
+        info.peer
+        for info in sockets_of(pid)
+        if info.kind == "tcp" and not info.listening and info.peer and info.peer[1] != 0
+    ]
+
+
 def peer_of(pid):
     """'host:port' of the client a forked child serves (its connected TCP socket)."""
-    for info in sockets_of(pid):
-        if info.kind == "tcp" and not info.listening and info.peer and info.peer[1] != 0:
-            return f"{info.peer[0]}:{info.peer[1]}"
-    return None
+    peers = connected_peers(pid)
+    return f"{peers[0][0]}:{peers[0][1]}" if peers else None
 
 
 def port_holder(port, udp=False):
