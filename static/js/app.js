@@ -3,8 +3,9 @@
 import { io } from "/static/vendor/socket.io-client-4.8.4/socket.io.esm.min.js";
 import { notify, post } from "./api.js";
 import { setupGames } from "./games.js";
+import { setupPairs } from "./pairs.js";
 import {
-  LIVE_STATES, addTimeline, appendConsole, card, renderInfo, renderTree, renderUptime, resetConsole, resetTimeline,
+  LIVE_STATES, addTimeline, appendConsole, card, loadConsole, renderInfo, renderTree, renderUptime, resetTimeline,
   showOptions,
 } from "./render.js";
 
@@ -20,13 +21,15 @@ let frame = null;
 function load(snapshot) {
   if (snapshot.now) store.offset = snapshot.now - Date.now() / 1000;
   for (const info of snapshot.servers) {
-    const server = { info, procs: new Map(), leaving: new Set() };
+    const server = { info, procs: new Map(), leaving: new Set(), stories: new Map() };
     for (const proc of info.tree || []) server.procs.set(proc.pid, proc);
     store.servers.set(info.name, server);
+    loadConsole(info.name, info.output || []);
     if (info.started_at) showOptions(info);
     renderInfo(server, clock);
     schedule(info.name);
   }
+  pairs.onSnapshot(snapshot);
   resetTimeline(snapshot.events || []);
   const mechanism = document.getElementById("mechanism");
   if (mechanism && snapshot.mechanism) mechanism.textContent = `watching by ${snapshot.mechanism}`;
@@ -42,7 +45,7 @@ function flush() {
   frame = null;
   for (const name of dirty) {
     const server = store.servers.get(name);
-    if (server) renderTree(server, clock, isInstructor);
+    if (server) renderTree(server, clock, isInstructor, pairs.decorate(server));
   }
   dirty.clear();
 }
@@ -50,13 +53,12 @@ function flush() {
 function onServer(info) {
   const server = store.servers.get(info.name);
   if (!server) return;
-  const wasLive = LIVE_STATES.has(server.info.state);
   Object.assign(server.info, info);
   if (info.state === "STARTING") {
-    server.procs.clear(); // a start begins a new tree
+    server.procs.clear(); // a start begins a new tree (the console goes on: a restart adds a separator)
+    server.stories.clear();
     server.info.started_at = info.t;
     showOptions(info);
-    if (!wasLive) resetConsole(info.name);
   }
   if (info.pid && LIVE_STATES.has(info.state) && !server.procs.has(info.pid)) {
     server.procs.set(info.pid, { pid: info.pid, ppid: null, status: "running", create_time: info.t, peer: null });
@@ -105,6 +107,7 @@ function setConn(kind, text) {
 
 const socket = io("/live", { transports: ["websocket", "polling"], reconnectionDelay: 500, reconnectionDelayMax: 2000 });
 const games = setupGames({ socket, store, isInstructor, clock });
+const pairs = setupPairs({ store, clock, schedule });
 socket.on("connect", () => setConn("live", "live"));
 socket.on("disconnect", () => setConn("connecting", "reconnecting…"));
 socket.on("connect_error", () => setConn("offline", "offline — retrying"));
@@ -112,10 +115,12 @@ socket.on("snapshot", load);
 socket.on("server", onServer);
 socket.on("proc", onProc);
 socket.on("stats", onStats);
-socket.on("output", (out) => appendConsole(out.server, out.stream, out.lines));
+socket.on("output", (out) => appendConsole(out.server, out.stream, out.lines, out.pids, out.seq ?? null));
 socket.on("event", addTimeline);
 socket.on("play", (play) => games.onPlay(play));
-socket.on("clients", (clients) => games.onClients(clients));
+socket.on("clients", (clients) => { games.onClients(clients); pairs.onClients(clients); });
+socket.on("client_output", pairs.onClientOutput);
+socket.on("story", pairs.onStory);
 
 load(initial);
 setInterval(() => {
@@ -141,11 +146,12 @@ async function command(name, what, form) {
   try {
     if (what === "start") await post(`${base}/start`, { options: optionsOf(form) });
     else if (what === "stop") await post(`${base}/stop`);
+    else if (what === "interrupt") await post(`${base}/interrupt`);
     else if (what === "restart") await post(`${base}/restart`, { options: optionsOf(form) });
     else if (what === "kill-children") {
       const result = await post(`${base}/kill-children`, { signal: "SIGKILL" });
       const skipped = result.skipped.length ? `; skipped ${result.skipped.length} zombies` : "";
-      notify(`kill_processes(): SIGKILL sent to ${result.killed.length} children${skipped}`, "info");
+      notify(`forkwatch killed ${result.killed.length} children from outside (SIGKILL)${skipped}`, "info");
     } else if (what === "secret") {
       const result = await post(`${base}/secret`);
       const box = form.querySelector('[data-field="secret"]');

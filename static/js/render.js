@@ -28,6 +28,8 @@ export function renderInfo(server, clock) {
   setField(root, "exit", info.exit_code ?? "—");
   const reason = setField(root, "reason", info.reason || "");
   reason.hidden = !info.reason;
+  // An exit the program meant (finished) is calm; only a crash is an alarm.
+  root.dataset.exitClass = info.state === "EXITED" ? info.exit_class || "" : "";
   renderUptime(server, clock);
   const running = info.state === "RUNNING";
   for (const button of root.querySelectorAll("[data-command]")) {
@@ -35,7 +37,7 @@ export function renderInfo(server, clock) {
     if (command === "start") button.disabled = !["STOPPED", "EXITED", "FATAL"].includes(info.state);
     else if (command === "stop") button.disabled = !["STARTING", "RUNNING", "BACKOFF"].includes(info.state);
     else if (command === "restart") button.disabled = info.state === "STOPPING" || info.state === "STARTING";
-    else if (command === "kill-children") button.disabled = !running;
+    else if (command === "kill-children" || command === "interrupt") button.disabled = !running;
   }
   root.dataset.state = info.state;
 }
@@ -67,7 +69,7 @@ function childCount(server) {
   return count;
 }
 
-export function renderTree(server, clock, isInstructor) {
+export function renderTree(server, clock, isInstructor, extra) {
   const root = card(server.info.name);
   if (!root) return;
   const body = root.querySelector("table.tree tbody");
@@ -80,7 +82,7 @@ export function renderTree(server, clock, isInstructor) {
   const drawing = root.querySelector("svg.tree-drawing");
   drawing.style.display = procs.length ? "" : "none";
   root.querySelector("table.tree").hidden = !procs.length;
-  if (procs.length) drawTree(drawing, procs, server.info.pid, server.leaving);
+  if (procs.length) drawTree(drawing, procs, server.info.pid, server.leaving, extra);
   else drawing.replaceChildren();
 }
 
@@ -108,21 +110,34 @@ function row(proc, rootPid, clock, isInstructor) {
   return tr;
 }
 
-export function appendConsole(name, stream, lines) {
+// A batch of console lines: `seq` numbers its first line, so a line the page already has
+// (from its snapshot) is not shown twice; `pids` says which process printed each.
+export function appendConsole(name, stream, lines, pids = [], seq = null) {
   const root = card(name);
   if (!root) return;
-  const pre = root.querySelector("pre.console");
+  const pre = root.querySelector("pre.server-console");
   const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 20;
   const fragment = document.createDocumentFragment();
-  for (const line of lines) fragment.append(el("span", { class: stream, text: line + "\n" }));
+  const shown = Number(pre.dataset.seq || 0);
+  lines.forEach((line, i) => {
+    if (seq !== null && seq + i <= shown) return;
+    const pid = pids[i];
+    fragment.append(el("span", { class: stream, text: line + "\n", "data-pid": pid, title: pid ? `printed by PID ${pid}` : null }));
+  });
+  if (seq !== null) pre.dataset.seq = String(Math.max(shown, seq + lines.length - 1));
   pre.append(fragment);
   while (pre.childNodes.length > CONSOLE_LINES) pre.firstChild.remove();
   if (atBottom) pre.scrollTop = pre.scrollHeight;
 }
 
-export function resetConsole(name) {
+// The console as a snapshot has it (the last lines, in batches as the live stream sends them).
+export function loadConsole(name, batches) {
   const root = card(name);
-  if (root) root.querySelector("pre.console").replaceChildren();
+  if (!root) return;
+  const pre = root.querySelector("pre.server-console");
+  pre.replaceChildren();
+  delete pre.dataset.seq;
+  for (const batch of batches) appendConsole(name, batch.stream, batch.lines, batch.pids, batch.seq);
 }
 
 export function addTimeline(event) {

@@ -186,18 +186,19 @@ def test_output_flood_stays_bounded(manager_factory, report):
 
 
 def test_huge_line_is_cut_and_invalid_utf8_replaced():
-    from supervisor.core.output import read_lines
+    from supervisor.core.output import console_socket, read_console
 
-    read_fd, write_fd = os.pipe()
+    reader, writer = console_socket()
     payload = b"a" * 50_000 + b"\nbad \xff\xfe bytes\r\nlast without newline"
-    writer = threading.Thread(target=lambda: (os.write(write_fd, payload), os.close(write_fd)))
-    writer.start()
+    sender = threading.Thread(target=lambda: (writer.sendall(payload), writer.close()))
+    sender.start()
     lines = []
-    read_lines(os.fdopen(read_fd, "rb"), lines.append, 100)
-    writer.join()
-    assert lines[0] == "a" * 101 + " … [49899 bytes cut]"
-    assert lines[1] == "bad \ufffd\ufffd bytes"
-    assert lines[2] == "last without newline"
+    read_console(reader, lambda pid, text: lines.append((pid, text)), 100)
+    sender.join()
+    me = os.getpid()
+    assert lines[0] == (me, "a" * 101 + " … [49899 bytes cut]")
+    assert lines[1] == (me, "bad \ufffd\ufffd bytes")
+    assert lines[2] == (me, "last without newline")
 
 
 @pytest.mark.reliability("faults", "a server that closes stdout early")
