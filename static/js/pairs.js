@@ -88,7 +88,7 @@ export function setupPairs({ store, clock, schedule }) {
     if (client) {
       const width = Math.max(34, Math.min(room - 6, 84));
       const top = y + 24;
-      g.append(svg("line", { class: "pair-link", x1: x, y1: y, x2: x, y2: top }));
+      g.append(svg("line", { class: "pair-link", x1: x, y1: label ? y + 17 : y, x2: x, y2: top }));
       const box = svg("g", { class: "client", "data-pid": client.pid, "data-serves": proc.pid });
       const title = svg("title");
       title.textContent = `fork client ${client.pid} at ${proc.peer}, served by child ${proc.pid}${client.last ? ": " + client.last : ""}`;
@@ -96,9 +96,10 @@ export function setupPairs({ store, clock, schedule }) {
       const name = svg("text", { x, y: top + 15 });
       name.textContent = width >= 70 ? `client ${client.pid}` : String(client.pid);
       box.append(name);
-      if (client.last && room >= 90) {
+      const fits = Math.floor((room - 8) / 6.7); // characters of 11px monospace in the room
+      if (client.last && fits >= 12) {
         const said = svg("text", { class: "client-said", x, y: top + BOX_HEIGHT + 13 });
-        said.textContent = client.last.length > 22 ? client.last.slice(0, 21) + "…" : client.last;
+        said.textContent = client.last.length > fits ? client.last.slice(0, fits - 1) + "…" : client.last;
         box.append(said);
       }
       g.append(box);
@@ -110,7 +111,7 @@ export function setupPairs({ store, clock, schedule }) {
     if (!story || proc.status === "zombie") return "";
     if (story.step === "blocked" && story.until) {
       const left = Math.ceil(story.until - clock.now());
-      return left > 0 ? `⏳ ${left}s` : "waking";
+      return left > 0 ? `blocked ${left}s` : "waking";
     }
     return { serving: "serving", closing: "closing" }[story.step] || "";
   }

@@ -207,3 +207,38 @@ def test_closing_stdout_early_does_not_end_the_server(manager_factory, report):
     start_ready(manager, "close_stdout")
     manager.stop("close_stdout")
     wait_state(manager, "close_stdout", "STOPPED")
+
+
+def test_the_console_numbers_its_lines_and_gives_the_last_ones_in_batches():
+    from supervisor.core.output import OutputBuffer
+
+    console = OutputBuffer(max_lines=300)
+    for i in range(250):
+        console.add("stderr" if i in (100, 200) else "stdout", f"line {i}", pid=1000 + i)
+    batches = console.tail_batches(200)
+    assert [line for batch in batches for line in batch["lines"]] == [f"line {i}" for i in range(50, 250)]
+    assert [(b["stream"], b["seq"], len(b["lines"])) for b in batches] == [
+        ("stdout", 51, 50),
+        ("stderr", 101, 1),
+        ("stdout", 102, 99),
+        ("stderr", 201, 1),
+        ("stdout", 202, 49),
+    ]
+    assert batches[0]["pids"][0] == 1050
+    pending, dropped = console.take_pending(limit=100)
+    assert dropped == 150 and pending[0]["seq"] == 151
+    assert console.take_pending() == ([], 0)
+
+
+def test_a_restart_keeps_the_console_with_a_separator(manager):
+    server = start_ready(manager, "clock")
+    manager.stop("clock")
+    wait_state(manager, "clock", "STOPPED")
+    first = server.output.tail()
+    assert first[-1] == "SIGTERM received, closing server"
+    start_ready(manager, "clock")
+    wait_for(lambda: server.output.tail(1) == ["press ctrl c to stop server"], what="the second run's lines")
+    lines = server.output.tail()
+    assert lines[: len(first)] == first
+    assert lines[len(first)] == f"──── clock started again as PID {server.pid} ────"
+    assert lines[len(first) + 1].startswith("listening on tcp://")
