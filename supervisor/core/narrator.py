@@ -42,6 +42,19 @@ SHUTDOWN_CAUSES = {
     "ctrl c pressed, closing server": "Ctrl-C",
     "SIGTERM received, closing server": "SIGTERM",
 }
+# How every line the narrator reads begins (any other line is passed over at once: a server
+# printing a flood of lines costs one startswith a line).
+TOLD_LINES = (
+    "client is blocked for ",
+    "handling a client ...",
+    "closing client socket",
+    "client gone:",
+    "hello from child ",
+    "ctrl c pressed",
+    "SIGTERM received",
+    "active processes :",
+    "-> killing process ",
+)
 # The order of a child's life: the moments told together are told in this order.
 RANK = {
     "forked": 0,
@@ -167,7 +180,7 @@ class Narrator:
 
     def on_line(self, server, pid, stream, text):
         """A console line and the PID that printed it."""
-        if stream != "stdout" or pid is None:
+        if stream != "stdout" or pid is None or not text.startswith(TOLD_LINES):
             return
         root = self._root_of(server)
         now = self._clock()

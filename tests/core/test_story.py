@@ -42,13 +42,14 @@ def test_each_console_line_carries_the_pid_that_printed_it(manager):
         assert (child, text) in lines
 
 
-def test_the_forking_servers_children_tell_their_whole_story(manager):
+def test_the_forking_servers_children_tell_their_whole_story(manager, request):
     server = start_ready(manager, "forking_clock", {"delay": 0.3})
     socks = [connect(server) for _ in range(2)]
+    request.addfinalizer(lambda: [sock.close() for sock in socks])
     peers = [f"127.0.0.1:{sock.getsockname()[1]}" for sock in socks]
     for sock in socks:
         ask(sock)
-        sock.close()
+        sock.close()  # the child answers, then reads EOF and closes
     children = {}
     for peer in peers:
         line = wait_for(
