@@ -21,6 +21,23 @@ from tests.helpers import (
 
 pytestmark = pytest.mark.browser
 
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory):
+    """A dashboard of this module's own: these tests end servers as EXITED (finished or
+    crashed) and read consoles from their first line, which the session's shared dashboard
+    must not be left with or have from other tests."""
+    board = Dashboard(str(tmp_path_factory.mktemp("lecture")), TOKEN).start()
+    yield board
+    board.stop()
+
+
+@pytest.fixture
+def lecture(board):
+    yield board
+    board.stop_everything()
+
+
 CALM = "rgb(26, 95, 180)"  # --calm: a program that ended as it meant to
 BAD = "rgb(179, 38, 30)"  # --bad: a crash
 
@@ -45,7 +62,8 @@ def local_address(pid):
     return f"{conns[0].laddr.ip}:{conns[0].laddr.port}" if conns else None
 
 
-def test_ctrl_c_with_three_clients_runs_kill_processes_and_leaves_nothing(page, live):
+def test_ctrl_c_with_three_clients_runs_kill_processes_and_leaves_nothing(page, lecture):
+    live = lecture
     open_as_instructor(page, live)
     box = start_from_page(page, "forking_clock", delay=6, reap=False)  # Ctrl-C comes while they wait
     box.locator(".client-panel input[name=count]").fill("3")
@@ -99,7 +117,8 @@ def test_ctrl_c_with_three_clients_runs_kill_processes_and_leaves_nothing(page, 
     wait_for(lambda: not lecture_processes(live), 15.0, "no server, child or client left")
 
 
-def test_once_and_q_end_as_finished_and_a_crash_stays_red(page, live):
+def test_once_and_q_end_as_finished_and_a_crash_stays_red(page, lecture):
+    live = lecture
     open_as_instructor(page, live)
     clock = start_from_page(page, "clock", once=True)
     clock.locator("button[data-play=ask]").click()
@@ -126,30 +145,35 @@ def test_once_and_q_end_as_finished_and_a_crash_stays_red(page, live):
     expect(page.locator("#timeline li.k-crash").first).to_contain_text("web crashed: was killed by SIGKILL")
 
 
-def test_a_page_opened_late_shows_the_console_and_a_restart_keeps_it(page, tmp_path):
-    board = Dashboard(str(tmp_path), TOKEN).start()  # its own: no console lines from other tests
-    try:
-        info = board.start_server("fork_demo")
-        for _ in range(2):
-            assert board.api("POST", "/api/servers/fork_demo/stdin", {"line": ""})[0] == 200
+def test_a_page_opened_late_shows_the_console_and_a_restart_keeps_it(page, lecture):
+    info = lecture.start_server("fork_demo")
+    for _ in range(2):
+        assert lecture.api("POST", "/api/servers/fork_demo/stdin", {"line": ""})[0] == 200
 
-        def hellos():
-            lines = board.api("GET", "/api/servers/fork_demo/output?tail=200")[1]["lines"]
-            return [line for line in lines if line.startswith("hello from child")]
+    def hellos():
+        lines = lecture.api("GET", "/api/servers/fork_demo/output?tail=200")[1]["lines"]
+        return [line for line in lines if line.startswith(f"hello from parent {info['pid']}")]
 
-        wait_for(lambda: len(hellos()) == 3, what="three children said hello")
-        open_as_viewer(page, board)
-        console = card(page, "fork_demo").locator("pre.server-console")
-        for line in hellos():
-            expect(console).to_contain_text(line)
-        expect(console.locator("span", has_text="hello from child")).to_have_count(3)
-        page.reload()  # a reconnect: the snapshot again, each line once
-        expect(page.locator("#conn")).to_have_text("live")
-        expect(console.locator("span", has_text="hello from child")).to_have_count(3)
-        assert board.api("POST", "/api/servers/fork_demo/restart")[0] == 202
-        expect(console).to_contain_text("──── fork_demo started again as PID")
-        expect(console.locator("span", has_text="hello from child")).to_have_count(4)  # the old three kept
-        expect(console.locator("span", has_text=f"hello from parent {info['pid']}")).to_have_count(3)
-        board.stop_everything()
-    finally:
-        board.stop()
+    wait_for(lambda: len(hellos()) == 3, what="three children forked")
+    open_as_viewer(page, lecture)
+    console = card(page, "fork_demo").locator("pre.server-console")
+    for line in hellos():
+        expect(console).to_contain_text(line)
+        expect(console).to_contain_text(f"hello from child {line.split()[-1]}")
+    mine = console.locator("span", has_text=f"hello from parent {info['pid']}")
+    expect(mine).to_have_count(3)
+    page.reload()  # a reconnect: the snapshot again, each line once
+    expect(page.locator("#conn")).to_have_text("live")
+    expect(mine).to_have_count(3)
+    assert lecture.api("POST", "/api/servers/fork_demo/restart")[0] == 202
+    again = wait_for(
+        lambda: (
+            (now := lecture.server_detail("fork_demo"))["state"] == "RUNNING"
+            and now["pid"] != info["pid"]
+            and now
+        ),
+        what="fork_demo running again",
+    )
+    expect(console).to_contain_text(f"──── fork_demo started again as PID {again['pid']} ────")
+    expect(console).to_contain_text(f"hello from parent {again['pid']}")
+    expect(mine).to_have_count(3)  # the first run's lines are kept
