@@ -347,6 +347,8 @@ class Manager:
         if server.secret is None:
             raise CommandError(f"{name} has not been started yet, so it has no secret", 409)
         self.timeline(name, "secret", f"the instructor revealed the secret of {name}")
+        # Not for the viewers (live broadcasts no "secret"); the recorder may show it from now on.
+        self._publish("secret", {"server": name, "revealed": True, "t": time.time()})
         return {"secret": server.secret}
 
     def new_round(self, name, epoch=None):

@@ -1,0 +1,181 @@
+// The replay page: a recording played back through the live page's store and renderers
+// (cards, drawing, table, console, timeline); play, pause, 1×/4×/16×, a scrubber with the
+// timeline's marks, and the timeline's lines to jump to. The same module runs in a saved
+// page, reading the recording inlined in it instead of the API.
+import { notify } from "./api.js";
+import { el } from "./dom.js";
+import { Player } from "./player.js";
+import { confirmedTwice, remove, rename } from "./recording_edit.js";
+import { offlineSource, onlineSource } from "./recording_source.js";
+import { appendConsole, renderUptime, resetConsole, resetTimeline } from "./render.js";
+import { LEAVE_MS, createStore } from "./store.js";
+
+const TIMELINE_ITEMS = 400;
+const MOST_FORK_MARKS = 200;
+const meta = JSON.parse(document.getElementById("recording").textContent);
+const base = JSON.parse(document.getElementById("snapshot").textContent);
+const exported = document.getElementById("recording-export");
+const source = exported ? offlineSource(JSON.parse(exported.textContent)) : onlineSource(meta.id);
+const end = meta.ended ?? meta.started + meta.duration; // a recording under way: as far as it went
+const length = end - meta.started;
+const clock = { now: () => player.now() };
+const { store, load, schedule, apply } = createStore({ clock, isInstructor: false });
+let timeline = []; // the recording's timeline entries, in order
+const timeOf = new Map(); // a timeline entry's id -> when it was recorded
+
+// --- the state at a moment, and each event after it ---------------------------------------
+
+function restore(state, t) {
+  store.leaveMs = 0;
+  const snapshot = state.snapshot && state.snapshot.state;
+  const servers = base.servers.map((info) => {
+    const recorded = snapshot && snapshot.servers.find((server) => server.name === info.name);
+    return structuredClone(recorded || info);
+  });
+  load({ servers, events: [] });
+  for (const info of servers) {
+    resetConsole(info.name);
+    if (info.output && info.output.length) appendConsole(info.name, "stdout", info.output);
+  }
+  for (const event of state.events) apply(event.kind, event.payload);
+  const shown = timeline.filter((entry) => entry.t <= t).slice(-TIMELINE_ITEMS);
+  resetTimeline(shown.map((entry) => entry.payload));
+  store.leaveMs = LEAVE_MS / player.speed;
+}
+
+const player = new Player({
+  source,
+  start: meta.started,
+  end,
+  restore,
+  apply: (event) => apply(event.kind, event.payload),
+  changed: showPosition,
+  failed: (err) => notify(`the recording cannot be read: ${err.message}`),
+});
+
+function seek(t) {
+  player.seek(t).catch((err) => notify(`the recording cannot be read: ${err.message}`));
+}
+
+// --- the controls ---------------------------------------------------------------------------
+
+const playButton = document.getElementById("play");
+const scrubber = document.getElementById("scrubber");
+const position = document.getElementById("position");
+let dragging = false;
+let lastAges = 0;
+
+function clockText(seconds) {
+  const s = Math.max(0, seconds);
+  const minutes = Math.floor(s / 60);
+  return `${minutes}:${(s - minutes * 60).toFixed(1).padStart(4, "0")}`;
+}
+
+function showPosition() {
+  const now = player.now();
+  if (!dragging) scrubber.value = String(Math.round((now - meta.started) * 1000));
+  position.textContent = `${clockText(now - meta.started)} / ${clockText(length)}`;
+  playButton.textContent = player.playing ? "Pause" : "Play";
+  playButton.setAttribute("aria-pressed", String(player.playing));
+  for (const button of document.querySelectorAll("[data-speed]")) {
+    button.setAttribute("aria-pressed", String(Number(button.dataset.speed) === player.speed));
+  }
+  if (Math.abs(now - lastAges) >= 1) {
+    lastAges = now; // ages and uptimes move with the recording's time
+    for (const server of store.servers.values()) {
+      renderUptime(server, clock);
+      if (server.procs.size) schedule(server.info.name);
+    }
+  }
+}
+
+playButton.addEventListener("click", () => {
+  if (player.playing) player.pause();
+  else player.play().catch((err) => notify(`the recording cannot be read: ${err.message}`));
+});
+for (const button of document.querySelectorAll("[data-speed]")) {
+  button.addEventListener("click", () => {
+    player.setSpeed(Number(button.dataset.speed));
+    store.leaveMs = LEAVE_MS / player.speed;
+  });
+}
+scrubber.addEventListener("input", () => {
+  dragging = true;
+  position.textContent = `${clockText(Number(scrubber.value) / 1000)} / ${clockText(length)}`;
+});
+scrubber.addEventListener("change", () => {
+  dragging = false;
+  const atEnd = Number(scrubber.value) >= Number(scrubber.max);
+  seek(atEnd ? end : meta.started + Number(scrubber.value) / 1000);
+});
+document.getElementById("timeline").addEventListener("click", (event) => {
+  const item = event.target.closest("li[data-id]");
+  if (item && timeOf.has(Number(item.dataset.id))) seek(timeOf.get(Number(item.dataset.id)));
+});
+
+// --- the marks: forks, kills, Ctrl-C ----------------------------------------------------------
+
+function markKind(entry) {
+  const { kind, text } = entry.payload;
+  if (kind === "interrupt" || (kind === "kill" && /^SIGINT\b/.test(text))) return "ctrl-c";
+  if (kind === "kill" || kind === "fork") return kind;
+  return null;
+}
+
+function drawMarks() {
+  const box = document.getElementById("marks");
+  const marks = timeline.map((entry) => ({ entry, kind: markKind(entry) })).filter((mark) => mark.kind);
+  const every = Math.ceil(marks.filter((mark) => mark.kind === "fork").length / MOST_FORK_MARKS);
+  let forks = 0; // with many forks, one mark stands for several
+  const drawn = marks.filter((mark) => mark.kind !== "fork" || forks++ % every === 0);
+  box.replaceChildren(...drawn.map(({ entry, kind }) => {
+    const at = length ? ((entry.t - meta.started) / length) * 100 : 0;
+    const mark = el("button", {
+      type: "button",
+      class: `mark mark-${kind}`,
+      title: `${clockText(entry.t - meta.started)} ${entry.payload.text}`,
+      "aria-label": `jump to ${clockText(entry.t - meta.started)}: ${entry.payload.text}`,
+    });
+    mark.style.left = `${Math.max(0, Math.min(100, at))}%`;
+    mark.addEventListener("click", () => seek(entry.t));
+    return mark;
+  }));
+}
+
+// --- the instructor's rename and delete -------------------------------------------------------
+
+const renameForm = document.getElementById("rename");
+if (renameForm) {
+  renameForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const renamed = await rename(meta.id, renameForm.querySelector("input[name=title]").value);
+      document.getElementById("replay-title").textContent = renamed.title;
+      notify("renamed", "info");
+    } catch (err) {
+      notify(err.message);
+    }
+  });
+  document.getElementById("delete").addEventListener("click", async (event) => {
+    if (!confirmedTwice(event.currentTarget)) return;
+    try {
+      await remove(meta.id);
+      window.location.assign("/recordings");
+    } catch (err) {
+      notify(err.message);
+    }
+  });
+}
+
+// --- start: the timeline, then the first moment ---------------------------------------------------
+
+async function open() {
+  timeline = await source.timeline();
+  for (const entry of timeline) timeOf.set(entry.payload.id, entry.t);
+  drawMarks();
+  await player.seek(meta.started);
+  document.body.dataset.replay = "ready";
+}
+
+open().catch((err) => notify(`the recording cannot be read: ${err.message}`));
+window.forkwatch = { store, player };
