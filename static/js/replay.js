@@ -22,6 +22,7 @@ const clock = { now: () => player.now() };
 const { store, load, schedule, apply } = createStore({ clock, isInstructor: false });
 let timeline = []; // the recording's timeline entries, in order
 const timeOf = new Map(); // a timeline entry's id -> when it was recorded
+let consoleFrom = new Map(); // server -> the number of its first console line not yet shown
 
 // --- the state at a moment, and each event after it ---------------------------------------
 
@@ -33,14 +34,26 @@ function restore(state, t) {
     return structuredClone(recorded || info);
   });
   load({ servers, events: [] });
+  consoleFrom = new Map();
   for (const info of servers) {
     resetConsole(info.name);
     if (info.output && info.output.length) appendConsole(info.name, "stdout", info.output);
+    if (snapshot) consoleFrom.set(info.name, info.output_seq ?? 0);
   }
-  for (const event of state.events) apply(event.kind, event.payload);
+  for (const event of state.events) show(event);
   const shown = timeline.filter((entry) => entry.t <= t).slice(-TIMELINE_ITEMS);
   resetTimeline(shown.map((entry) => entry.payload));
   store.leaveMs = LEAVE_MS / player.speed;
+}
+
+// One recorded event; console lines the snapshot already showed are skipped.
+function show({ kind, payload }) {
+  if (kind === "output" && payload.seq !== undefined) {
+    const skip = (consoleFrom.get(payload.server) ?? 0) - payload.seq;
+    if (skip >= payload.lines.length) return;
+    if (skip > 0) payload = { ...payload, lines: payload.lines.slice(skip) };
+  }
+  apply(kind, payload);
 }
 
 const player = new Player({
@@ -48,7 +61,7 @@ const player = new Player({
   start: meta.started,
   end,
   restore,
-  apply: (event) => apply(event.kind, event.payload),
+  apply: show,
   changed: showPosition,
   failed: (err) => notify(`the recording cannot be read: ${err.message}`),
 });

@@ -116,7 +116,6 @@ class Recordings:
         """Events of a recording in (after, until], by event id (`by="id"`, exact paging:
         pass the last id seen as `after`) or by time (`by="t"`), at most `limit`; with
         `kind`, only events of that kind (the timeline's are "event")."""
-        self.get(recording_id)
         limit = min(_whole_number(limit, "limit"), EVENTS_LIMIT_MAX)
         where = "recording = ?" + (" AND kind = ?" if kind is not None else "")
         args = [recording_id] + ([_kind(kind)] if kind is not None else [])
@@ -136,6 +135,7 @@ class Recordings:
             args += [low, high]
         else:
             raise CommandError('by must be "id" or "t"', 400)
+        self.get(recording_id)
         args.append(limit)
         return [_event(row) for row in self._query(sql, args)]
 
