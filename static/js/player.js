@@ -1,7 +1,7 @@
 // Playing a recording back: a position in the recording's time that runs at 1×, 4× or 16×
 // while playing, the recorded events applied as the position passes them (read ahead in
 // pages), and seeking: the newest snapshot before a time plus the events up to it.
-const TICK_MS = 40;
+const TICK_MS = 20;
 const PAGE = 2000;
 const READ_AHEAD = 500;
 

@@ -11,7 +11,7 @@ import { appendConsole, renderUptime, resetConsole, resetTimeline } from "./rend
 import { LEAVE_MS, createStore } from "./store.js";
 
 const TIMELINE_ITEMS = 400;
-const MOST_FORK_MARKS = 200;
+const MARK_GAP = 0.5;
 const meta = JSON.parse(document.getElementById("recording").textContent);
 const base = JSON.parse(document.getElementById("snapshot").textContent);
 const exported = document.getElementById("recording-export");
@@ -135,22 +135,32 @@ function markKind(entry) {
   return null;
 }
 
+// Marks of a kind closer than MARK_GAP (% of the scrubber) would overlap: they are one
+// mark, which jumps to the last of them.
 function drawMarks() {
+  const groups = [];
+  const open = new Map(); // kind -> its latest group
+  for (const entry of timeline) {
+    const kind = markKind(entry);
+    if (!kind) continue;
+    const at = length ? Math.max(0, Math.min(100, ((entry.t - meta.started) / length) * 100)) : 0;
+    let group = open.get(kind);
+    if (!group || at - group.at > MARK_GAP) {
+      group = { kind, at, entries: [] };
+      groups.push(group);
+      open.set(kind, group);
+    }
+    group.entries.push(entry);
+  }
   const box = document.getElementById("marks");
-  const marks = timeline.map((entry) => ({ entry, kind: markKind(entry) })).filter((mark) => mark.kind);
-  const every = Math.ceil(marks.filter((mark) => mark.kind === "fork").length / MOST_FORK_MARKS);
-  let forks = 0; // with many forks, one mark stands for several
-  const drawn = marks.filter((mark) => mark.kind !== "fork" || forks++ % every === 0);
-  box.replaceChildren(...drawn.map(({ entry, kind }) => {
-    const at = length ? ((entry.t - meta.started) / length) * 100 : 0;
+  box.replaceChildren(...groups.map(({ kind, at, entries }) => {
+    const last = entries[entries.length - 1];
+    const words = `${clockText(last.t - meta.started)} ${entries.map((entry) => entry.payload.text).join("; ")}`;
     const mark = el("button", {
-      type: "button",
-      class: `mark mark-${kind}`,
-      title: `${clockText(entry.t - meta.started)} ${entry.payload.text}`,
-      "aria-label": `jump to ${clockText(entry.t - meta.started)}: ${entry.payload.text}`,
+      type: "button", class: `mark mark-${kind}`, title: words, "aria-label": `jump to ${words}`, "data-t": last.t,
     });
-    mark.style.left = `${Math.max(0, Math.min(100, at))}%`;
-    mark.addEventListener("click", () => seek(entry.t));
+    mark.style.left = `${at}%`;
+    mark.addEventListener("click", () => seek(last.t));
     return mark;
   }));
 }
