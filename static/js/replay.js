@@ -41,8 +41,7 @@ function restore(state, t) {
     if (snapshot) consoleFrom.set(info.name, info.output_seq ?? 0);
   }
   for (const event of state.events) show(event);
-  const shown = timeline.filter((entry) => entry.t <= t).slice(-TIMELINE_ITEMS);
-  resetTimeline(shown.map((entry) => entry.payload));
+  showTimelineUpTo(t);
   store.leaveMs = LEAVE_MS / player.speed;
 }
 
@@ -54,6 +53,11 @@ function show({ kind, payload }) {
     if (skip > 0) payload = { ...payload, lines: payload.lines.slice(skip) };
   }
   apply(kind, payload);
+}
+
+function showTimelineUpTo(t) {
+  const shown = timeline.filter((entry) => entry.t <= t).slice(-TIMELINE_ITEMS);
+  resetTimeline(shown.map((entry) => entry.payload));
 }
 
 const player = new Player({
@@ -190,13 +194,15 @@ if (renameForm) {
   });
 }
 
-// --- start: the timeline, then the first moment ---------------------------------------------------
+// --- start: the first moment at once; the marks and the timeline's lines once read ------------
 
 async function open() {
-  timeline = await source.timeline();
+  const reading = source.timeline(); // a long recording's takes a while: it comes after
+  await player.seek(meta.started);
+  timeline = await reading;
   for (const entry of timeline) timeOf.set(entry.payload.id, entry.t);
   drawMarks();
-  await player.seek(meta.started);
+  showTimelineUpTo(player.now());
   document.body.dataset.replay = "ready";
 }
 

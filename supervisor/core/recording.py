@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 FILE_NAME = "recordings.sqlite3"
 SNAPSHOT_LINES = 200
+COMMIT_INTERVAL_S = 0.5  # a SIGKILL loses at most this much; fewer commits cost the demo less
 
 
 class Recording:
@@ -39,7 +40,10 @@ class Recording:
         path = os.path.join(settings["state_dir"], FILE_NAME)
         feed = Feed(manager)
         recorder = Recorder(
-            path, snapshot=feed.snapshot, max_bytes=int(settings.get("max_recordings_mb", 200) * MB)
+            path,
+            snapshot=feed.snapshot,
+            max_bytes=int(settings.get("max_recordings_mb", 200) * MB),
+            commit_interval=COMMIT_INTERVAL_S,
         )
         if recorder.store is None:
             return cls(off=recorder.unavailable)

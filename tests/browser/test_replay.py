@@ -53,15 +53,23 @@ def demo(dashboard):
     began = time.time()
     info = dashboard.start_server(SERVER, {"delay": 1, "reap": True})
     address = ("127.0.0.1", info["port"])
-    with socket.create_connection(address, timeout=10) as first, socket.create_connection(address, timeout=10) as second:
+    with (
+        socket.create_connection(address, timeout=10) as first,
+        socket.create_connection(address, timeout=10) as second,
+    ):
         first.sendall(b"What is the time?".ljust(25))
         second.sendall(b"What")  # its child will wait for the rest
-        child = wait_for(lambda: held_child(dashboard, f"127.0.0.1:{second.getsockname()[1]}"), what="its child")
+        child = wait_for(
+            lambda: held_child(dashboard, f"127.0.0.1:{second.getsockname()[1]}"), what="its child"
+        )
         assert first.recv(100)  # after the first child's second of sleep
         kill = {"signal": "SIGKILL", "create_time": child["create_time"]}
         assert dashboard.api("POST", f"/api/processes/{child['pid']}/signal", kill)[0] == 200
         wait_for(
-            lambda: any(e["text"] == f"PID {child['pid']} of {SERVER} is gone" for e in api(dashboard, "/api/events")["events"]),
+            lambda: any(
+                e["text"] == f"PID {child['pid']} of {SERVER} is gone"
+                for e in api(dashboard, "/api/events")["events"]
+            ),
             what="the killed child's exit",
         )
     dashboard.stop_everything()
@@ -76,7 +84,11 @@ def demo(dashboard):
     return {
         "meta": meta,
         "events": events,
-        "forks": {e["payload"]["pid"]: e["t"] for e in events if e["kind"] == "proc" and e["payload"]["kind"] == "fork"},
+        "forks": {
+            e["payload"]["pid"]: e["t"]
+            for e in events
+            if e["kind"] == "proc" and e["payload"]["kind"] == "fork"
+        },
         "exits": {e["payload"]["text"]: e["t"] for e in timeline if e["payload"]["kind"] == "exit"},
         "lines": [(line, e["t"]) for e in events if e["kind"] == "output" for line in e["payload"]["lines"]],
         "killed": child["pid"],
@@ -124,7 +136,11 @@ def shown_state(box):
 def expect_state_at(box, demo, t):
     """The page shows what the recording says at t: state, rows (zombies as zombies), console."""
     state, procs, console = recorded_state(demo, t)
-    wanted = (state, {pid: status == "zombie" for pid, status in procs.items()}, "".join(f"{line}\n" for line in console))
+    wanted = (
+        state,
+        {pid: status == "zombie" for pid, status in procs.items()},
+        "".join(f"{line}\n" for line in console),
+    )
     seen = {}
 
     def matches():
@@ -134,7 +150,9 @@ def expect_state_at(box, demo, t):
     try:
         wait_for(matches, 5.0, "the page to show the recorded state")
     except AssertionError:
-        raise AssertionError(f"at +{t - demo['meta']['started']:.3f} s the page shows {seen['page']}, the recording says {wanted}") from None
+        raise AssertionError(
+            f"at +{t - demo['meta']['started']:.3f} s the page shows {seen['page']}, the recording says {wanted}"
+        ) from None
 
 
 def open_replay(page, url):
@@ -152,7 +170,9 @@ def assert_on_time(what, shown, recorded, speed, pressed, started):
 
 def test_a_recorded_demo_replays_with_the_same_forks_exits_and_lines_at_the_same_times(page, dashboard, demo):
     meta = demo["meta"]
-    assert len(demo["forks"]) == 2 and set(demo["exits"]) == {f"PID {pid} of {SERVER} is gone" for pid in demo["forks"]}
+    assert len(demo["forks"]) == 2 and set(demo["exits"]) == {
+        f"PID {pid} of {SERVER} is gone" for pid in demo["forks"]
+    }
     assert [line for line, _ in demo["lines"]] == demo["console"]  # what the console showed live
     box = open_replay(page, f"{dashboard.url}recordings/{meta['id']}")
     expect(box.locator("[data-field=state]")).to_have_text("STARTING")
@@ -211,7 +231,9 @@ def test_scrubbing_and_the_timeline_land_on_the_state_of_that_moment(page, dashb
     for mark in page.locator("#marks .mark-fork").all():  # forks a few ms apart share one mark
         mark.click()
         titles.append(mark.get_attribute("title"))
-        assert float(mark.get_attribute("data-t")) in [t for text, t in timeline.items() if "forked PID" in text]
+        assert float(mark.get_attribute("data-t")) in [
+            t for text, t in timeline.items() if "forked PID" in text
+        ]
         expect_state_at(box, demo, float(mark.get_attribute("data-t")))
     assert all(f"forked PID {pid} " in " ".join(titles) for pid in demo["forks"])
 
@@ -247,7 +269,9 @@ def test_an_exported_page_replays_from_disk_with_the_network_off(browser, dashbo
         killed = demo["killed"]
         answered = next(pid for pid in demo["forks"] if pid != killed)
         for pid, t in demo["forks"].items():  # each child lives a second
-            assert_on_time(f"the fork of {pid} at 4×", seen["rows"][str(pid)], t, 4, seen["pressed"], meta["started"])
+            assert_on_time(
+                f"the fork of {pid} at 4×", seen["rows"][str(pid)], t, 4, seen["pressed"], meta["started"]
+            )
         for gone, t in demo["exits"].items():
             [shown] = [at for text, at in seen["timeline"].items() if text.endswith(gone)]
             assert_on_time(f"{gone} at 4×", shown, t, 4, seen["pressed"], meta["started"])

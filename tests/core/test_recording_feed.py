@@ -11,7 +11,9 @@ FORKS = 100
 
 def test_a_snapshot_and_the_events_after_it_show_each_console_line_once(manager, recordings_path):
     feed = Feed(manager)
-    recorder = Recorder(recordings_path, snapshot=feed.snapshot, snapshot_interval=0.005, commit_interval=0.01)
+    recorder = Recorder(
+        recordings_path, snapshot=feed.snapshot, snapshot_interval=0.005, commit_interval=0.01
+    )
     feed.recorder = recorder.start()
     manager.subscribe(feed)
     try:
@@ -19,8 +21,12 @@ def test_a_snapshot_and_the_events_after_it_show_each_console_line_once(manager,
         for _ in range(FORKS):
             manager.send_stdin("fork_demo", "")  # each line forks a child: two more console lines
         wait_for(
-            lambda: sum(line.startswith("hello from child") for line in manager.output("fork_demo", 5000)["lines"])
-            == FORKS + 1,
+            lambda: (
+                sum(
+                    line.startswith("hello from child") for line in manager.output("fork_demo", 5000)["lines"]
+                )
+                == FORKS + 1
+            ),
             what="every child's hello",
         )
         manager.stop_all()
@@ -30,7 +36,9 @@ def test_a_snapshot_and_the_events_after_it_show_each_console_line_once(manager,
         assert recorder.close()
     [meta] = recorder.store.list()
     document = recorder.store.export(meta["id"])
-    outputs = [e for e in document["events"] if e["kind"] == "output" and e["payload"]["server"] == "fork_demo"]
+    outputs = [
+        e for e in document["events"] if e["kind"] == "output" and e["payload"]["server"] == "fork_demo"
+    ]
     console = [line for e in outputs for line in e["payload"]["lines"]]
     assert console == manager.output("fork_demo", 5000)["lines"]
     assert [e["payload"]["seq"] for e in outputs] == [

@@ -33,7 +33,9 @@ def finished(client):
 def fork_demo(app, client):
     """The forking clock with two clients: one answered and gone, one killed; then stop
     everything. Returns the recording's metadata and the PIDs (answered, killed)."""
-    client.post("/api/servers/forking_clock/start", json={"options": {"delay": 0, "reap": True}}, headers=BEARER)
+    client.post(
+        "/api/servers/forking_clock/start", json={"options": {"delay": 0, "reap": True}}, headers=BEARER
+    )
     port = wait_state(manager_of(app), "forking_clock", "RUNNING")["port"]
     [recording] = wait_for(lambda: client.get("/api/recordings").get_json()["recordings"], what="a recording")
     wait_for(
@@ -53,7 +55,9 @@ def fork_demo(app, client):
             what="the held client's child",
         )
         kill = {"signal": "SIGKILL", "create_time": child["create_time"]}
-        assert client.post(f"/api/processes/{child['pid']}/signal", json=kill, headers=BEARER).status_code == 200
+        assert (
+            client.post(f"/api/processes/{child['pid']}/signal", json=kill, headers=BEARER).status_code == 200
+        )
         held.settimeout(10)
         try:
             assert held.recv(100) == b""  # the child is gone: EOF, or a reset for an unread question
@@ -76,7 +80,11 @@ def test_a_demo_is_recorded_and_read_back(app, client):
     assert events["more"] is False and events["last"] == events["events"][-1]["id"]
     kinds = [(e["kind"], e["payload"].get("state") or e["payload"].get("kind")) for e in events["events"]]
     assert kinds[0] == ("server", "STARTING") and kinds[-1] == ("server", "STOPPED")
-    forks = [e["payload"]["pid"] for e in events["events"] if e["kind"] == "proc" and e["payload"]["kind"] == "fork"]
+    forks = [
+        e["payload"]["pid"]
+        for e in events["events"]
+        if e["kind"] == "proc" and e["payload"]["kind"] == "fork"
+    ]
     assert forks == forked
     lines = [line for e in events["events"] if e["kind"] == "output" for line in e["payload"]["lines"]]
     assert client.get("/api/servers/forking_clock/output?tail=200").get_json()["lines"] == lines
@@ -85,7 +93,9 @@ def test_a_demo_is_recorded_and_read_back(app, client):
 
     # Paging by id is exact; by time and by kind too.
     first = client.get(f"/api/recordings/{meta['id']}/events?limit=3").get_json()
-    assert first["more"] is True and [e["id"] for e in first["events"]] == [e["id"] for e in events["events"][:3]]
+    assert first["more"] is True and [e["id"] for e in first["events"]] == [
+        e["id"] for e in events["events"][:3]
+    ]
     rest = client.get(f"/api/recordings/{meta['id']}/events?after={first['last']}&limit=20000").get_json()
     assert first["events"] + rest["events"] == events["events"]
     middle = events["events"][5]
@@ -167,16 +177,25 @@ def test_bad_requests_get_a_sentence(client, path, status, words):
 def test_exports_json_and_a_page_that_needs_no_network(app, client):
     meta, forked, _ = fork_demo(app, client)
     response = client.get(f"/api/recordings/{meta['id']}/export?format=json")
-    assert response.headers["Content-Disposition"] == f'attachment; filename="forkwatch-recording-{meta["id"]}.json"'
+    assert (
+        response.headers["Content-Disposition"]
+        == f'attachment; filename="forkwatch-recording-{meta["id"]}.json"'
+    )
     document = response.get_json()
-    assert (document["format"], document["version"], document["recording"]) == ("forkwatch-recording", 1, meta)
+    assert (document["format"], document["version"], document["recording"]) == (
+        "forkwatch-recording",
+        1,
+        meta,
+    )
     assert document["snapshots"] and document["events"][0]["payload"]["state"] == "STARTING"
 
     response = client.get(f"/api/recordings/{meta['id']}/export?format=html")
     assert response.mimetype == "text/html"
     assert response.headers["Content-Disposition"].endswith(f'forkwatch-recording-{meta["id"]}.html"')
     page = response.get_data(as_text=True)
-    policy = html.unescape(re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', page).group(1))
+    policy = html.unescape(
+        re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', page).group(1)
+    )
     assert "default-src 'none'" in policy and "'unsafe-inline'" not in policy
     assert not re.search(r'(src|href)="(?!data:)[^"#]', page), "the saved page must load nothing"
     inlined = re.search(r'<script id="recording-export" type="application/json">(.*?)</script>', page, re.S)
@@ -227,7 +246,9 @@ def test_recording_off_is_said_by_every_route(app_factory):
     for path in ("/api/recordings", "/api/recordings/1", "/api/recordings/1/export?format=html"):
         response = client.get(path)
         assert response.status_code == 409
-        assert response.get_json() == {"error": "recording is off: it is turned off in the settings (recording = false)"}
+        assert response.get_json() == {
+            "error": "recording is off: it is turned off in the settings (recording = false)"
+        }
     assert "Recording is off: it is turned off" in client.get("/recordings").get_data(as_text=True)
     assert not os.path.exists(recordings_file(app))
 
@@ -248,7 +269,9 @@ def test_a_broken_file_is_moved_aside_and_a_fresh_one_started(tmp_path, app_fact
         recorder = Recorder(str(path)).start()
         recorder.begin("a demo")
         for number in range(3000):
-            recorder.append("output", {"server": "clock", "stream": "stdout", "lines": [f"line {number}" * 5]})
+            recorder.append(
+                "output", {"server": "clock", "stream": "stdout", "lines": [f"line {number}" * 5]}
+            )
         assert recorder.close()
         size = path.stat().st_size
         with open(path, "r+b") as handle:
