@@ -47,26 +47,40 @@ def _id(text):
     return int(text)
 
 
-def _whole(name, default=None):
+def _argument(name, parse, words, default=None):
+    """The query argument `name` read by `parse` (None when it cannot be), else `default`."""
     text = request.args.get(name)
     if text is None or text == "":
         return default
-    if not text.isdigit() or len(text) > ID_DIGITS:
-        raise CommandError(f"{name} must be a whole number, 0 or more", 400)
-    return int(text)
+    value = parse(text)
+    if value is None:
+        raise CommandError(f"{name} must be {words}", 400)
+    return value
+
+
+def _choice(name, choices, default):
+    value = request.args.get(name, default)
+    if value not in choices:
+        raise CommandError(f"{name} must be {' or '.join(f'{choice!r}' for choice in choices)}", 400)
+    return value
+
+
+def _whole(name, default=None):
+    def parse(text):
+        return int(text) if text.isdigit() and len(text) <= ID_DIGITS else None
+
+    return _argument(name, parse, "a whole number, 0 or more", default)
 
 
 def _seconds(name, default=None):
-    text = request.args.get(name)
-    if text is None or text == "":
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise CommandError(f"{name} must be a time in seconds since the epoch (as events' t)", 400)
-    return value
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+        return value if math.isfinite(value) else None
+
+    return _argument(name, parse, "a time in seconds since the epoch (as events' t)", default)
 
 
 # --- the API --------------------------------------------------------------------------------
@@ -85,9 +99,7 @@ def one_recording(rid):
 @bp.get("/api/recordings/<rid>/events")
 def recording_events(rid):
     store, recording_id = _store(), _id(rid)
-    by = request.args.get("by", "id")
-    if by not in ("id", "t"):
-        raise CommandError('by must be "id" (event ids) or "t" (times)', 400)
+    by = _choice("by", ("id", "t"), "id")
     bound = _whole if by == "id" else _seconds
     limit = _whole("limit", 1000)
     if limit < 1:
@@ -127,9 +139,7 @@ def delete_recording(rid):
 @bp.get("/api/recordings/<rid>/export")
 def export_recording(rid):
     store, recording_id = _store(), _id(rid)
-    kind = request.args.get("format", "json")
-    if kind not in ("json", "html"):
-        raise CommandError('format must be "html" or "json"', 400)
+    kind = _choice("format", ("html", "json"), "json")
     document = store.export(recording_id)
     if kind == "json":
         response = jsonify(document)

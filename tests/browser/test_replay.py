@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import card, wait_for
+from tests.helpers import card, open_as_instructor, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -282,3 +282,34 @@ def test_an_exported_page_replays_from_disk_with_the_network_off(browser, dashbo
         assert [url for url in requested if not url.startswith("file://")] == []
     finally:
         context.close()
+
+
+def test_the_instructor_renames_and_deletes_a_recording_from_the_list(page, dashboard):
+    began = time.time()
+    dashboard.start_server("clock")
+    dashboard.stop_everything()
+    meta = wait_for(
+        lambda: next(
+            (
+                r
+                for r in api(dashboard, "/api/recordings")["recordings"]
+                if r["started"] >= began and not r["recording"]
+            ),
+            None,
+        ),
+        what="the clock's recording",
+    )
+    open_as_instructor(page, dashboard)
+    page.locator("a[href='/recordings']").click()
+    row = page.locator(f"tr[data-recording='{meta['id']}']")
+    row.locator("[data-rename]").click()
+    row.locator("input[name=title]").fill("The clock, once")
+    row.locator("form.rename-form button").click()
+    expect(row.locator("[data-field=title]")).to_have_text("The clock, once")
+    assert api(dashboard, f"/api/recordings/{meta['id']}")["title"] == "The clock, once"
+    row.locator("[data-delete]").click()
+    expect(row.locator("[data-delete]")).to_have_text("Really delete?")
+    assert dashboard.api("GET", f"/api/recordings/{meta['id']}")[0] == 200  # one click deletes nothing
+    row.locator("[data-delete]").click()
+    expect(row).to_have_count(0)
+    assert dashboard.api("GET", f"/api/recordings/{meta['id']}")[0] == 404

@@ -159,13 +159,13 @@ def test_a_recording_under_way_cannot_be_deleted(app, client):
         ("/api/recordings/1/events?after=-1", 400, "after must be a whole number"),
         ("/api/recordings/1/events?until=x", 400, "until must be a whole number"),
         ("/api/recordings/1/events?limit=0", 400, "limit must be 1 or more"),
-        ("/api/recordings/1/events?by=size", 400, 'by must be "id"'),
+        ("/api/recordings/1/events?by=size", 400, "by must be 'id' or 't'"),
         ("/api/recordings/1/events?by=t&after=nan", 400, "after must be a time in seconds"),
         ("/api/recordings/1/events?kind=a%20b", 400, "kind must be the name of an event kind"),
         ("/api/recordings/1/state", 400, "t (a time in seconds since the epoch) is required"),
         ("/api/recordings/1/state?t=inf", 400, "t must be a time in seconds"),
         ("/api/recordings/1/state?t=%FF", 400, "t must be a time in seconds"),
-        ("/api/recordings/1/export?format=pdf", 400, 'format must be "html" or "json"'),
+        ("/api/recordings/1/export?format=pdf", 400, "format must be 'html' or 'json'"),
     ],
 )
 def test_bad_requests_get_a_sentence(client, path, status, words):
