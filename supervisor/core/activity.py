@@ -61,6 +61,9 @@ class Activities:
         self._readings[key] = (block, time.monotonic())
         return before is None or not doing.same_activity(before[0], block)
 
+    def __len__(self):
+        return len(self._readings)
+
     def known(self, node):
         return _key(node) in self._readings
 
@@ -76,6 +79,17 @@ class Activities:
         delay = None if node.root else self._delays.get(node.server)
         age = max(0.0, (now_wall if now_wall is not None else time.time()) - node.create_time)
         return doing.live_fields(block, delay, age)
+
+    def for_stats(self, node, now_wall=None):
+        """What the stats carry of what node does: the sentence (a countdown changes it every
+        second) and its activity; the countdown's numbers only while it sleeps."""
+        if not self.enabled:
+            return {}
+        fields = self.fields(node, now_wall)
+        carried = {"doing": fields["doing"], "activity": fields["activity"]}
+        if fields["sleep_left_s"] is not None:
+            carried.update(sleep_left_s=fields["sleep_left_s"], sleep_s=fields["sleep_s"])
+        return carried
 
     def gone(self, pid):
         """The row fields of a process that has exited."""

@@ -15,7 +15,7 @@ exit changes what both do): a change of activity is a `doing` event, while a sle
 countdown rides on the stats.
 
 Its cost grows with the number of watched processes, not with every process on the machine
-(but for one directory listing per tick with the procfs source). At about 360 lines it keeps
+(but for one directory listing per tick with the procfs source). At about 410 lines it keeps
 the adoption rules (parents first, reused PIDs, orphans reaped by PID) in one place.
 """
 
@@ -380,24 +380,13 @@ class TreeWatcher:
                     "cpu_percent": self._cpu.percent(stat, now),
                     "rss": stat.rss_pages * PAGE_SIZE,
                     "status": stat.status,
-                    **self._stats_fields(node, now_wall),
+                    **self.activities.for_stats(node, now_wall),
                 }
             )
         self._cpu.prune(keep)
         self.activities.prune(keep)
         for server, procs in by_server.items():
             self.publish("stats", {"server": server, "procs": procs})
-
-    def _stats_fields(self, node, now_wall):
-        """What the stats carry of what node does: the sentence (a countdown changes it every
-        second) and its activity; the countdown's numbers only while it sleeps."""
-        if not self.activities.enabled:
-            return {}
-        fields = self.activities.fields(node, now_wall)
-        carried = {"doing": fields["doing"], "activity": fields["activity"]}
-        if fields["sleep_left_s"] is not None:
-            carried.update(sleep_left_s=fields["sleep_left_s"], sleep_s=fields["sleep_s"])
-        return carried
 
     def _emit(self, kind, node):
         fields = self.activities.gone(node.pid) if kind == "exit" else self.activities.fields(node)

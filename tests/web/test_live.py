@@ -30,6 +30,7 @@ def test_socket_viewer_gets_a_snapshot_and_cannot_control(app, client, report):
         ("kill_children", {"name": "clock"}),
         ("stdin", {"name": "fork_demo", "line": "q"}),
         ("stop_all", {}),
+        ("focus", {"pid": 1}),
     ]
     report["cases"] = len(events)
     for event, data in events:
