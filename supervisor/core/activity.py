@@ -2,7 +2,9 @@
 last reading of every process, and the fields its tree row carries (doing.live_fields).
 
 A reading is kept by (pid, start_ticks) with the time it was made, so a row built between
-two readings still counts a sleep down from the kernel's last word. A forked child's
+two readings still counts a sleep down from the kernel's last word; the fields of any other
+reading are worked out once and kept with it. The dicts handed out are shared: copy, never
+change them. A forked child's
 countdown also knows its server's per-child delay (`set_delay`).
 
 The reader's caches belong to one thread at a time: every reading and every prune takes
@@ -28,9 +30,9 @@ class Activities:
 
     def __init__(self, enabled=True):
         self.enabled = enabled
-        self._reader = BlockingReader() if enabled else None
+        self._reader = BlockingReader(every_wchan=False) if enabled else None
         self._lock = threading.Lock()
-        self._readings = {}  # (pid, start_ticks) -> (Blocking, monotonic time of the reading)
+        self._readings = {}  # (pid, start_ticks) -> [Blocking, monotonic time read, its fields or None]
         self._delays = {}  # server -> seconds each forked child waits before it answers
 
     def set_delay(self, server, delay_s):
@@ -58,7 +60,7 @@ class Activities:
             return False  # its exit is reported as such
         key = _key(node)
         before = self._readings.get(key)
-        self._readings[key] = (block, time.monotonic())
+        self._readings[key] = [block, time.monotonic(), None]
         return before is None or not doing.same_activity(before[0], block)
 
     def __len__(self):
@@ -72,13 +74,18 @@ class Activities:
         found = self._readings.get(_key(node))
         if found is None:
             return dict(EMPTY)
-        block, read_at = found
+        block, read_at, kept = found
+        if kept is not None:
+            return kept
         if block.left_s is not None:
             left = max(0.0, block.left_s - (time.monotonic() - read_at))
             block = dataclasses.replace(block, left_s=left)
         delay = None if node.root else self._delays.get(node.server)
         age = max(0.0, (now_wall if now_wall is not None else time.time()) - node.create_time)
-        return doing.live_fields(block, delay, age)
+        fields = doing.live_fields(block, delay, age)
+        if fields["activity"] not in (doing.SLEEP, doing.STOPPED):
+            found[2] = fields  # only a sleep's words change between readings: the rest is kept
+        return fields
 
     def for_stats(self, node, now_wall=None):
         """What the stats carry of what node does: the sentence (a countdown changes it every

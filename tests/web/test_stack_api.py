@@ -1,19 +1,10 @@
 """GET /api/processes/PID/stack through Flask's test client: real py-spy on a real forking
 clock child; who may see what (locals and the stdlib's lines only for the instructor); the
-refusals and the rate limit; and the instructor's `focus` event that every page follows."""
+refusals and the rate limit."""
 
 import socket
 
-from tests.helpers import (
-    BEARER,
-    TOKEN,
-    browser_session,
-    live_client,
-    manager_of,
-    received,
-    wait_for,
-    wait_state,
-)
+from tests.helpers import BEARER, browser_session, manager_of, wait_for, wait_state
 
 
 def started(app, name, options):
@@ -83,30 +74,3 @@ def test_stack_reads_are_rate_limited_per_session(app_factory):
     assert [viewer.get(f"/api/processes/{info['pid']}/stack").status_code for _ in range(2)] == [200, 200]
     slowed = viewer.get(f"/api/processes/{info['pid']}/stack")
     assert slowed.status_code == 429 and slowed.get_json()["error"].startswith("slow down")
-
-
-def test_the_instructor_shows_a_process_to_the_class(app):
-    info = started(app, "forking_clock", {"delay": 30})
-    viewer_page, _ = browser_session(app)
-    viewer = live_client(app, viewer_page)
-    instructor = live_client(app, auth={"token": TOKEN})
-    with socket.create_connection(("127.0.0.1", info["port"])):
-        pid = a_child(app)
-        ack = viewer.emit("focus", {"server": "forking_clock", "pid": pid}, namespace="/live", callback=True)
-        assert ack == {"ok": False, "error": "this needs the instructor's token", "result": None}
-        viewer.get_received("/live")
-        ack = instructor.emit(
-            "focus", {"server": "forking_clock", "pid": pid}, namespace="/live", callback=True
-        )
-        assert ack["ok"] and ack["result"] == {"server": "forking_clock", "pid": pid}
-        focus = wait_for(lambda: received(viewer, "focus"), 5, "the focus event")[0]
-        assert (focus["server"], focus["pid"]) == ("forking_clock", pid)
-        late = live_client(app, browser_session(app)[0])  # a page opened later follows it too
-        assert received(late, "snapshot")[0]["focus"] == {"server": "forking_clock", "pid": pid}
-        ack = instructor.emit("focus", {"pid": 1}, namespace="/live", callback=True)
-        assert not ack["ok"] and "not a process of any server" in ack["error"]
-        ack = instructor.emit("focus", {"pid": None}, namespace="/live", callback=True)
-        assert ack == {"ok": True, "error": None, "result": None}
-        assert wait_for(lambda: received(viewer, "focus"), 5, "the end of the focus")[-1]["pid"] is None
-    for sio in (viewer, instructor, late):
-        sio.disconnect(namespace="/live")
