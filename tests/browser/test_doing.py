@@ -42,7 +42,9 @@ def test_the_lectures_forking_server_with_three_clients(page, live):
     expect(row(box, info["pid"]).locator("td.doing")).to_have_text(parent)
     expect(node(box, info["pid"])).to_have_attribute("data-activity", "accept")
     expect(node(box, info["pid"]).locator("title")).to_contain_text(parent)
+    expect(box.locator("ul.legend")).to_be_visible()
     expect(box.locator("ul.legend li")).to_have_count(8)
+    expect(card(page, "web").locator("ul.legend")).to_be_hidden()  # no processes, no legend
     socks = [socket.create_connection(("127.0.0.1", info["port"])) for _ in range(3)]
     try:
         pids = children_of(live, "forking_clock", 3)
