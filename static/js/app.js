@@ -82,8 +82,9 @@ function onProc(proc) {
     }, LEAVE_MS);
     return;
   }
-  const known = server.procs.get(proc.pid) || {};
-  server.procs.set(proc.pid, { ...known, ...proc });
+  const known = server.procs.get(proc.pid);
+  if (proc.kind === "doing" && !known) return; // news of a process already gone from the tree
+  server.procs.set(proc.pid, { ...(known || {}), ...proc });
   schedule(proc.server);
 }
 
