@@ -18,7 +18,7 @@ def create_app(config=None):
     from supervisor.core.fork_clients import ForkClients
     from supervisor.core.manager import Manager
     from supervisor.core.recording import Recording
-    from supervisor.web import api, live, replay, views
+    from supervisor.web import api, live, replay, source, views
     from supervisor.web.extensions import new_socketio
     from supervisor.web.play import RateLimiter
 
@@ -50,6 +50,7 @@ def create_app(config=None):
     app.extensions["forkwatch"] = manager
     app.extensions["forkwatch_clients"] = clients
     app.extensions["forkwatch_limiter"] = RateLimiter(settings["play_rate"], settings["play_burst"])
+    app.extensions["forkwatch_stack_limiter"] = RateLimiter(settings["play_rate"], settings["play_burst"])
     socketio = new_socketio(app, settings)
     app.extensions["forkwatch_socketio"] = socketio
     socketio.on_namespace(live.LiveNamespace(live.NAMESPACE, app))
@@ -60,6 +61,7 @@ def create_app(config=None):
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(replay.bp)
+    app.register_blueprint(source.bp)
     api.json_errors(app)
     app.after_request(views.security_headers)
     manager.start_background(spawn=socketio.start_background_task)

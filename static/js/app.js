@@ -2,6 +2,7 @@
 // connect, then diffs), rendering on animation frames, and the instructor's controls.
 import { io } from "/static/vendor/socket.io-client-4.8.4/socket.io.esm.min.js";
 import { notify, post } from "./api.js";
+import { setupCodePane } from "./code_pane.js";
 import { setupGames } from "./games.js";
 import { card, renderUptime } from "./render.js";
 import { createStore } from "./store.js";
@@ -13,7 +14,10 @@ const clock = { now: () => Date.now() / 1000 + store.offset };
 const { store, load, schedule, apply, kinds } = createStore({
   clock,
   isInstructor,
-  onLoad: (snapshot) => games.onSnapshot(snapshot),
+  onLoad: (snapshot) => {
+    games.onSnapshot(snapshot);
+    codePane.onSnapshot(snapshot);
+  },
 });
 store.role = initial.role;
 
@@ -27,6 +31,7 @@ function setConn(kind, text) {
 
 const socket = io("/live", { transports: ["websocket", "polling"], reconnectionDelay: 500, reconnectionDelayMax: 2000 });
 const games = setupGames({ socket, store, isInstructor, clock });
+const codePane = setupCodePane({ socket, store, isInstructor });
 socket.on("connect", () => setConn("live", "live"));
 socket.on("disconnect", () => setConn("connecting", "reconnecting…"));
 socket.on("connect_error", () => setConn("offline", "offline — retrying"));
@@ -34,6 +39,7 @@ socket.on("snapshot", load);
 for (const kind of kinds) socket.on(kind, (payload) => apply(kind, payload));
 socket.on("play", (play) => games.onPlay(play));
 socket.on("clients", (clients) => games.onClients(clients));
+socket.on("focus", (focus) => codePane.onFocus(focus));
 
 load(initial);
 setInterval(() => {

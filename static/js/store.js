@@ -81,8 +81,9 @@ export function createStore({ clock, isInstructor, onLoad = () => {} }) {
       }, store.leaveMs);
       return;
     }
-    const known = server.procs.get(proc.pid) || {};
-    server.procs.set(proc.pid, { ...known, ...proc });
+    const known = server.procs.get(proc.pid);
+    if (proc.kind === "doing" && !known) return; // news of a process already gone from the tree
+    server.procs.set(proc.pid, { ...(known || {}), ...proc });
     schedule(proc.server);
   }
 

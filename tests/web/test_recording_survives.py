@@ -10,7 +10,7 @@ import urllib.request
 
 from supervisor.core.recordings import Recordings
 from supervisor.core.recordings_file import diagnose
-from tests.helpers import TOKEN, Dashboard, wait_for
+from tests.helpers import TOKEN, Dashboard, descendants_of, wait_for
 
 SERVER = "forking_clock"
 
@@ -29,8 +29,13 @@ def test_sigkill_of_the_dashboard_mid_demo_leaves_a_readable_recording(tmp_path)
             what="the three forks committed to the file",
         )
         board.start_server("clock")  # more of the demo: the last events before the kill
+        tree = descendants_of(board.proc.pid)  # its servers, their children, its watchdog
         killed_at = time.time()
-        assert board.stop(signal.SIGKILL) == -signal.SIGKILL
+        board.proc.send_signal(signal.SIGKILL)
+        wait_for(
+            lambda: not [p for p in tree if p.is_running() and p.status() != "zombie"], 5.0, "all of it gone"
+        )
+        assert board.stop() == -signal.SIGKILL
     finally:
         for sock in clients:
             sock.close()
