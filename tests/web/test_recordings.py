@@ -253,6 +253,17 @@ def test_recording_off_is_said_by_every_route(app_factory):
     assert not os.path.exists(recordings_file(app))
 
 
+def test_a_file_that_cannot_be_opened_turns_recording_off_and_says_why(tmp_path, app_factory):
+    (tmp_path / "state" / "recordings.sqlite3").mkdir(parents=True)  # a folder where the file goes
+    client = app_factory().test_client()
+    response = client.get("/api/recordings")
+    assert response.status_code == 409
+    assert response.get_json()["error"].startswith("recording is off: the recordings file cannot be opened (")
+    assert "Recording is off: the recordings file cannot be opened" in client.get("/recordings").get_data(
+        as_text=True
+    )
+
+
 def test_the_size_cap_comes_from_the_settings(app_factory):
     assert app_factory(max_recordings_mb=0.5).extensions["forkwatch_recording"].recorder.max_bytes == MB // 2
 
