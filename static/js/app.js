@@ -2,99 +2,48 @@
 // connect, then diffs), rendering on animation frames, and the instructor's controls.
 import { io } from "/static/vendor/socket.io-client-4.8.4/socket.io.esm.min.js";
 import { notify, post } from "./api.js";
+import { setupCodePane } from "./code_pane.js";
 import { setupGames } from "./games.js";
 import { setupPairs } from "./pairs.js";
-import {
-  LIVE_STATES, addTimeline, appendConsole, card, loadConsole, renderInfo, renderTree, renderUptime, resetTimeline,
-  showOptions,
-} from "./render.js";
+import { appendConsole, card, renderUptime, resetConsole } from "./render.js";
+import { createStore } from "./store.js";
 
-const LEAVE_MS = 600;
 const initial = JSON.parse(document.getElementById("snapshot").textContent);
-const store = { role: initial.role, servers: new Map(), offset: 0 };
 const isInstructor = document.body.dataset.role === "instructor";
 // Server time = local time + offset, so ages are right even when the laptop's clock is not.
 const clock = { now: () => Date.now() / 1000 + store.offset };
-const dirty = new Set();
-let frame = null;
+const { store, load, schedule, apply, kinds } = createStore({
+  clock,
+  isInstructor,
+  onLoad: (snapshot) => {
+    loadConsoles(snapshot);
+    pairs.onSnapshot(snapshot);
+    games.onSnapshot(snapshot);
+    codePane.onSnapshot(snapshot);
+  },
+  decorate: (server) => pairs.decorate(server),
+});
+store.role = initial.role;
 
-function load(snapshot) {
-  if (snapshot.now) store.offset = snapshot.now - Date.now() / 1000;
+// --- the consoles: the snapshot's last lines at once, then each live line once ---------
+
+const consoleFrom = new Map(); // server -> the number of its first console line not yet shown
+
+function loadConsoles(snapshot) {
   for (const info of snapshot.servers) {
-    const server = { info, procs: new Map(), leaving: new Set(), stories: new Map() };
-    for (const proc of info.tree || []) server.procs.set(proc.pid, proc);
-    store.servers.set(info.name, server);
-    loadConsole(info.name, info.output || []);
-    if (info.started_at) showOptions(info);
-    renderInfo(server, clock);
-    schedule(info.name);
+    resetConsole(info.name);
+    appendConsole(info.name, "stdout", info.output || []);
+    consoleFrom.set(info.name, info.output_seq ?? 0);
   }
-  pairs.onSnapshot(snapshot);
-  resetTimeline(snapshot.events || []);
-  const mechanism = document.getElementById("mechanism");
-  if (mechanism && snapshot.mechanism) mechanism.textContent = `watching by ${snapshot.mechanism}`;
-  games.onSnapshot(snapshot);
 }
 
-function schedule(name) {
-  dirty.add(name);
-  if (frame === null) frame = requestAnimationFrame(flush);
-}
-
-function flush() {
-  frame = null;
-  for (const name of dirty) {
-    const server = store.servers.get(name);
-    if (server) renderTree(server, clock, isInstructor, pairs.decorate(server));
-  }
-  dirty.clear();
-}
-
-function onServer(info) {
-  const server = store.servers.get(info.name);
-  if (!server) return;
-  Object.assign(server.info, info);
-  if (info.state === "STARTING") {
-    server.procs.clear(); // a start begins a new tree (the console goes on: a restart adds a separator)
-    server.stories.clear();
-    server.info.started_at = info.t;
-    showOptions(info);
-  }
-  if (info.pid && LIVE_STATES.has(info.state) && !server.procs.has(info.pid)) {
-    server.procs.set(info.pid, { pid: info.pid, ppid: null, status: "running", create_time: info.t, peer: null });
-  }
-  if (!LIVE_STATES.has(info.state)) server.procs.clear();
-  renderInfo(server, clock);
-  schedule(info.name);
-}
-
-function onProc(proc) {
-  const server = store.servers.get(proc.server);
-  if (!server) return;
-  if (proc.kind === "exit") {
-    if (!server.procs.has(proc.pid)) return;
-    server.leaving.add(proc.pid);
-    schedule(proc.server);
-    setTimeout(() => {
-      server.leaving.delete(proc.pid);
-      server.procs.delete(proc.pid);
-      schedule(proc.server);
-    }, LEAVE_MS);
-    return;
-  }
-  const known = server.procs.get(proc.pid) || {};
-  server.procs.set(proc.pid, { ...known, ...proc });
-  schedule(proc.server);
-}
-
-function onStats(stats) {
-  const server = store.servers.get(stats.server);
-  if (!server) return;
-  for (const item of stats.procs) {
-    const proc = server.procs.get(item.pid);
-    if (proc) Object.assign(proc, item);
-  }
-  schedule(stats.server);
+// A live batch numbers its first line (`seq`): the lines the snapshot already showed are left out.
+function onOutput(out) {
+  const from = consoleFrom.get(out.server) ?? 0;
+  if (out.seq === undefined) return apply("output", out);
+  consoleFrom.set(out.server, Math.max(from, out.seq + out.lines.length));
+  const skip = Math.max(0, from - out.seq);
+  if (skip < out.lines.length) apply("output", { ...out, lines: out.lines.slice(skip), pids: (out.pids || []).slice(skip) });
 }
 
 // --- the connection ------------------------------------------------------------------
@@ -107,20 +56,18 @@ function setConn(kind, text) {
 
 const socket = io("/live", { transports: ["websocket", "polling"], reconnectionDelay: 500, reconnectionDelayMax: 2000 });
 const games = setupGames({ socket, store, isInstructor, clock });
+const codePane = setupCodePane({ socket, store, isInstructor });
 const pairs = setupPairs({ store, clock, schedule });
 socket.on("connect", () => setConn("live", "live"));
 socket.on("disconnect", () => setConn("connecting", "reconnecting…"));
 socket.on("connect_error", () => setConn("offline", "offline — retrying"));
 socket.on("snapshot", load);
-socket.on("server", onServer);
-socket.on("proc", onProc);
-socket.on("stats", onStats);
-socket.on("output", (out) => appendConsole(out.server, out.stream, out.lines, out.pids, out.seq ?? null));
-socket.on("event", addTimeline);
+for (const kind of kinds) socket.on(kind, (payload) => (kind === "output" ? onOutput(payload) : apply(kind, payload)));
 socket.on("play", (play) => games.onPlay(play));
 socket.on("clients", (clients) => { games.onClients(clients); pairs.onClients(clients); });
 socket.on("client_output", pairs.onClientOutput);
 socket.on("story", pairs.onStory);
+socket.on("focus", (focus) => codePane.onFocus(focus));
 
 load(initial);
 setInterval(() => {

@@ -1,6 +1,7 @@
-// Each child's story on the drawing (a countdown while it is blocked, then "serving",
-// "closing"), the fork clients drawn beside the children that serve them (a client's
-// address is its child's peer), and the clients console of the forking server's card.
+// Each child's step on the drawing, in the lecture's words ("blocked" — with a countdown
+// when the kernel's sleep countdown is not drawn already —, "serving", "closing"), the fork
+// clients drawn beside the children that serve them (a client's address is its child's
+// peer), and the clients console of the forking server's card.
 import { el, svg } from "./dom.js";
 
 const CLIENT_LINES = 300;
@@ -8,7 +9,8 @@ const PAIR_ROW = 124; // a row of children with their clients under them
 const BOX_HEIGHT = 22;
 
 export function setupPairs({ store, clock, schedule }) {
-  const clients = new Map(); // server -> Map(address -> {pid, alive, last})
+  const clients = new Map(); // server -> Map(address -> {pid, last})
+  const stories = new Map(); // server -> Map(pid -> its latest `story` event)
 
   function clientsOf(name) {
     if (!clients.has(name)) clients.set(name, new Map());
@@ -43,18 +45,16 @@ export function setupPairs({ store, clock, schedule }) {
   }
 
   function onStory(story) {
-    const server = store.servers.get(story.server);
-    if (!server) return;
-    if (story.step === "gone") server.stories.delete(story.pid);
-    else server.stories.set(story.pid, story);
+    if (!stories.has(story.server)) stories.set(story.server, new Map());
+    if (story.step === "gone") stories.get(story.server).delete(story.pid);
+    else stories.get(story.server).set(story.pid, story);
     schedule(story.server);
   }
 
   function onSnapshot(snapshot) {
+    stories.clear();
     for (const info of snapshot.servers) {
-      const server = store.servers.get(info.name);
-      if (!server) continue;
-      server.stories = new Map((info.stories || []).map((story) => [story.pid, story]));
+      stories.set(info.name, new Map((info.stories || []).map((story) => [story.pid, story])));
     }
     for (const pre of document.querySelectorAll("pre.clients-console")) pre.replaceChildren();
     for (const [name, lines] of Object.entries(snapshot.client_lines || {})) appendClientLines(name, lines);
@@ -77,7 +77,7 @@ export function setupPairs({ store, clock, schedule }) {
   }
 
   function under(server, client, proc, x, y, room) {
-    const story = server.stories.get(proc.pid);
+    const story = (stories.get(server.info.name) || new Map()).get(proc.pid);
     const g = svg("g", { class: "story", "data-pid": proc.pid });
     const label = stepLabel(story, proc);
     if (label) {
@@ -109,9 +109,9 @@ export function setupPairs({ store, clock, schedule }) {
 
   function stepLabel(story, proc) {
     if (!story || proc.status === "zombie") return "";
-    if (story.step === "blocked" && story.until) {
-      const left = Math.ceil(story.until - clock.now());
-      return left > 0 ? `blocked ${left}s` : "waking";
+    if (story.step === "blocked") {
+      const left = story.until ? Math.ceil(story.until - clock.now()) : 0;
+      return left > 0 && proc.sleep_left_s == null ? `blocked ${left}s` : "blocked";
     }
     return { serving: "serving", closing: "closing" }[story.step] || "";
   }

@@ -1,5 +1,6 @@
 // Rendering a server card from the store: facts, controls, the tree table, the console.
 import { el, fmtAge, fmtBytes, fmtTime } from "./dom.js";
+import { fillLegend } from "./glyphs.js";
 import { drawTree } from "./tree_svg.js";
 
 const LIVE_STATES = new Set(["STARTING", "RUNNING", "STOPPING"]);
@@ -81,6 +82,11 @@ export function renderTree(server, clock, isInstructor, extra) {
   setField(root, "children", String(childCount(server)));
   const drawing = root.querySelector("svg.tree-drawing");
   drawing.style.display = procs.length ? "" : "none";
+  const legend = root.querySelector("ul.legend");
+  if (legend) {
+    fillLegend(legend);
+    legend.hidden = !procs.length;
+  }
   root.querySelector("table.tree").hidden = !procs.length;
   if (procs.length) drawTree(drawing, procs, server.info.pid, server.leaving, extra);
   else drawing.replaceChildren();
@@ -95,6 +101,7 @@ function row(proc, rootPid, clock, isInstructor) {
     el("td", { text: String(proc.pid) }),
     el("td", { text: String(proc.ppid ?? "") }),
     el("td", { class: "status", text: isRoot ? `${proc.status} (server)` : proc.status }),
+    el("td", { class: "doing", text: proc.doing || "", "data-activity": proc.activity || "" }),
     el("td", { text: fmtAge(age) }),
     el("td", { text: proc.cpu_percent === undefined ? "—" : `${proc.cpu_percent.toFixed(1)}%` }),
     el("td", { text: fmtBytes(proc.rss) }),
@@ -110,34 +117,25 @@ function row(proc, rootPid, clock, isInstructor) {
   return tr;
 }
 
-// A batch of console lines: `seq` numbers its first line, so a line the page already has
-// (from its snapshot) is not shown twice; `pids` says which process printed each.
-export function appendConsole(name, stream, lines, pids = [], seq = null) {
+// Console lines of one stream; `pids`, when known, says which process printed each.
+export function appendConsole(name, stream, lines, pids = []) {
   const root = card(name);
   if (!root) return;
   const pre = root.querySelector("pre.server-console");
   const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 20;
   const fragment = document.createDocumentFragment();
-  const shown = Number(pre.dataset.seq || 0);
   lines.forEach((line, i) => {
-    if (seq !== null && seq + i <= shown) return;
     const pid = pids[i];
     fragment.append(el("span", { class: stream, text: line + "\n", "data-pid": pid, title: pid ? `printed by PID ${pid}` : null }));
   });
-  if (seq !== null) pre.dataset.seq = String(Math.max(shown, seq + lines.length - 1));
   pre.append(fragment);
   while (pre.childNodes.length > CONSOLE_LINES) pre.firstChild.remove();
   if (atBottom) pre.scrollTop = pre.scrollHeight;
 }
 
-// The console as a snapshot has it (the last lines, in batches as the live stream sends them).
-export function loadConsole(name, batches) {
+export function resetConsole(name) {
   const root = card(name);
-  if (!root) return;
-  const pre = root.querySelector("pre.server-console");
-  pre.replaceChildren();
-  delete pre.dataset.seq;
-  for (const batch of batches) appendConsole(name, batch.stream, batch.lines, batch.pids, batch.seq);
+  if (root) root.querySelector("pre.server-console").replaceChildren();
 }
 
 export function addTimeline(event) {

@@ -9,8 +9,10 @@ writer's partial line waits apart from the others', so two processes' halves nev
 
 One huge line or a flood of them never fills memory: lines are cut at `max_line`
 characters and only the last `max_lines` are kept; the lines not yet published wait
-in the buffer for the manager's next batch. Every line gets a number (`seq`), so a page
-that receives the same line in its snapshot and in a live batch shows it once.
+in the buffer for the manager's next batch. Every line gets a number (`seq`, counted from 0
+since the server was first started), so a page that receives the same line in its snapshot
+and in a live batch shows it once: a snapshot says where its lines end (`output_seq`), a
+batch where its lines begin.
 """
 
 import collections
@@ -42,8 +44,8 @@ class OutputBuffer:
         if len(text) > self.max_line:
             text = text[: self.max_line] + f" … [{len(text) - self.max_line} characters cut]"
         with self._lock:
-            self._seq += 1
             line = (self._seq, stream, text, pid)
+            self._seq += 1
             self._lines.append(line)
             if len(self._pending) == self._pending.maxlen:
                 self._dropped += 1
@@ -54,12 +56,10 @@ class OutputBuffer:
             lines = [text for _, _, text, _ in self._lines]
         return lines[-count:] if count else lines
 
-    def tail_batches(self, count):
-        """The last `count` lines as batches of one stream each, as the live stream sends
-        them: [{stream, lines, pids, seq}] (seq: the first line's number)."""
+    def tail_numbered(self, count):
+        """(the last `count` lines, the number of the line after them)."""
         with self._lock:
-            lines = list(self._lines)[-count:]
-        return _batches(lines)
+            return [text for _, _, text, _ in list(self._lines)[-count:]], self._seq
 
     def take_pending(self, limit=None):
         """The lines not yet published, as [{stream, lines, pids, seq}] in order, and how

@@ -209,24 +209,23 @@ def test_closing_stdout_early_does_not_end_the_server(manager_factory, report):
     wait_state(manager, "close_stdout", "STOPPED")
 
 
-def test_the_console_numbers_its_lines_and_gives_the_last_ones_in_batches():
+def test_the_console_numbers_its_lines_for_snapshots_and_batches():
     from supervisor.core.output import OutputBuffer
 
     console = OutputBuffer(max_lines=300)
     for i in range(250):
         console.add("stderr" if i in (100, 200) else "stdout", f"line {i}", pid=1000 + i)
-    batches = console.tail_batches(200)
-    assert [line for batch in batches for line in batch["lines"]] == [f"line {i}" for i in range(50, 250)]
-    assert [(b["stream"], b["seq"], len(b["lines"])) for b in batches] == [
-        ("stdout", 51, 50),
-        ("stderr", 101, 1),
-        ("stdout", 102, 99),
-        ("stderr", 201, 1),
-        ("stdout", 202, 49),
+    lines, after = console.tail_numbered(200)
+    assert lines == [f"line {i}" for i in range(50, 250)] and after == 250
+    pending, dropped = console.take_pending(limit=160)
+    assert dropped == 90
+    assert [(b["stream"], b["seq"], len(b["lines"]), b["pids"][0]) for b in pending] == [
+        ("stdout", 90, 10, 1090),
+        ("stderr", 100, 1, 1100),
+        ("stdout", 101, 99, 1101),
+        ("stderr", 200, 1, 1200),
+        ("stdout", 201, 49, 1201),
     ]
-    assert batches[0]["pids"][0] == 1050
-    pending, dropped = console.take_pending(limit=100)
-    assert dropped == 150 and pending[0]["seq"] == 151
     assert console.take_pending() == ([], 0)
 
 

@@ -16,22 +16,29 @@ def wait_told(manager, server, text, what=None):
     return wait_for(lambda: text in told(manager, server), 10.0, what or repr(text))
 
 
-def console(server):
-    """(pid, text) of every console line the buffer holds."""
+def published(recorder, server):
+    """(pid, text) of every console line published live for a server."""
     return [
         (pid, text)
-        for batch in server.output.tail_batches(5000)
+        for batch in recorder.of("output", server=server)
         for pid, text in zip(batch["pids"], batch["lines"], strict=True)
     ]
 
 
-def test_each_console_line_carries_the_pid_that_printed_it(manager):
+def test_each_console_line_carries_the_pid_that_printed_it(manager_factory):
+    manager, recorder = manager_factory()
     server = start_ready(manager, "forking_clock", {"delay": 0})
     with connect(server) as sock:
         ask(sock)
         child = wait_for(lambda: manager.watcher.descendants("forking_clock"), what="the child")[0][0]
-    wait_for(lambda: ("closing client socket, exiting child process") in server.output.tail(), what="the end")
-    lines = console(server)
+    lines = wait_for(
+        lambda: (
+            (found := published(recorder, "forking_clock"))
+            and (child, "closing client socket, exiting child process") in found
+            and found
+        ),
+        what="the child's last line published",
+    )
     assert (server.pid, "server is listening to " + str(server.port)) in lines
     assert (server.pid, f"appending PID {child}") in lines
     for text in (

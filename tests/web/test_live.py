@@ -31,6 +31,7 @@ def test_socket_viewer_gets_a_snapshot_and_cannot_control(app, client, report):
         ("kill_children", {"name": "clock"}),
         ("stdin", {"name": "fork_demo", "line": "q"}),
         ("stop_all", {}),
+        ("focus", {"pid": 1}),
     ]
     report["cases"] = len(events)
     for event, data in events:
@@ -116,14 +117,39 @@ def test_the_snapshot_carries_the_console_so_a_late_page_sees_it(app):
     sio = live_client(app)
     snapshot = received(sio, "snapshot")[0]
     demo = next(s for s in snapshot["servers"] if s["name"] == "fork_demo")
-    lines = [line for batch in demo["output"] for line in batch["lines"]]
-    assert lines == server.output.tail()
-    first = demo["output"][0]
-    assert first["stream"] == "stdout" and first["pids"][0] == server.pid and first["seq"] >= 1
-    hello = next(line for line in lines if line.startswith("hello from child"))
-    child = int(hello.split()[-1])
-    pids = [pid for batch in demo["output"] for pid in batch["pids"]]
-    assert pids[lines.index(hello)] == child  # the child's own line, by its PID
+    assert demo["output"] == server.output.tail(200)
+    assert any(line.startswith("hello from child") for line in demo["output"])
+    assert demo["output_seq"] == len(server.output.tail())  # the number of the line after them
     assert {story["pid"] for story in demo["stories"]} <= {p["pid"] for p in demo["tree"]}
     assert snapshot["client_lines"] == {}
     sio.disconnect(namespace="/live")
+
+
+def test_the_instructor_shows_a_process_to_the_class(app):
+    client = app.test_client()
+    client.post("/api/servers/forking_clock/start", json={"options": {"delay": 30}}, headers=BEARER)
+    info = wait_state(manager_of(app), "forking_clock", "RUNNING")
+    viewer_page, _ = browser_session(app)
+    viewer = live_client(app, viewer_page)
+    instructor = live_client(app, auth={"token": TOKEN})
+    with socket.create_connection(("127.0.0.1", info["port"])):
+        watcher = manager_of(app).watcher
+        pid = wait_for(lambda: [p for p, _, _ in watcher.descendants("forking_clock")], 10, "a child")[0]
+        ack = viewer.emit("focus", {"server": "forking_clock", "pid": pid}, namespace="/live", callback=True)
+        assert ack == {"ok": False, "error": "this needs the instructor's token", "result": None}
+        viewer.get_received("/live")
+        ack = instructor.emit(
+            "focus", {"server": "forking_clock", "pid": pid}, namespace="/live", callback=True
+        )
+        assert ack["ok"] and ack["result"] == {"server": "forking_clock", "pid": pid}
+        focus = wait_for(lambda: received(viewer, "focus"), 5, "the focus event")[0]
+        assert (focus["server"], focus["pid"]) == ("forking_clock", pid)
+        late = live_client(app, browser_session(app)[0])  # a page opened later follows it too
+        assert received(late, "snapshot")[0]["focus"] == {"server": "forking_clock", "pid": pid}
+        ack = instructor.emit("focus", {"pid": 1}, namespace="/live", callback=True)
+        assert not ack["ok"] and "not a process of any server" in ack["error"]
+        ack = instructor.emit("focus", {"pid": None}, namespace="/live", callback=True)
+        assert ack == {"ok": True, "error": None, "result": None}
+        assert wait_for(lambda: received(viewer, "focus"), 5, "the end of the focus")[-1]["pid"] is None
+    for sio in (viewer, instructor, late):
+        sio.disconnect(namespace="/live")
