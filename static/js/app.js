@@ -22,6 +22,7 @@ const { store, load, schedule, apply, kinds } = createStore({
     codePane.onSnapshot(snapshot);
   },
   decorate: (server) => pairs.decorate(server),
+  keepConsole: true,
 });
 store.role = initial.role;
 

@@ -1,15 +1,17 @@
 // The page's model of every server: its facts and its process tree, fed by events (live
 // from the socket, or read back from a recording) and rendered on animation frames.
 import {
-  LIVE_STATES, addTimeline, appendConsole, renderInfo, renderTree, resetTimeline, showOptions,
+  LIVE_STATES, addTimeline, appendConsole, renderInfo, renderTree, resetConsole, resetTimeline, showOptions,
 } from "./render.js";
 
 const LEAVE_MS = 600;
 
 // clock.now() is the time the page shows (server time, or a replay's position);
 // onLoad(snapshot) runs after each snapshot is loaded; decorate(server), when given, says
-// what the drawing adds under each child (pairs.js).
-export function createStore({ clock, isInstructor, onLoad = () => {}, decorate = () => undefined }) {
+// what the drawing adds under each child (pairs.js); keepConsole: a start goes on with the
+// console (the live page: the server adds a separator line) instead of a new one (a
+// replay, as the recording keeps it).
+export function createStore({ clock, isInstructor, onLoad = () => {}, decorate = () => undefined, keepConsole = false }) {
   const store = { servers: new Map(), offset: 0, leaveMs: LEAVE_MS };
   const dirty = new Set();
   let frame = null;
@@ -47,11 +49,13 @@ export function createStore({ clock, isInstructor, onLoad = () => {}, decorate =
   function onServer(info) {
     const server = store.servers.get(info.name);
     if (!server) return;
+    const wasLive = LIVE_STATES.has(server.info.state);
     Object.assign(server.info, info);
     if (info.state === "STARTING") {
-      server.procs.clear(); // a start begins a new tree (the console goes on: a restart adds a separator)
+      server.procs.clear(); // a start begins a new tree
       server.info.started_at = info.t;
       showOptions(info);
+      if (!wasLive && !keepConsole) resetConsole(info.name);
     }
     if (info.pid && LIVE_STATES.has(info.state) && !server.procs.has(info.pid)) {
       server.procs.set(info.pid, { pid: info.pid, ppid: null, status: "running", create_time: info.t, peer: null });

@@ -66,7 +66,7 @@ RANK = {
     "shutdown": 5,
     "gone": 6,
 }
-KIND = {"forked": "fork", "zombie": "zombie", "shutdown": "kill", "gone": "exit"}
+KIND = {"forked": "fork", "zombie": "zombie", "shutdown": "stop", "gone": "exit"}
 
 
 @dataclasses.dataclass

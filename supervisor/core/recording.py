@@ -89,7 +89,9 @@ class Feed:
         elif kind == "secret" and payload.get("revealed"):
             self.recorder.reveal(payload.get("server"))
         with self._lock:  # the consoles change in the order the events are recorded
-            if kind == "output" and isinstance(payload.get("lines"), list):  # a restart too goes on with it
+            if kind == "server" and payload.get("state") == "STARTING":
+                self._consoles[payload.get("name")][0].clear()  # as the page: a start, a new console
+            elif kind == "output" and isinstance(payload.get("lines"), list):
                 console = self._consoles[payload.get("server")]
                 payload = {**payload, "seq": console[1]}
                 console[0].extend(payload["lines"])

@@ -107,7 +107,7 @@ def test_the_kill_line_printed_around_the_death_names_the_server_as_the_killer()
     world.gone(7090)
     world.later(HOLD)
     assert world.told[2:] == [
-        ("kill", "forking_clock caught Ctrl-C and runs kill_processes(): active processes : [7086, 7090]"),
+        ("stop", "forking_clock caught Ctrl-C and runs kill_processes(): active processes : [7086, 7090]"),
         ("exit", "child 7086 killed by the server's kill_processes() (-> killing process 7086) and reaped"),
         ("exit", "child 7090 killed by the server's kill_processes() (-> killing process 7090) and reaped"),
     ]
