@@ -9,12 +9,11 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.helpers import (
-    TOKEN,
-    Dashboard,
     card,
     descendants_of,
     open_as_instructor,
     open_as_viewer,
+    running_dashboard,
     start_from_page,
     wait_for,
 )
@@ -27,9 +26,7 @@ def board(tmp_path_factory):
     """A dashboard of this module's own: these tests end servers as EXITED (finished or
     crashed) and read consoles from their first line, which the session's shared dashboard
     must not be left with or have from other tests."""
-    board = Dashboard(str(tmp_path_factory.mktemp("lecture")), TOKEN).start()
-    yield board
-    board.stop()
+    yield from running_dashboard(tmp_path_factory, "lecture")
 
 
 @pytest.fixture
