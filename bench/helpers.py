@@ -74,6 +74,29 @@ def end_group(pid, tree=()):
     kill_tree_and_wait({pid: create_time_of(pid)}, tree, timeout=10.0)
 
 
+def start_until(argv, env, prefix, lines, timeout):
+    """Start a forkwatch process in a session of its own and read its output into `lines`
+    until a line starts with `prefix`; (the Popen, that line)."""
+    output = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "stdin": subprocess.DEVNULL}
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True, **output)
+    found = queue.Queue()
+
+    def read():
+        for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            lines.append(line)
+            if line.startswith(prefix):
+                found.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        return proc, found.get(timeout=timeout)
+    except queue.Empty:
+        end_group(proc.pid)
+        proc.wait()
+        raise AssertionError(f"{argv[2:4]} did not start: {lines[-20:]}") from None
+
+
 class Dashboard:
     """forkwatch itself, run as `python -m supervisor` on a free port, every server on a
     free port too; `settings` go to its config file."""
@@ -93,30 +116,11 @@ class Dashboard:
         self.lines = []
 
     def start(self, timeout=20.0):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "supervisor", "--port", str(self.port), "--token", self.token]
-            + ["--config", self.config],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=child_env(XDG_CONFIG_HOME=os.path.join(self.folder, "config")),
-            cwd=ROOT,
-            start_new_session=True,
+        argv = [sys.executable, "-m", "supervisor", "--port", str(self.port), "--token", self.token]
+        env = child_env(XDG_CONFIG_HOME=os.path.join(self.folder, "config"))
+        self.proc, line = start_until(
+            argv + ["--config", self.config], env, "instructor: ", self.lines, timeout
         )
-        found = queue.Queue()
-
-        def read():
-            for raw in self.proc.stdout:
-                line = raw.decode("utf-8", "replace").rstrip("\n")
-                self.lines.append(line)
-                if line.startswith("instructor: "):
-                    found.put(line)
-
-        threading.Thread(target=read, daemon=True).start()
-        try:
-            line = found.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError(f"the dashboard did not start: {self.lines[-20:]}") from None
         self.url = line.split()[1].split("?")[0]
         self.port = int(self.url.rsplit(":", 1)[1].strip("/"))
         return self
@@ -152,18 +156,24 @@ class Dashboard:
 
     def stop(self, sig=signal.SIGTERM, timeout=20.0):
         """Stop the dashboard (it stops every server first); its exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            end_group(self.proc.pid)
-            self.proc.wait()
-        self.proc.stdout.close()
-        code, self.proc = self.proc.returncode, None
+        code, self.proc = stop_process(self.proc, sig, timeout), None
         return code
+
+
+def stop_process(proc, sig, timeout):
+    """Signal a process started by start_until, wait (then kill its group), close its
+    output; its exit code (None when there was none)."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        end_group(proc.pid)
+        proc.wait()
+    proc.stdout.close()
+    return proc.returncode
 
 
 def summary(values):

@@ -1,6 +1,7 @@
 """The `forkwatch` command: serve the dashboard until Ctrl-C, then stop everything.
 
-`forkwatch ctl …` controls a running dashboard instead (`supervisor.ctl`)."""
+`forkwatch ctl …` controls a running dashboard instead (`supervisor.ctl`); `forkwatch
+viewer …` serves its pages as a viewer worker (`supervisor.viewer_cli`)."""
 
 import argparse
 import ipaddress
@@ -47,6 +48,13 @@ def parse_args(argv):
     )
     parser.add_argument("--config", default=None, help="a TOML config file")
     parser.add_argument(
+        "--message-queue",
+        default=None,
+        metavar="URL",
+        help="publish every event to this Redis (redis://[:PASSWORD@]HOST:PORT/N) for viewer "
+        "workers; prefer $FORKWATCH_MESSAGE_QUEUE, which ps does not show",
+    )
+    parser.add_argument(
         "--no-recording",
         dest="recording",
         action="store_const",
@@ -79,6 +87,10 @@ def main(argv=None):
         from supervisor import ctl
 
         return ctl.main(argv[1:])
+    if argv[:1] == ["viewer"]:
+        from supervisor.viewer_cli import main as viewer
+
+        return viewer(argv[1:])
     if argv[:1] == ["check"]:
         from supervisor.check_cli import main as check
 
@@ -95,22 +107,14 @@ def main(argv=None):
         "token": args.token,
         "config_file": args.config,
         "recording": args.recording,
+        "message_queue": args.message_queue,
     }
-    try:
-        app = create_app(overrides)
-    except (ConfigError, ValueError, AlreadyRunning) as exc:
-        print(f"forkwatch: {exc}", file=sys.stderr)
-        return 2
+    app, server, code = open_app(
+        create_app, overrides, (ConfigError, ValueError, AlreadyRunning), "forkwatch"
+    )
+    if server is None:
+        return code
     settings = app.config["FORKWATCH"]
-    try:
-        server = DashboardServer(settings["host"], settings["port"], app)
-    except OSError as exc:
-        app.forkwatch_shutdown()
-        print(
-            f"forkwatch: cannot listen on {settings['host']}:{settings['port']}: {exc.strerror or exc}",
-            file=sys.stderr,
-        )
-        return 1
     port = server.server_port
     viewer_urls = urls(settings["host"], port)
     if not is_loopback(settings["host"]):
@@ -122,9 +126,41 @@ def main(argv=None):
         )
     manager = app.extensions["forkwatch"]
     print(f"forkwatch is watching processes by {manager.mechanism}", flush=True)
+    if settings["message_queue"]:
+        from supervisor.web.message_queue import shown_url
+
+        print(f"publishing every event to {shown_url(settings['message_queue'])}", flush=True)
     for url in viewer_urls:
         print(f"viewers:    {url}", flush=True)
     print(f"instructor: {viewer_urls[0]}?token={settings['token']}", flush=True)
+
+    serve(server, app, "forkwatch: stopping every server and client…", "forkwatch: stopped")
+    return 0
+
+
+def open_app(factory, overrides, errors, prog):
+    """(app, server, None) made by `factory(overrides)` and listening on its address; else
+    (None, None, exit code) having said why: 2 for a setting (`errors`), 1 for an address
+    that cannot be had (the app shut down again)."""
+    try:
+        app = factory(overrides)
+    except errors as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return None, None, 2
+    settings = app.config["FORKWATCH"]
+    try:
+        return app, DashboardServer(settings["host"], settings["port"], app), None
+    except OSError as exc:
+        app.forkwatch_shutdown()
+        print(
+            f"{prog}: cannot listen on {settings['host']}:{settings['port']}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return None, None, 1
+
+
+def serve(server, app, stopping, stopped):
+    """Serve until Ctrl-C or SIGTERM, then shut the app down, saying so."""
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
@@ -135,8 +171,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         pass
     finally:
-        print("forkwatch: stopping every server and client…", flush=True)
+        if stopping:
+            print(stopping, flush=True)
         server.server_close()
         app.forkwatch_shutdown()
-        print("forkwatch: stopped", flush=True)
-    return 0
+        print(stopped, flush=True)

@@ -43,6 +43,20 @@ def login_with_token(token):
     return False
 
 
+def token_login(token):
+    """`/?token=…`: the instructor's session, or a note for the page that the token was
+    wrong (the page says so once)."""
+    if not login_with_token(token):
+        session["token_error"] = True
+
+
+def page_visitor():
+    """Who opens the page: {role, csrf, token_error}, the session made if there is none
+    (also what GET /api/session answers a viewer worker asking on a browser's behalf)."""
+    csrf = ensure_session()
+    return {"role": session_role(), "csrf": csrf, "token_error": session.pop("token_error", False)}
+
+
 def bearer_token():
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):

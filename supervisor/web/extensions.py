@@ -4,7 +4,13 @@ time and two apps (in tests) never share a server."""
 from flask_socketio import SocketIO
 
 
-def new_socketio(app, settings):
+def new_socketio(app, settings, client_manager=None, transports=None):
+    """`client_manager`: the message queue's manager, when there is one
+    (supervisor/web/message_queue.py); `transports`: those Engine.IO accepts (a viewer
+    worker: WebSocket only)."""
+    options = {"client_manager": client_manager} if client_manager is not None else {}
+    if transports is not None:
+        options["transports"] = list(transports)
     return SocketIO(
         app,
         async_mode="threading",
@@ -16,4 +22,5 @@ def new_socketio(app, settings):
         max_http_buffer_size=64 * 1024,
         ping_interval=10,
         ping_timeout=10,
+        **options,
     )

@@ -2,16 +2,19 @@
 
 Viewers and the instructor get the same stream. Control events (start, stop, restart,
 interrupt, kill, kill_children, stdin, stop_all, focus) check the role on every call and
-answer through the ack: {ok, error, result}.
+answer through the ack: {ok, error, result}. Who connects, the snapshot and the commands
+are the backend's (supervisor/web/backend.py): the Manager here, or on a viewer worker
+the supervisor, to which the caller's own credentials are forwarded.
 """
 
 import logging
 
 from flask import current_app, request
-from flask_socketio import Namespace, emit
+from flask_socketio import Namespace
 
 from supervisor.core.process import CommandError
-from supervisor.web.auth import INSTRUCTOR, session_role, tokens_match
+from supervisor.web.auth import INSTRUCTOR
+from supervisor.web.backend import backend_of
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/live"
@@ -34,34 +37,37 @@ class LiveNamespace(Namespace):
         super().__init__(namespace)
         self.app = app
         self.roles = {}  # Socket.IO session id -> role
+        self.callers = {}  # Socket.IO session id -> Caller (what a worker forwards)
 
     # --- connection -----------------------------------------------------------------
 
     def on_connect(self, auth=None):
-        role = session_role()
+        backend = backend_of(current_app)
         token = auth.get("token") if isinstance(auth, dict) else None
-        if token is not None:
-            if not tokens_match(token, current_app.config["FORKWATCH_TOKEN"]):
-                return False  # a wrong token is refused, not silently demoted
-            role = INSTRUCTOR
-        self.roles[request.sid] = role
-        snapshot = current_app.extensions["forkwatch"].snapshot()
-        snapshot["role"] = role
-        snapshot["clients"] = current_app.extensions["forkwatch_clients"].describe()
-        snapshot["client_lines"] = current_app.extensions["forkwatch_clients"].lines()
-        emit("snapshot", snapshot)  # to this connection only
+        caller = backend.caller(token)
+        if caller is None:
+            return False  # a wrong token is refused, not silently demoted
+        self.roles[request.sid] = caller.role
+        self.callers[request.sid] = caller
+        backend.send_snapshot(request.sid, caller.role)
         return True
 
     def on_disconnect(self, reason=None):
         self.roles.pop(request.sid, None)
+        self.callers.pop(request.sid, None)
+
+    def connected_roles(self):
+        """{sid: role} of the connections open now (a worker's resync sends each its snapshot)."""
+        return dict(self.roles)
 
     # --- instructor commands ----------------------------------------------------------
 
     def _command(self, action):
         if self.roles.get(request.sid) != INSTRUCTOR:
             return {"ok": False, "error": "this needs the instructor's token", "result": None}
+        commands = backend_of(current_app).commands(self.callers.get(request.sid))
         try:
-            return {"ok": True, "error": None, "result": action(current_app.extensions["forkwatch"])}
+            return {"ok": True, "error": None, "result": action(commands)}
         except CommandError as exc:
             return {"ok": False, "error": exc.message, "result": None}
         except (TypeError, ValueError, AttributeError, KeyError):
@@ -106,8 +112,7 @@ class LiveNamespace(Namespace):
         return self._command(lambda m: m.set_focus(data.get("pid")))
 
     def on_stop_all(self, data=None):
-        clients = current_app.extensions["forkwatch_clients"]
-        return self._command(lambda m: {**m.stop_all(), "clients": clients.stop_all()})
+        return self._command(lambda m: m.stop_everything())
 
 
 def fan_out(socketio):

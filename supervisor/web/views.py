@@ -1,50 +1,47 @@
 """Pages: the dashboard itself. The server renders the first state; JS applies diffs."""
 
 import segno
-from flask import Blueprint, current_app, redirect, render_template, request, session
+from flask import Blueprint, current_app, make_response, render_template, request
 
-from supervisor.web.auth import INSTRUCTOR, ensure_session, login_with_token
+from supervisor.web.auth import INSTRUCTOR
+from supervisor.web.backend import backend_of
 
 bp = Blueprint("views", __name__)
 
 
 @bp.get("/")
 def index():
+    backend = backend_of(current_app)
     token = request.args.get("token")
     if token is not None:
-        if not login_with_token(token):
-            session["token_error"] = True
-        return redirect("/", code=303)  # the token never stays in the address bar
-    csrf = ensure_session()
-    manager = current_app.extensions["forkwatch"]
-    role = session.get("role", "viewer")
+        return backend.login(token)
+    visitor, cookies = backend.visitor()
+    role = visitor["role"]
     join = current_app.config.get("FORKWATCH_JOIN")
     qr = (
         segno.make(join["viewer"], error="m").svg_inline(scale=5, dark="#111", light="#fff") if join else None
     )
-    return render_template(
-        "index.html",
-        role=role,
-        is_instructor=role == INSTRUCTOR,
-        csrf=csrf,
-        snapshot={
-            **manager.snapshot(),
-            "role": role,
-            "clients": current_app.extensions["forkwatch_clients"].describe(),
-            "client_lines": current_app.extensions["forkwatch_clients"].lines(),
-        },
-        catalog=[spec.describe() for spec in manager.catalog.values()],
-        mechanism=manager.mechanism,
-        join=join,
-        qr=qr,
-        token_error=session.pop("token_error", False),
+    response = make_response(
+        render_template(
+            "index.html",
+            role=role,
+            is_instructor=role == INSTRUCTOR,
+            csrf=visitor["csrf"],
+            **backend.page(role),
+            transports=list(backend.transports),
+            join=join,
+            qr=qr,
+            token_error=visitor["token_error"],
+        )
     )
+    for cookie in cookies:  # a worker's answer carries the session the supervisor made
+        response.headers.add("Set-Cookie", cookie)
+    return response
 
 
 @bp.post("/logout")
 def logout():
-    session.clear()
-    return redirect("/", code=303)
+    return backend_of(current_app).logout()
 
 
 def security_headers(response):
