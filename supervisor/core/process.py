@@ -207,12 +207,12 @@ class ManagedServer:
         return env
 
     def _read(self, pipe, stream):
-        read_lines(pipe, lambda text: self._on_line(stream, text), self.output.max_line)
+        read_lines(pipe, lambda text, cut: self._on_line(stream, text, cut), self.output.max_line)
         if stream == "stdout":
             self._startup_news.set()
 
-    def _on_line(self, stream, text):
-        self.output.add(stream, text)
+    def _on_line(self, stream, text, cut=0):
+        self.output.add(stream, text, cut)
         if stream == "stdout" and self._address is None:
             match = ADDRESS_LINE.match(text)
             if match:

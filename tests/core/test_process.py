@@ -178,26 +178,48 @@ def test_output_flood_stays_bounded(manager_factory, report):
     wait_for(lambda: server.output.tail(1) == ["flood done"], 60, "the flood to end")
     lines = server.output.tail()
     assert len(lines) == 5000
-    assert max(len(line) for line in lines) <= 2000 + 40
+    assert lines[-2] == "x" * 2000 + f" … [{50 * 2**20 - 2000} bytes cut]"  # cut once, the true count
+    assert max(len(line) for line in lines) == len(lines[-2])
     rss = psutil.Process().memory_info().rss
     assert rss < 400 * 1024 * 1024, f"the supervisor grew to {rss >> 20} MiB"
     sent = sum(len(p["lines"]) for p in recorder.of("output", server="flood"))
     assert sent < 100 * 1024 * 1024 // 100  # the live stream was thinned, not sent whole
 
 
-def test_huge_line_is_cut_and_invalid_utf8_replaced():
+def test_a_50_kb_line_is_cut_once_and_says_how_much(manager_factory):
+    manager, recorder = manager_factory(extra_servers=[misbehaving("long-line")])
+    server = start_ready(manager, "long_line")
+    wait_for(lambda: server.output.tail(1) == ["long line done"], what="the long line printed")
+    expected = "x" * 2000 + " … [48000 bytes cut]"
+    assert server.output.tail(2)[0] == expected
+    wait_for(lambda: any(expected in p["lines"] for p in recorder.of("output", server="long_line")))
+
+
+def read_all_lines(payload, max_line):
     from supervisor.core.output import read_lines
 
     read_fd, write_fd = os.pipe()
-    payload = b"a" * 50_000 + b"\nbad \xff\xfe bytes\r\nlast without newline"
     writer = threading.Thread(target=lambda: (os.write(write_fd, payload), os.close(write_fd)))
     writer.start()
     lines = []
-    read_lines(os.fdopen(read_fd, "rb"), lines.append, 100)
+    read_lines(os.fdopen(read_fd, "rb"), lambda text, cut: lines.append((text, cut)), max_line)
     writer.join()
-    assert lines[0] == "a" * 101 + " … [49899 bytes cut]"
-    assert lines[1] == "bad \ufffd\ufffd bytes"
-    assert lines[2] == "last without newline"
+    return lines
+
+
+def test_huge_line_is_cut_and_invalid_utf8_replaced():
+    payload = b"a" * 50_000 + b"\nbad \xff\xfe bytes\r\nlast without newline"
+    assert read_all_lines(payload, 100) == [
+        ("a" * 100, 49_900),
+        ("bad \ufffd\ufffd bytes", 0),
+        ("last without newline", 0),
+    ]
+
+
+def test_a_cut_never_splits_a_character():
+    # "é" is two bytes: a cut after 5 bytes keeps two of them and drops the torn one whole
+    assert read_all_lines("éééé\n".encode(), 5) == [("éé", 4)]
+    assert read_all_lines("ééé\n".encode(), 6) == [("ééé", 0)]
 
 
 @pytest.mark.reliability("faults", "a server that closes stdout early")
