@@ -106,6 +106,7 @@ class Manager:
     def _flush_output_loop(self):
         while not self._stop_event.wait(OUTPUT_FLUSH_INTERVAL):
             self.flush_output()
+            self.guard.save()
 
     def flush_output(self):
         for server in self.servers.values():
@@ -144,7 +145,17 @@ class Manager:
             except Exception:
                 log.exception("an event subscriber failed")
         if kind == "proc" and payload["kind"] in ("fork", "exit"):
+            self._guard_process(payload)
             self._proc_timeline(payload)
+
+    def _guard_process(self, proc):
+        """Every process of a tree the watcher reports is known to the guard while it lives."""
+        if proc["create_time"] is None:
+            return  # gone before it could be read
+        if proc["kind"] == "fork":
+            self.guard.add_process(proc["pid"], proc["create_time"])
+        else:
+            self.guard.remove_process(proc["pid"], proc["create_time"])
 
     def _proc_timeline(self, proc):
         if proc["kind"] == "fork":
