@@ -30,10 +30,11 @@ from supervisor.core.states import (
 )
 from supervisor.proc import sockets
 from supervisor.proc.signals import SignalResult, kill_tree_and_wait, signal_group, signal_process
-from supervisor.proc.stat import create_time_of, read_stat
+from supervisor.proc.stat import create_time_of, exit_status, read_stat
 
 log = logging.getLogger(__name__)
 
+KILL_WAIT = 5.0  # seconds a SIGKILLed tree may take to be gone before its survivors are named
 ADDRESS_LINE = re.compile(r"^listening on (?:(tcp|udp)://(\[[^\]]*\]|[^:]+):(\d+)|unix:(.+))$")
 SECRET_ENV = "FORKWATCH_SECRET"
 
@@ -75,6 +76,7 @@ class ManagedServer:
         self._startup_news = threading.Event()
         self._stop_requested = False
         self._stop_done = threading.Event()
+        self._survivors = set()  # (pid, create_time) that outlived the stop's SIGKILL
         self._quick_failures = 0
         self._backoff_timer = None
         self._run_id = 0
@@ -139,6 +141,7 @@ class ManagedServer:
                 self.secret = secret if secret is not None else self.spec.secret.pick()
             self._run_id += 1
             self._stop_requested = False
+            self._survivors = set()
             self._stop_done.clear()
             self._startup_news.clear()
             self._address = None
@@ -229,10 +232,10 @@ class ManagedServer:
                     self._change_state(ServerState.RUNNING)
                     where = f"port {self.port}" if self.port is not None else (self.unix_path or "stdin")
                     self._timeline("ready", f"{self.name} is ready on {where}")
-        elif popen.poll() is None and not self._stop_requested:
+        elif _exit_code(popen) is None and not self._stop_requested:
             log.warning("%s: %s; killing it", self.name, why)
             signal_group(popen.pid, signal.SIGKILL)
-        returncode = popen.wait()
+        returncode = _exit_code(popen, timeout=None)  # exited, but not yet reaped
         self._finish(run_id, popen, returncode, None if ready else why)
 
     def _wait_ready(self, popen):
@@ -244,13 +247,13 @@ class ManagedServer:
         while not self._startup_news.wait(0.05):
             if self._stop_requested:
                 return False, "stopped before it was ready"
-            if popen.poll() is not None:
+            if _exit_code(popen) is not None:
                 break
             if time.monotonic() >= deadline:
                 return False, f"not ready after {timeout:g} s (it printed no 'listening on' line)"
         match = self._address
         if match is None:
-            popen.wait(max(0.1, deadline - time.monotonic())) if popen.poll() is None else None
+            _exit_code(popen, max(0.1, deadline - time.monotonic()))
             return False, self._start_failure(popen)
         if match.group(4):
             with self._lock:
@@ -260,7 +263,7 @@ class ManagedServer:
                 self.port = int(match.group(3))
             self._watcher.set_port(self.name, self.port if match.group(1) == "tcp" else None)
         while not sockets.listens(popen.pid, self.port if not match.group(4) else None, match.group(4)):
-            if popen.poll() is not None:
+            if _exit_code(popen) is not None:
                 return False, self._start_failure(popen)
             if self._stop_requested:
                 return False, "stopped before it was ready"
@@ -281,17 +284,22 @@ class ManagedServer:
                 return f"port {port} is in use by PID {holder[0]} ({command})"
         errors = [line for line in self.output.tail(20) if line.strip()]
         last = errors[-1] if errors else "no output"
-        code = popen.poll()
+        code = _exit_code(popen)
         return f"exited with code {code} before it was ready: {last}"
 
     def _finish(self, run_id, popen, returncode, start_failure):
-        """The process has exited: clean its group, drain output, report the final state."""
+        """The process has exited: clean its group, drain output, report the final state.
+
+        The server is reaped only once what is left of its group is gone: until then its
+        zombie holds the group's number, so no new process can be given it and be hit."""
         with self._lock:
             stopping = self._stop_requested
-        if not stopping:
-            self._kill_leftovers(popen.pid)
         if stopping:
             self._stop_done.wait()
+            survivors = self._survivors
+        else:
+            survivors = self._kill_leftovers(popen.pid)
+        popen.wait()
         for reader in self._readers:
             reader.join(2.0)
         if popen.stdin is not None:
@@ -303,9 +311,16 @@ class ManagedServer:
         with self._lock:
             if self._run_id != run_id:
                 return
-            self._guard.remove(popen.pid)
             self.exit_code = returncode
             ran_for = time.time() - (self.started_at or time.time())
+            if survivors:  # the guard keeps them: the watchdog or the next start kills them
+                for pid, created in survivors:
+                    self._guard.add_process(pid, created)
+                text = survivors_text(survivors)
+                self._change_state(ServerState.FATAL, text)
+                self._timeline("crash", f"{self.name}: {text}")
+                return
+            self._guard.remove(popen.pid)
             if stopping:
                 self._change_state(ServerState.STOPPED)
                 self._timeline("stop", f"{self.name} stopped (exit code {returncode})")
@@ -348,9 +363,12 @@ class ManagedServer:
                 self._change_state(ServerState.FATAL, exc.message)
 
     def _kill_leftovers(self, pgid):
-        """After the server itself exited: kill what is left of its group and tree."""
-        if not kill_tree_and_wait({pgid: self.create_time}, self._tree_snapshot(), signal.SIGKILL).gone:
-            log.error("%s: processes survived SIGKILL", self.name)
+        """After the server itself exited: kill what is left of its group and tree; the
+        (pid, create_time) of any process that survived."""
+        end = kill_tree_and_wait({pgid: self.create_time}, self._tree_snapshot(), signal.SIGKILL, KILL_WAIT)
+        if not end.gone:
+            log.error("%s: %s", self.name, survivors_text(end.left))
+        return end.left
 
     # --- stop -------------------------------------------------------------------------
 
@@ -389,8 +407,10 @@ class ManagedServer:
             if not term.gone:
                 log.info("%s: still running after %g s; SIGKILL", self.name, timeout)
                 snapshot |= term.seen | self._tree_snapshot()
-                if not kill_tree_and_wait(group, snapshot, signal.SIGKILL).gone:
-                    log.error("%s: processes survived SIGKILL", self.name)
+                end = kill_tree_and_wait(group, snapshot, signal.SIGKILL, KILL_WAIT)
+                if not end.gone:
+                    log.error("%s: %s", self.name, survivors_text(end.left))
+                    self._survivors = end.left
         finally:
             self._stop_done.set()
 
@@ -440,6 +460,22 @@ class ManagedServer:
                 return False
             time.sleep(0.01)
         return True
+
+
+def _exit_code(popen, timeout=0.0):
+    """popen's exit code once it has exited (waiting at most `timeout` s, None: for ever),
+    else None; its zombie is left for popen.wait() to reap."""
+    try:
+        return exit_status(popen.pid, timeout)
+    except ChildProcessError:  # collected already
+        return popen.returncode if popen.returncode is not None else popen.wait()
+
+
+def survivors_text(survivors):
+    pids = ", ".join(str(pid) for pid, _ in sorted(survivors))
+    if len(survivors) == 1:
+        return f"1 process survived SIGKILL: PID {pids}"
+    return f"{len(survivors)} processes survived SIGKILL: PIDs {pids}"
 
 
 def describe_exit(returncode):
