@@ -83,7 +83,7 @@ class Dashboard:
         self.token = token
         self.port = port
         self.config = os.path.join(folder, "forkwatch.toml")
-        settings = {"stop_timeout": 1.0, "play_rate": 50.0, "play_burst": 50, **settings}
+        settings = {"stop_timeout": 1.0, "play_rate": 50.0, **settings}
         with open(self.config, "w") as handle:
             for key, value in settings.items():
                 handle.write(f"{key} = {value!r}\n")

@@ -269,7 +269,6 @@ def app_config(tmp_path, **extra):
         "servers": dict(ALL_PORTS_FREE),
         "stop_timeout": 1.0,
         "play_rate": 100.0,
-        "play_burst": 100,
     }
     config.update(extra)
     return config
