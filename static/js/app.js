@@ -28,9 +28,18 @@ function load(snapshot) {
     schedule(info.name);
   }
   resetTimeline(snapshot.events || []);
-  const mechanism = document.getElementById("mechanism");
-  if (mechanism && snapshot.mechanism) mechanism.textContent = `watching by ${snapshot.mechanism}`;
+  if (snapshot.mechanism) showMechanism(snapshot.mechanism);
   games.onSnapshot(snapshot);
+}
+
+function showMechanism(name) {
+  const badge = document.getElementById("mechanism");
+  if (badge) badge.textContent = `watching by ${name}`;
+}
+
+function onEvent(event) {
+  addTimeline(event);
+  if (event.kind === "watch" && event.mechanism) showMechanism(event.mechanism); // the source was replaced
 }
 
 function schedule(name) {
@@ -113,7 +122,7 @@ socket.on("server", onServer);
 socket.on("proc", onProc);
 socket.on("stats", onStats);
 socket.on("output", (out) => appendConsole(out.server, out.stream, out.lines));
-socket.on("event", addTimeline);
+socket.on("event", onEvent);
 socket.on("play", (play) => games.onPlay(play));
 socket.on("clients", (clients) => games.onClients(clients));
 

@@ -136,7 +136,8 @@ class Manager:
 
     def _publish(self, kind, payload):
         if kind == "event":
-            payload = self.history.append(payload["server"], payload["kind"], payload["text"])
+            details = {k: v for k, v in payload.items() if k not in ("server", "kind", "text")}
+            payload = self.history.append(payload["server"], payload["kind"], payload["text"], **details)
         with self._lock:
             subscribers = list(self._subscribers)
         for callback in subscribers:
@@ -214,6 +215,7 @@ class Manager:
             "servers": [self.server_detail(name) for name in self.servers],
             "events": self.history.after(0)[-200:],
             "mechanism": self.mechanism,
+            "mechanism_switches": self.watcher.deaf_switches,
             "now": time.time(),
         }
 

@@ -8,6 +8,7 @@ psutil objects.
 import dataclasses
 import os
 import select
+import time
 
 import psutil
 
@@ -73,6 +74,11 @@ class Stat:
         return boot_time() + self.start_ticks / CLOCK_TICKS
 
     @property
+    def started(self):
+        """When it was created, in seconds since boot (as since_boot() counts)."""
+        return self.start_ticks / CLOCK_TICKS
+
+    @property
     def key(self):
         """(pid, create_time): the identity of this process, never reused."""
         return (self.pid, self.create_time)
@@ -87,6 +93,11 @@ def boot_time():
     if _boot_time is None:
         _boot_time = psutil.boot_time()
     return _boot_time
+
+
+def since_boot():
+    """Seconds since boot, on the clock a process's start time is counted in."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
 def read_stat(pid):

@@ -226,9 +226,11 @@ def test_a_process_that_survives_sigkill_makes_the_stop_fatal_and_stays_guarded(
         assert child.is_running()
         state_file = pathlib.Path(manager.settings["state_dir"]) / "running-groups.json"
         guarded = wait_for(
-            lambda: (state := json.loads(state_file.read_text()))
-            and child.pid in [pid for pid, _ in state["processes"]]
-            and state,
+            lambda: (
+                (state := json.loads(state_file.read_text()))
+                and child.pid in [pid for pid, _ in state["processes"]]
+                and state
+            ),
             what="the survivor in the guard's state file",
         )
         assert str(server.pid) in guarded["groups"]
