@@ -9,23 +9,8 @@ from supervisor.core.states import ALLOWED_FROM, ServerState
 S = ServerState
 
 
-class FakeWatcher:
-    def descendants(self, name):
-        return []
-
-
-class FakeGuard:
-    def add(self, pgid, created):
-        pass
-
-    def remove(self, pgid):
-        pass
-
-    def add_process(self, pid, created):
-        pass
-
-    def remove_process(self, pid, created=None):
-        pass
+class Untouched:
+    """The watcher and the guard: no test here starts or stops a process, so neither is used."""
 
 
 def make_server(spec_name="clock"):
@@ -35,8 +20,8 @@ def make_server(spec_name="clock"):
     server = ManagedServer(
         build_catalog()[spec_name],
         lambda kind, payload: published.append((kind, payload)),
-        FakeWatcher(),
-        FakeGuard(),
+        Untouched(),
+        Untouched(),
         {},
     )
     return server, published
