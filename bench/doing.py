@@ -4,7 +4,7 @@ doing_cost  CPU of reading what every child is blocked in once a second, at 100 
             1,000 idle children of the forking clock server, against the same tick
             without it (the tick reads each child's /proc/PID/stat, as the watcher's
             stats tick does); in percent of one core and as the points it adds.
-stack_ms    median / p95 of one py-spy stack read of a child sleeping in its delay.
+stack_ms    n / median / p95 / p99 / max of one py-spy stack read of a child sleeping in its delay.
 
 python -m bench.doing [--quick]     # prints the figures as JSON
 """
@@ -12,7 +12,6 @@ python -m bench.doing [--quick]     # prints the figures as JSON
 import argparse
 import collections
 import json
-import math
 import os
 import signal
 import socket
@@ -22,7 +21,7 @@ import sys
 import threading
 import time
 
-from bench.helpers import ROOT, child_env, wait_for
+from bench.helpers import ROOT, child_env, summary, wait_for
 from supervisor.core.process import ADDRESS_LINE
 from supervisor.proc import blocking
 from supervisor.proc.host import raise_open_files_limit
@@ -112,7 +111,7 @@ def doing_cost(counts=(100, 1000), ticks=10):
 
 
 def stack_ms(reads=20):
-    """{n, median, p95} of one py-spy read (ms) of a forked child sleeping in its delay."""
+    """The summary of one py-spy read (ms) of a forked child sleeping in its delay."""
     tree = ForkedTree(1, delay=3600)
     try:
         child = tree.children()[0].pid
@@ -125,12 +124,7 @@ def stack_ms(reads=20):
             times.append(1000 * (time.perf_counter() - begin))
     finally:
         tree.close()
-    times.sort()
-    return {
-        "n": reads,
-        "median": round(statistics.median(times), 2),
-        "p95": round(times[max(0, math.ceil(0.95 * reads) - 1)], 2),
-    }
+    return summary(times)
 
 
 def run(quick=False):
