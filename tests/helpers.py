@@ -202,18 +202,31 @@ def get(host, port, path, timeout=10.0):
 # --- the supervisor in this process ----------------------------------------------------------
 
 
-def misbehaving(mode, *args, name=None):
-    """The spec of tests/fixtures/misbehaving.py in `mode`, as an extra server."""
+def extra_server(name, module, *args, package="servers", description="a server for a test"):
+    """The spec of `python -m PACKAGE.MODULE ARGS` on a free TCP port, as an extra server."""
     return ServerSpec(
-        name=name or mode.replace("-", "_"),
-        title=f"misbehaving: {mode}",
-        module="misbehaving",
-        package="tests.fixtures",
+        name=name,
+        title=description,
+        module=module,
+        package=package,
         port=0,
         protocol="tcp",
         client=None,
-        description="a server that misbehaves on purpose",
-        args=("--mode", mode, *args),
+        description=description,
+        args=args,
+    )
+
+
+def misbehaving(mode, *args, name=None):
+    """The spec of tests/fixtures/misbehaving.py in `mode`, as an extra server."""
+    return extra_server(
+        name or mode.replace("-", "_"),
+        "misbehaving",
+        "--mode",
+        mode,
+        *args,
+        package="tests.fixtures",
+        description=f"misbehaving on purpose: {mode}",
     )
 
 

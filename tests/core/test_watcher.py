@@ -8,12 +8,11 @@ import threading
 
 import pytest
 
-from supervisor.core.catalog import ServerSpec
 from supervisor.core.watcher import TreeWatcher
 from supervisor.proc.netlink import NetlinkSource
 from supervisor.proc.sources import LOST, NEW, Change
 from supervisor.proc.stat import create_time_of
-from tests.helpers import Recorder, ask, connect, descendants_of, start_ready, wait_for
+from tests.helpers import Recorder, ask, connect, descendants_of, extra_server, start_ready, wait_for
 from tests.proc.kernel import NETLINK_ALLOWED, require
 
 MECHANISMS = ["netlink", "procfs", "psutil"]
@@ -82,15 +81,13 @@ def test_fork_exit_and_peer_are_reported(manager_factory, mechanism):
     wait_for(lambda: recorder.of("proc", kind="exit", pid=fork["pid"]), what="exit event once reaped")
 
 
-BUSY_CLOCK = ServerSpec(
-    name="busy_clock",
-    title="forking clock, each child's delay spent as CPU work",
-    module="forking_clock",
-    port=0,
-    protocol="tcp",
-    client=None,
-    description="a child per client that burns a core for 4 s before answering",
-    args=("--busy", "--delay", "4"),
+BUSY_CLOCK = extra_server(
+    "busy_clock",
+    "forking_clock",
+    "--busy",
+    "--delay",
+    "4",
+    description="a child per client burns a core for 4 s",
 )
 
 
