@@ -3,8 +3,8 @@ run where one exists; nothing here passes or fails.
 
     python -m bench                     # the full run (a few minutes), writes bench/results.json
     python -m bench --quick             # tiny sizes: a smoke run
-    python -m bench --only lifecycle    # one section (latency, watcher, viewers, lifecycle,
-                                        # burst), printed only
+    python -m bench --only lifecycle    # one section (latency, watcher, doing, viewers,
+                                        # lifecycle, burst), printed only
 """
 
 import argparse
@@ -15,6 +15,7 @@ import platform
 import subprocess
 
 from bench.burst import section_burst
+from bench.doing import section_doing
 from bench.fanout import section_viewers
 from bench.helpers import ROOT
 from bench.latency import section_latency
@@ -75,12 +76,15 @@ def sizes_for(quick):
         "stop_rounds": 1 if quick else 20,
         "stop_children": 5 if quick else 100,
         "burst": 20 if quick else 500,
+        "doing_children": (5,) if quick else (100, 1000),
+        "stack_reads": 2 if quick else 20,
     }
 
 
 SECTIONS = {
     "latency": section_latency,
     "watcher": section_watcher,
+    "doing": section_doing,
     "viewers": section_viewers,
     "lifecycle": section_lifecycle,
     "burst": section_burst,

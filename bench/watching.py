@@ -1,7 +1,8 @@
-"""What watching costs: the watcher's CPU over N idle children per mechanism, and the time of
-one full cycle of its work (drain the source and apply it, recheck zombies, the periodic
-rescan where the source needs one, read every process's cpu and memory); beside it, what one
-psutil process_iter() over the machine costs (a different job: a listing, no stats)."""
+"""What watching costs: the watcher's CPU (reading what each process is doing, as the
+dashboard does) over N idle children per mechanism, and the time of one full cycle of its
+work (drain the source and apply it, recheck zombies, the periodic rescan where the source
+needs one, every process's cpu, memory and activity); beside it, what one psutil
+process_iter() over the machine costs (a different job: a listing, no stats)."""
 
 import os
 import signal
@@ -46,22 +47,16 @@ class IdleChildren:
         self.proc.stdout.close()
 
 
-def watcher_cost(mechanism, children, seconds):
-    """(cpu % of one core, ms per sweep) for a TreeWatcher over a tree of `children`."""
-    idle = IdleChildren(children) if children else None
-    root = idle.proc.pid if idle else os.getpid()
-    watcher = TreeWatcher(lambda kind, payload: None, mechanism=mechanism)
-    watcher.watch("bench", root, None)
+def watcher_cpu(watcher, seconds):
+    """CPU of `watcher`'s loop (its own thread) over `seconds`, in percent of one core."""
     stop = threading.Event()
     used = {}
 
     def run():
         begin = time.thread_time()
-        sweeps = watcher.sweeps
         while not stop.is_set():
             watcher.sweep()
         used["cpu"] = time.thread_time() - begin
-        used["sweeps"] = watcher.sweeps - sweeps
 
     thread = threading.Thread(target=run)
     started = time.monotonic()
@@ -69,7 +64,17 @@ def watcher_cost(mechanism, children, seconds):
     time.sleep(seconds)  # the measurement window itself: nothing to wait on
     stop.set()
     thread.join()
-    wall = time.monotonic() - started
+    return round(100 * used["cpu"] / (time.monotonic() - started), 2)
+
+
+def watcher_cost(mechanism, children, seconds):
+    """cpu % of one core, one full cycle's ms and process_iter()'s ms for a TreeWatcher over
+    a tree of `children`."""
+    idle = IdleChildren(children) if children else None
+    root = idle.proc.pid if idle else os.getpid()
+    watcher = TreeWatcher(lambda kind, payload: None, mechanism=mechanism)
+    watcher.watch("bench", root, None)
+    cpu_pct = watcher_cpu(watcher, seconds)
     watcher.unwatch("bench")
     watcher.close()
     cycle = full_cycle_ms(mechanism, root)
@@ -82,7 +87,7 @@ def watcher_cost(mechanism, children, seconds):
         idle.close()
     return {
         "children": children,
-        "cpu_pct": round(100 * used["cpu"] / wall, 2),
+        "cpu_pct": cpu_pct,
         "cycle_ms": summary(cycle, digits=3),
         "process_iter_ms": round(statistics.median(scan), 3),
     }

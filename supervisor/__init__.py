@@ -17,7 +17,7 @@ def create_app(config=None):
     from supervisor.core import config as settings_module
     from supervisor.core.fork_clients import ForkClients
     from supervisor.core.manager import Manager
-    from supervisor.web import api, live, views
+    from supervisor.web import api, live, source, views
     from supervisor.web.extensions import new_socketio
     from supervisor.web.play import RateLimiter
 
@@ -49,6 +49,7 @@ def create_app(config=None):
     app.extensions["forkwatch"] = manager
     app.extensions["forkwatch_clients"] = clients
     app.extensions["forkwatch_limiter"] = RateLimiter(settings["play_rate"])
+    app.extensions["forkwatch_stack_limiter"] = RateLimiter(settings["play_rate"])
     socketio = new_socketio(app, settings)
     app.extensions["forkwatch_socketio"] = socketio
     socketio.on_namespace(live.LiveNamespace(live.NAMESPACE, app))
@@ -56,6 +57,7 @@ def create_app(config=None):
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(source.bp)
     api.json_errors(app)
     app.after_request(views.security_headers)
     manager.start_background(spawn=socketio.start_background_task)

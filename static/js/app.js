@@ -2,6 +2,7 @@
 // connect, then diffs), rendering on animation frames, and the instructor's controls.
 import { io } from "/static/vendor/socket.io-client-4.8.4/socket.io.esm.min.js";
 import { notify, post } from "./api.js";
+import { setupCodePane } from "./code_pane.js";
 import { setupGames } from "./games.js";
 import {
   LIVE_STATES, addTimeline, appendConsole, card, renderInfo, renderTree, renderUptime, resetConsole, resetTimeline,
@@ -30,6 +31,7 @@ function load(snapshot) {
   resetTimeline(snapshot.events || []);
   if (snapshot.mechanism) showMechanism(snapshot.mechanism);
   games.onSnapshot(snapshot);
+  codePane.onSnapshot(snapshot);
 }
 
 function showMechanism(name) {
@@ -89,8 +91,9 @@ function onProc(proc) {
     }, LEAVE_MS);
     return;
   }
-  const known = server.procs.get(proc.pid) || {};
-  server.procs.set(proc.pid, { ...known, ...proc });
+  const known = server.procs.get(proc.pid);
+  if (proc.kind === "doing" && !known) return; // news of a process already gone from the tree
+  server.procs.set(proc.pid, { ...(known || {}), ...proc });
   schedule(proc.server);
 }
 
@@ -114,6 +117,7 @@ function setConn(kind, text) {
 
 const socket = io("/live", { transports: ["websocket", "polling"], reconnectionDelay: 500, reconnectionDelayMax: 2000 });
 const games = setupGames({ socket, store, isInstructor, clock });
+const codePane = setupCodePane({ socket, store, isInstructor });
 socket.on("connect", () => setConn("live", "live"));
 socket.on("disconnect", () => setConn("connecting", "reconnecting…"));
 socket.on("connect_error", () => setConn("offline", "offline — retrying"));
@@ -125,6 +129,7 @@ socket.on("output", (out) => appendConsole(out.server, out.stream, out.lines));
 socket.on("event", onEvent);
 socket.on("play", (play) => games.onPlay(play));
 socket.on("clients", (clients) => games.onClients(clients));
+socket.on("focus", (focus) => codePane.onFocus(focus));
 
 load(initial);
 setInterval(() => {

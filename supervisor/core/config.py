@@ -38,6 +38,8 @@ DEFAULTS = {
     "play_rate": 5.0,  # plays in any one second, per browser session and per address
     "play_timeout": 15.0,
     "max_fork_clients": 50,
+    "py_spy": None,  # the py-spy to read stacks with (default: the one beside Python, else on PATH)
+    "stack_timeout": 5.0,
 }
 ENVIRONMENT = {
     "FORKWATCH_HOST": ("host", str),
