@@ -86,8 +86,8 @@ BUSY_CLOCK = extra_server(
     "forking_clock",
     "--busy",
     "--delay",
-    "4",
-    description="a child per client burns a core for 4 s",
+    "5",
+    description="a child per client burns a core for 5 s",
 )
 
 
@@ -100,12 +100,12 @@ def test_stats_show_a_child_burning_cpu_and_an_idle_server(manager_factory):
         def busy_stats():
             for stats in recorder.of("stats", server="busy_clock"):
                 procs = {p["pid"]: p for p in stats["procs"]}
-                if child in procs and procs[child]["cpu_percent"] >= 25:
+                if child in procs and procs[child]["cpu_percent"] >= 5:  # its share, even on a busy machine
                     return procs
             return None
 
-        procs = wait_for(busy_stats, 4.0, "the child's cpu_percent to show it burning a core")
-        assert procs[server.pid]["cpu_percent"] < 10  # the parent only waits in accept()
+        procs = wait_for(busy_stats, 5.0, "the child's cpu_percent to show it burning a core")
+        assert procs[server.pid]["cpu_percent"] <= 2  # the parent only waits in accept()
         assert all(p["rss"] > 0 for p in procs.values())
 
 
