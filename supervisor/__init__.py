@@ -11,13 +11,14 @@ from supervisor.core.catalog import PROJECT_ROOT
 def create_app(config=None):
     """The app: defaults → config file → environment (FORKWATCH_*) → `config` overrides.
 
-    Starts the supervisor core (watcher, watchdog). Call `app.forkwatch_shutdown()` to
-    stop every server, client and background task.
+    Starts the supervisor core (watcher, watchdog, recorder). Call `app.forkwatch_shutdown()`
+    to stop every server, client and background task.
     """
     from supervisor.core import config as settings_module
     from supervisor.core.fork_clients import ForkClients
     from supervisor.core.manager import Manager
-    from supervisor.web import api, live, source, views
+    from supervisor.core.recording import Recording
+    from supervisor.web import api, live, replay, source, views
     from supervisor.web.extensions import new_socketio
     from supervisor.web.play import RateLimiter
 
@@ -54,9 +55,12 @@ def create_app(config=None):
     app.extensions["forkwatch_socketio"] = socketio
     socketio.on_namespace(live.LiveNamespace(live.NAMESPACE, app))
     manager.subscribe(live.fan_out(socketio))
+    recording = Recording.start(manager, settings)
+    app.extensions["forkwatch_recording"] = recording
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(replay.bp)
     app.register_blueprint(source.bp)
     api.json_errors(app)
     app.after_request(views.security_headers)
@@ -65,6 +69,7 @@ def create_app(config=None):
     def shutdown():
         clients.stop_all()
         manager.shutdown()
+        recording.close()
 
     app.forkwatch_shutdown = shutdown
     return app

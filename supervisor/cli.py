@@ -62,6 +62,14 @@ def parse_args(argv):
         help="the instructor's token (default: $FORKWATCH_TOKEN, else kept in the config folder)",
     )
     parser.add_argument("--config", default=None, help="a TOML config file")
+    parser.add_argument(
+        "--no-recording",
+        dest="recording",
+        action="store_const",
+        const=False,
+        default=None,
+        help="record nothing this run (default: every demo is recorded for replay)",
+    )
     return parser.parse_args(argv)
 
 
@@ -97,7 +105,13 @@ def main(argv=None):
     from supervisor.core.config import ConfigError
     from supervisor.core.guard import AlreadyRunning
 
-    overrides = {"host": args.host, "port": args.port, "token": args.token, "config_file": args.config}
+    overrides = {
+        "host": args.host,
+        "port": args.port,
+        "token": args.token,
+        "config_file": args.config,
+        "recording": args.recording,
+    }
     try:
         app = create_app(overrides)
     except (ConfigError, ValueError, AlreadyRunning) as exc:

@@ -4,108 +4,22 @@ import { io } from "/static/vendor/socket.io-client-4.8.4/socket.io.esm.min.js";
 import { notify, post } from "./api.js";
 import { setupCodePane } from "./code_pane.js";
 import { setupGames } from "./games.js";
-import {
-  LIVE_STATES, addTimeline, appendConsole, card, renderInfo, renderTree, renderUptime, resetConsole, resetTimeline,
-  showOptions,
-} from "./render.js";
+import { card, renderUptime } from "./render.js";
+import { createStore } from "./store.js";
 
-const LEAVE_MS = 600;
 const initial = JSON.parse(document.getElementById("snapshot").textContent);
-const store = { role: initial.role, servers: new Map(), offset: 0 };
 const isInstructor = document.body.dataset.role === "instructor";
 // Server time = local time + offset, so ages are right even when the laptop's clock is not.
 const clock = { now: () => Date.now() / 1000 + store.offset };
-const dirty = new Set();
-let frame = null;
-
-function load(snapshot) {
-  if (snapshot.now) store.offset = snapshot.now - Date.now() / 1000;
-  for (const info of snapshot.servers) {
-    const server = { info, procs: new Map(), leaving: new Set() };
-    for (const proc of info.tree || []) server.procs.set(proc.pid, proc);
-    store.servers.set(info.name, server);
-    if (info.started_at) showOptions(info);
-    renderInfo(server, clock);
-    schedule(info.name);
-  }
-  resetTimeline(snapshot.events || []);
-  if (snapshot.mechanism) showMechanism(snapshot.mechanism);
-  games.onSnapshot(snapshot);
-  codePane.onSnapshot(snapshot);
-}
-
-function showMechanism(name) {
-  const badge = document.getElementById("mechanism");
-  if (badge) badge.textContent = `watching by ${name}`;
-}
-
-function onEvent(event) {
-  addTimeline(event);
-  if (event.kind === "watch" && event.mechanism) showMechanism(event.mechanism); // the source was replaced
-}
-
-function schedule(name) {
-  dirty.add(name);
-  if (frame === null) frame = requestAnimationFrame(flush);
-}
-
-function flush() {
-  frame = null;
-  for (const name of dirty) {
-    const server = store.servers.get(name);
-    if (server) renderTree(server, clock, isInstructor);
-  }
-  dirty.clear();
-}
-
-function onServer(info) {
-  const server = store.servers.get(info.name);
-  if (!server) return;
-  const wasLive = LIVE_STATES.has(server.info.state);
-  Object.assign(server.info, info);
-  if (info.state === "STARTING") {
-    server.procs.clear(); // a start begins a new tree
-    server.info.started_at = info.t;
-    showOptions(info);
-    if (!wasLive) resetConsole(info.name);
-  }
-  if (info.pid && LIVE_STATES.has(info.state) && !server.procs.has(info.pid)) {
-    server.procs.set(info.pid, { pid: info.pid, ppid: null, status: "running", create_time: info.t, peer: null });
-  }
-  if (!LIVE_STATES.has(info.state)) server.procs.clear();
-  renderInfo(server, clock);
-  schedule(info.name);
-}
-
-function onProc(proc) {
-  const server = store.servers.get(proc.server);
-  if (!server) return;
-  if (proc.kind === "exit") {
-    if (!server.procs.has(proc.pid)) return;
-    server.leaving.add(proc.pid);
-    schedule(proc.server);
-    setTimeout(() => {
-      server.leaving.delete(proc.pid);
-      server.procs.delete(proc.pid);
-      schedule(proc.server);
-    }, LEAVE_MS);
-    return;
-  }
-  const known = server.procs.get(proc.pid);
-  if (proc.kind === "doing" && !known) return; // news of a process already gone from the tree
-  server.procs.set(proc.pid, { ...(known || {}), ...proc });
-  schedule(proc.server);
-}
-
-function onStats(stats) {
-  const server = store.servers.get(stats.server);
-  if (!server) return;
-  for (const item of stats.procs) {
-    const proc = server.procs.get(item.pid);
-    if (proc) Object.assign(proc, item);
-  }
-  schedule(stats.server);
-}
+const { store, load, schedule, apply, kinds } = createStore({
+  clock,
+  isInstructor,
+  onLoad: (snapshot) => {
+    games.onSnapshot(snapshot);
+    codePane.onSnapshot(snapshot);
+  },
+});
+store.role = initial.role;
 
 // --- the connection ------------------------------------------------------------------
 
@@ -122,11 +36,7 @@ socket.on("connect", () => setConn("live", "live"));
 socket.on("disconnect", () => setConn("connecting", "reconnecting…"));
 socket.on("connect_error", () => setConn("offline", "offline — retrying"));
 socket.on("snapshot", load);
-socket.on("server", onServer);
-socket.on("proc", onProc);
-socket.on("stats", onStats);
-socket.on("output", (out) => appendConsole(out.server, out.stream, out.lines));
-socket.on("event", onEvent);
+for (const kind of kinds) socket.on(kind, (payload) => apply(kind, payload));
 socket.on("play", (play) => games.onPlay(play));
 socket.on("clients", (clients) => games.onClients(clients));
 socket.on("focus", (focus) => codePane.onFocus(focus));
