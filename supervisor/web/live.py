@@ -1,8 +1,8 @@
 """Socket.IO namespace /live: a snapshot on connect, then every event as it happens.
 
 Viewers and the instructor get the same stream. Control events (start, stop, restart,
-kill, kill_children, stdin, stop_all, focus) check the role on every call and answer
-through the ack: {ok, error, result}.
+interrupt, kill, kill_children, stdin, stop_all, focus) check the role on every call and
+answer through the ack: {ok, error, result}.
 """
 
 import logging
@@ -15,7 +15,18 @@ from supervisor.web.auth import INSTRUCTOR, session_role, tokens_match
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/live"
-BROADCAST = ("server", "proc", "stats", "output", "event", "play", "clients", "focus")
+BROADCAST = (
+    "server",
+    "proc",
+    "stats",
+    "output",
+    "event",
+    "play",
+    "clients",
+    "client_output",
+    "story",
+    "focus",
+)
 
 
 class LiveNamespace(Namespace):
@@ -37,6 +48,7 @@ class LiveNamespace(Namespace):
         snapshot = current_app.extensions["forkwatch"].snapshot()
         snapshot["role"] = role
         snapshot["clients"] = current_app.extensions["forkwatch_clients"].describe()
+        snapshot["client_lines"] = current_app.extensions["forkwatch_clients"].lines()
         emit("snapshot", snapshot)  # to this connection only
         return True
 
@@ -66,6 +78,10 @@ class LiveNamespace(Namespace):
     def on_restart(self, data=None):
         data = data if isinstance(data, dict) else {}
         return self._command(lambda m: m.restart_later(data.get("name"), data.get("options")))
+
+    def on_interrupt(self, data=None):
+        data = data if isinstance(data, dict) else {}
+        return self._command(lambda m: m.interrupt(data.get("name")))
 
     def on_kill(self, data=None):
         data = data if isinstance(data, dict) else {}

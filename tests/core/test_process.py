@@ -187,6 +187,19 @@ def test_leftovers_are_killed_while_the_exited_servers_zombie_holds_the_group(ma
     assert not exists(pid, created)
 
 
+def test_after_ctrl_c_the_group_is_cleaned_while_the_servers_zombie_holds_it(manager_factory, monkeypatch):
+    kills = spy_on_tree_kills(monkeypatch)
+    manager, _ = manager_factory()
+    server = start_ready(manager, "forking_clock", {"delay": 60})
+    with connect(server):
+        wait_for(lambda: manager.watcher.descendants("forking_clock"), what="a child")
+        manager.interrupt("forking_clock")  # the lecture's Ctrl-C: it kills its children and exits
+        wait_state(manager, "forking_clock", "EXITED")
+    assert [sig for sig, _ in kills] == [signal.SIGKILL]
+    leader = kills[0][1][0]
+    assert leader is not None and leader.state == "Z", "the group was cleaned after its leader was reaped"
+
+
 def test_a_stops_sigkill_reaches_the_group_while_the_servers_zombie_holds_it(manager_factory, monkeypatch):
     kills = spy_on_tree_kills(monkeypatch)
     manager, _ = manager_factory(extra_servers=[misbehaving("setsid-child")], stop_timeout=0.3)
@@ -290,30 +303,33 @@ def test_a_50_kb_line_is_cut_once_and_says_how_much(manager_factory):
 
 
 def read_all_lines(payload, max_line):
-    from supervisor.core.output import read_lines
+    """(pid, text, bytes cut) of each line of payload, written to a console socket."""
+    from supervisor.core.output import console_socket, read_console
 
-    read_fd, write_fd = os.pipe()
-    writer = threading.Thread(target=lambda: (os.write(write_fd, payload), os.close(write_fd)))
-    writer.start()
+    reader, writer = console_socket()
+    sender = threading.Thread(target=lambda: (writer.sendall(payload), writer.close()))
+    sender.start()
     lines = []
-    read_lines(os.fdopen(read_fd, "rb"), lambda text, cut: lines.append((text, cut)), max_line)
-    writer.join()
+    read_console(reader, lambda pid, text, cut: lines.append((pid, text, cut)), max_line)
+    sender.join()
     return lines
 
 
 def test_huge_line_is_cut_and_invalid_utf8_replaced():
+    me = os.getpid()
     payload = b"a" * 50_000 + b"\nbad \xff\xfe bytes\r\nlast without newline"
     assert read_all_lines(payload, 100) == [
-        ("a" * 100, 49_900),
-        ("bad \ufffd\ufffd bytes", 0),
-        ("last without newline", 0),
+        (me, "a" * 100, 49_900),
+        (me, "bad \ufffd\ufffd bytes", 0),
+        (me, "last without newline", 0),
     ]
 
 
 def test_a_cut_never_splits_a_character():
     # "é" is two bytes: a cut after 5 bytes keeps two of them and drops the torn one whole
-    assert read_all_lines("éééé\n".encode(), 5) == [("éé", 4)]
-    assert read_all_lines("ééé\n".encode(), 6) == [("ééé", 0)]
+    me = os.getpid()
+    assert read_all_lines("éééé\n".encode(), 5) == [(me, "éé", 4)]
+    assert read_all_lines("ééé\n".encode(), 6) == [(me, "ééé", 0)]
 
 
 @pytest.mark.reliability("faults", "a server that closes stdout early")
@@ -322,3 +338,37 @@ def test_closing_stdout_early_does_not_end_the_server(manager_factory, report):
     start_ready(manager, "close_stdout")
     manager.stop("close_stdout")
     wait_state(manager, "close_stdout", "STOPPED")
+
+
+def test_the_console_numbers_its_lines_for_snapshots_and_batches():
+    from supervisor.core.output import OutputBuffer
+
+    console = OutputBuffer(max_lines=300)
+    for i in range(250):
+        console.add("stderr" if i in (100, 200) else "stdout", f"line {i}", pid=1000 + i)
+    lines, after = console.tail_numbered(200)
+    assert lines == [f"line {i}" for i in range(50, 250)] and after == 250
+    pending, dropped = console.take_pending(limit=160)
+    assert dropped == 90
+    assert [(b["stream"], b["seq"], len(b["lines"]), b["pids"][0]) for b in pending] == [
+        ("stdout", 90, 10, 1090),
+        ("stderr", 100, 1, 1100),
+        ("stdout", 101, 99, 1101),
+        ("stderr", 200, 1, 1200),
+        ("stdout", 201, 49, 1201),
+    ]
+    assert console.take_pending() == ([], 0)
+
+
+def test_a_restart_keeps_the_console_with_a_separator(manager):
+    server = start_ready(manager, "clock")
+    manager.stop("clock")
+    wait_state(manager, "clock", "STOPPED")
+    first = server.output.tail()
+    assert first[-1] == "SIGTERM received, closing server"
+    start_ready(manager, "clock")
+    wait_for(lambda: server.output.tail(1) == ["press ctrl c to stop server"], what="the second run's lines")
+    lines = server.output.tail()
+    assert lines[: len(first)] == first
+    assert lines[len(first)] == f"──── clock started again as PID {server.pid} ────"
+    assert lines[len(first) + 1].startswith("listening on tcp://")
