@@ -30,8 +30,8 @@ def create_app(config=None):
     clients = ForkClients(manager, settings["max_fork_clients"])
     app.extensions["forkwatch"] = manager
     app.extensions["forkwatch_clients"] = clients
-    app.extensions["forkwatch_limiter"] = RateLimiter(settings["play_rate"], settings["play_burst"])
-    app.extensions["forkwatch_stack_limiter"] = RateLimiter(settings["play_rate"], settings["play_burst"])
+    app.extensions["forkwatch_limiter"] = RateLimiter(settings["play_rate"])
+    app.extensions["forkwatch_stack_limiter"] = RateLimiter(settings["play_rate"])
     queue = None
     if settings["message_queue"]:
         queue = PublishingQueue(settings["message_queue"], settings["message_channel"])

@@ -10,11 +10,24 @@ import signal
 import socket
 import sys
 
-from werkzeug.serving import ThreadedWSGIServer
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from supervisor.proc.host import lan_addresses
 
 log = logging.getLogger("forkwatch")
+
+
+class DashboardRequestHandler(WSGIRequestHandler):
+    """Werkzeug's request handler, which ends a connection once its WebSocket has ended.
+
+    A WebSocket takes the connection over: its handshake never goes through Werkzeug's
+    response, which is where Werkzeug sets `Connection: close`, so the handler would read
+    the connection's leftover bytes (the browser's close frame, `\\x88\\x82…`) as the
+    next HTTP request and log a 400 for it. The WebSocket layer ends by raising
+    ConnectionError, which arrives here."""
+
+    def connection_dropped(self, error, environ=None):
+        self.close_connection = True
 
 
 class DashboardServer(ThreadedWSGIServer):
@@ -23,6 +36,9 @@ class DashboardServer(ThreadedWSGIServer):
     acknowledged — up to the peer's 40 ms delayed ACK."""
 
     daemon_threads = True
+
+    def __init__(self, host, port, app):
+        super().__init__(host, port, app, handler=DashboardRequestHandler)
 
     def get_request(self):
         conn, address = super().get_request()

@@ -4,7 +4,7 @@ A ManagedServer owns its state and changes it only through `_change_state`, whic
 the allowed-from table in states.py and publishes one `server` event per change. Its
 threads only report (lines of output, "ready", "exited"); the state follows from them.
 
-It is longer than the other modules (about 520 lines) because it is one state machine:
+It is longer than the other modules (about 550 lines) because it is one state machine:
 start, readiness, Ctrl-C, exit, backoff and stop share its lock and run ids, and splitting
 them would spread the only code that changes a server's state over several files. The
 console lives in output.py, the words of an exit in exits.py, the OS work (signals,
@@ -34,10 +34,11 @@ from supervisor.core.states import (
 )
 from supervisor.proc import pystack, sockets
 from supervisor.proc.signals import SignalResult, kill_tree_and_wait, signal_group, signal_process
-from supervisor.proc.stat import create_time_of, read_stat
+from supervisor.proc.stat import create_time_of, exit_status, read_stat
 
 log = logging.getLogger(__name__)
 
+KILL_WAIT = 5.0  # seconds a SIGKILLed tree may take to be gone before its survivors are named
 ADDRESS_LINE = re.compile(r"^listening on (?:(tcp|udp)://(\[[^\]]*\]|[^:]+):(\d+)|unix:(.+))$")
 SECRET_ENV = "FORKWATCH_SECRET"
 
@@ -84,6 +85,7 @@ class ManagedServer:
         self._startup_news = threading.Event()
         self._stop_requested = False
         self._stop_done = threading.Event()
+        self._survivors = set()  # (pid, create_time) that outlived the stop's SIGKILL
         self._quick_failures = 0
         self._backoff_timer = None
         self._run_id = 0
@@ -149,6 +151,7 @@ class ManagedServer:
                 self.secret = secret if secret is not None else self.spec.secret.pick()
             self._run_id += 1
             self._stop_requested = False
+            self._survivors = set()
             self._interrupted = False
             self._exited = False
             self._last_input = None
@@ -229,12 +232,12 @@ class ManagedServer:
         return env
 
     def _read(self, sock, stream):
-        read_console(sock, lambda pid, text: self._on_line(stream, pid, text), self.output.max_line)
+        read_console(sock, lambda pid, text, cut: self._on_line(stream, pid, text, cut), self.output.max_line)
         if stream == "stdout":
             self._startup_news.set()
 
-    def _on_line(self, stream, pid, text):
-        self.output.add(stream, text, pid)
+    def _on_line(self, stream, pid, text, cut=0):
+        self.output.add(stream, text, pid, cut)
         if stream == "stdout" and self._address is None:
             match = ADDRESS_LINE.match(text)
             if match:
@@ -253,10 +256,10 @@ class ManagedServer:
                     self._change_state(ServerState.RUNNING)
                     where = f"port {self.port}" if self.port is not None else (self.unix_path or "stdin")
                     self._timeline("ready", f"{self.name} is ready on {where}")
-        elif popen.poll() is None and not self._stop_requested:
+        elif _exit_code(popen) is None and not self._stop_requested:
             log.warning("%s: %s; killing it", self.name, why)
             signal_group(popen.pid, signal.SIGKILL)
-        returncode = popen.wait()
+        returncode = _exit_code(popen, timeout=None)  # exited, but not yet reaped
         self._finish(run_id, popen, returncode, None if ready else why)
 
     def _wait_ready(self, popen):
@@ -268,13 +271,13 @@ class ManagedServer:
         while not self._startup_news.wait(0.05):
             if self._stop_requested:
                 return False, "stopped before it was ready"
-            if popen.poll() is not None:
+            if _exit_code(popen) is not None:
                 break
             if time.monotonic() >= deadline:
                 return False, f"not ready after {timeout:g} s (it printed no 'listening on' line)"
         match = self._address
         if match is None:
-            popen.wait(max(0.1, deadline - time.monotonic())) if popen.poll() is None else None
+            _exit_code(popen, max(0.1, deadline - time.monotonic()))
             return False, self._start_failure(popen)
         if match.group(4):
             with self._lock:
@@ -284,7 +287,7 @@ class ManagedServer:
                 self.port = int(match.group(3))
             self._watcher.set_port(self.name, self.port if match.group(1) == "tcp" else None)
         while not sockets.listens(popen.pid, self.port if not match.group(4) else None, match.group(4)):
-            if popen.poll() is not None:
+            if _exit_code(popen) is not None:
                 return False, self._start_failure(popen)
             if self._stop_requested:
                 return False, "stopped before it was ready"
@@ -305,18 +308,23 @@ class ManagedServer:
                 return f"port {port} is in use by PID {holder[0]} ({command})"
         errors = [line for line in self.output.tail(20) if line.strip()]
         last = errors[-1] if errors else "no output"
-        code = popen.poll()
+        code = _exit_code(popen)
         return f"exited with code {code} before it was ready: {last}"
 
     def _finish(self, run_id, popen, returncode, start_failure):
-        """The process has exited: clean its group, drain output, report the final state."""
+        """The process has exited: clean its group, drain output, report the final state.
+
+        The server is reaped only once what is left of its group is gone: until then its
+        zombie holds the group's number, so no new process can be given it and be hit."""
         with self._lock:
             stopping = self._stop_requested
             self._exited = not stopping  # a Stop from now on would never be reported
-        if not stopping:
-            self._kill_leftovers(popen.pid)
         if stopping:
             self._stop_done.wait()
+            survivors = self._survivors
+        else:
+            survivors = self._kill_leftovers(popen.pid)
+        popen.wait()
         for reader in self._readers:
             reader.join(2.0)
         if popen.stdin is not None:
@@ -328,9 +336,16 @@ class ManagedServer:
         with self._lock:
             if self._run_id != run_id:
                 return
-            self._guard.remove(popen.pid)
             self.exit_code = returncode
             ran_for = time.time() - (self.started_at or time.time())
+            if survivors:  # the guard keeps them: the watchdog or the next start kills them
+                for pid, created in survivors:
+                    self._guard.add_process(pid, created)
+                text = survivors_text(survivors)
+                self._change_state(ServerState.FATAL, text)
+                self._timeline("crash", f"{self.name}: {text}")
+                return
+            self._guard.remove(popen.pid)
             if stopping:
                 self._change_state(ServerState.STOPPED)
                 self._timeline("stop", f"{self.name} stopped (exit code {returncode})")
@@ -377,9 +392,12 @@ class ManagedServer:
                 self._change_state(ServerState.FATAL, exc.message)
 
     def _kill_leftovers(self, pgid):
-        """After the server itself exited: kill what is left of its group and tree."""
-        if not kill_tree_and_wait({pgid: self.create_time}, self._tree_snapshot(), signal.SIGKILL).gone:
-            log.error("%s: processes survived SIGKILL", self.name)
+        """After the server itself exited: kill what is left of its group and tree; the
+        (pid, create_time) of any process that survived."""
+        end = kill_tree_and_wait({pgid: self.create_time}, self._tree_snapshot(), signal.SIGKILL, KILL_WAIT)
+        if not end.gone:
+            log.error("%s: %s", self.name, survivors_text(end.left))
+        return end.left
 
     # --- stop -------------------------------------------------------------------------
 
@@ -420,8 +438,10 @@ class ManagedServer:
             if not term.gone:
                 log.info("%s: still running after %g s; SIGKILL", self.name, timeout)
                 snapshot |= term.seen | self._tree_snapshot()
-                if not kill_tree_and_wait(group, snapshot, signal.SIGKILL).gone:
-                    log.error("%s: processes survived SIGKILL", self.name)
+                end = kill_tree_and_wait(group, snapshot, signal.SIGKILL, KILL_WAIT)
+                if not end.gone:
+                    log.error("%s: %s", self.name, survivors_text(end.left))
+                    self._survivors = end.left
         finally:
             self._stop_done.set()
 
@@ -486,11 +506,8 @@ class ManagedServer:
         return self.describe()
 
     def _after_interrupt(self, run_id, popen, timeout):
-        try:
-            popen.wait(timeout)
-            return
-        except subprocess.TimeoutExpired:
-            pass
+        if _exit_code(popen, timeout) is not None:
+            return  # exited (left for the lifecycle to reap once its group is clean)
         with self._lock:
             if self._run_id != run_id or self.state not in STOPPABLE_STATES:
                 return
@@ -511,3 +528,19 @@ class ManagedServer:
                 return False
             time.sleep(0.01)
         return True
+
+
+def _exit_code(popen, timeout=0.0):
+    """popen's exit code once it has exited (waiting at most `timeout` s, None: for ever),
+    else None; its zombie is left for popen.wait() to reap."""
+    try:
+        return exit_status(popen.pid, timeout)
+    except ChildProcessError:  # collected already
+        return popen.returncode if popen.returncode is not None else popen.wait()
+
+
+def survivors_text(survivors):
+    pids = ", ".join(str(pid) for pid, _ in sorted(survivors))
+    if len(survivors) == 1:
+        return f"1 process survived SIGKILL: PID {pids}"
+    return f"{len(survivors)} processes survived SIGKILL: PIDs {pids}"
