@@ -1,12 +1,14 @@
 """A lecture hall's other processes, run as a user runs them: Debian's redis-server on a
 free loopback port with no persistence, and `forkwatch viewer` workers."""
 
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 
 import psutil
 import redis
@@ -110,6 +112,16 @@ class ViewerWorker:
         self.proc, line = start_until(argv, env, "viewers:", self.lines, timeout)
         self.url = line.split()[1]
         self.port = int(self.url.rsplit(":", 1)[1].strip("/"))
+        return self
+
+    def feed(self):
+        """The worker's feed as its /healthz tells it: {ok, text}."""
+        with urllib.request.urlopen(self.url + "healthz", timeout=5) as answer:
+            return json.loads(answer.read())["feed"]
+
+    def wait_live(self, timeout=15.0):
+        """Wait until the worker hears the supervisor through the queue."""
+        wait_for(lambda: self.feed()["ok"], timeout, f"worker {self.url} to hear the supervisor")
         return self
 
     def stop(self, sig=signal.SIGTERM, timeout=10.0):

@@ -2,7 +2,6 @@
 workers, each a real process; a Socket.IO viewer that keeps what it receives; a browser
 session on a worker; and a loopback TCP balancer in front of workers, as nginx would be."""
 
-import json
 import re
 import selectors
 import socket
@@ -12,7 +11,7 @@ import urllib.request
 import socketio
 
 from bench.hall_processes import ViewerWorker
-from tests.helpers import TOKEN, Dashboard, wait_for
+from tests.helpers import TOKEN, Dashboard
 
 
 class Hall:
@@ -36,8 +35,7 @@ class Hall:
     def add_worker(self):
         worker = ViewerWorker(self.folder, self.redis.url, self.supervisor.url, self.channel).start()
         self.workers.append(worker)
-        wait_for(lambda: worker_feed(worker)["ok"], 15.0, f"worker {worker.url} to hear the supervisor")
-        return worker
+        return worker.wait_live()
 
     def stop(self):
         for worker in self.workers:
@@ -47,8 +45,7 @@ class Hall:
 
 def worker_feed(worker):
     """The worker's own health: its feed's state."""
-    with urllib.request.urlopen(worker.url + "healthz", timeout=5) as answer:
-        return json.loads(answer.read())["feed"]
+    return worker.feed()
 
 
 class LiveViewer:
