@@ -1,13 +1,15 @@
 """Viewer workers in a real browser: a supervisor publishing to a real Redis, two
-`forkwatch viewer` workers, and Chromium pages on each."""
+`forkwatch viewer` workers, and Chromium pages on each; a page behind a balancer whose
+worker is killed."""
 
+import signal
 import socket
 
 import pytest
 from playwright.sync_api import expect
 
 from bench.hall_processes import RedisServer
-from tests.hall_support import Hall
+from tests.hall_support import Balancer, Hall
 from tests.helpers import TOKEN, card, wait_for
 
 pytestmark = pytest.mark.browser
@@ -84,3 +86,25 @@ def test_the_page_says_when_live_updates_pause_and_catches_up_when_they_return(t
             hall.supervisor.stop_everything()
             hall.stop()
         redis.stop()
+
+
+def test_a_page_whose_worker_is_killed_carries_on_through_the_balancer_on_another(hall, page):
+    first, second = hall.add_worker(), hall.add_worker()
+    balancer = Balancer([first.port, second.port])
+    try:
+        page.goto(balancer.url)
+        expect(page.locator("#conn")).to_have_text("live")
+        assert set(balancer.routed) == {first.port}  # the page, its files and its socket
+        hall.workers.remove(first)
+        assert first.stop(signal.SIGKILL) == -signal.SIGKILL
+        wait_for(lambda: second.port in balancer.routed, 20.0, "the page's socket to reconnect")
+        expect(page.locator("#conn")).to_have_text("live")
+        hall.supervisor.start_server("clock")  # …and the other worker's events reach it
+        expect(card(page, "clock").locator("[data-field=state]")).to_have_text("RUNNING")
+        expect(page.locator("#timeline")).to_contain_text("clock is ready on port")
+    finally:
+        balancer.close()
+        if second in hall.workers:
+            hall.workers.remove(second)
+            second.stop()
+        hall.supervisor.stop_everything()
