@@ -47,7 +47,9 @@ STDIN_LINE_LIMIT = 200
 
 
 def signal_number(name):
-    if not isinstance(name, str) or name.upper() not in SIGNALS:
+    """The number of a signal named in ASCII ("sigkill" works; "ſigkill", whose long s
+    upper-cases to S, does not)."""
+    if not isinstance(name, str) or not name.isascii() or name.upper() not in SIGNALS:
         raise CommandError(f"unknown signal {name!r}; use one of {', '.join(SIGNALS)}", 400)
     return SIGNALS[name.upper()]
 

@@ -1,8 +1,8 @@
 """Socket.IO namespace /live: a snapshot on connect, then every event as it happens.
 
 Viewers and the instructor get the same stream. Control events (start, stop, restart,
-kill, kill_children, stdin, stop_all) check the role on every call and answer through
-the ack: {ok, error, result}.
+kill, kill_children, stdin, stop_all) check the role on every call, then the type of
+every field of their data, and answer through the ack: {ok, error, result}.
 """
 
 import logging
@@ -11,6 +11,7 @@ from flask import current_app, request
 from flask_socketio import Namespace, emit
 
 from supervisor.core.process import CommandError
+from supervisor.web.api import field
 from supervisor.web.auth import INSTRUCTOR, session_role, tokens_match
 
 log = logging.getLogger(__name__)
@@ -45,47 +46,73 @@ class LiveNamespace(Namespace):
 
     # --- instructor commands ----------------------------------------------------------
 
-    def _command(self, action):
+    def _command(self, event, data, action, data_optional=False):
+        """Role check, then the payload's type checks and the manager's call, answered as
+        {ok, error, result}. A refusal is a CommandError with its sentence; anything else
+        is a bug of the dashboard, logged with its traceback and reported as one."""
         if self.roles.get(request.sid) != INSTRUCTOR:
-            return {"ok": False, "error": "this needs the instructor's token", "result": None}
+            return refusal("this needs the instructor's token")
         try:
-            return {"ok": True, "error": None, "result": action(current_app.extensions["forkwatch"])}
+            if data is None and data_optional:
+                data = {}
+            elif not isinstance(data, dict):
+                raise CommandError("the event's data must be an object", 400)
+            return {"ok": True, "error": None, "result": action(current_app.extensions["forkwatch"], data)}
         except CommandError as exc:
-            return {"ok": False, "error": exc.message, "result": None}
-        except (TypeError, ValueError, AttributeError, KeyError):
-            return {"ok": False, "error": "the event's data is malformed", "result": None}
+            return refusal(exc.message)
+        except Exception:
+            log.exception("the %s event failed", event)
+            return refusal("the dashboard failed to do that; its log says why")
 
     def on_start(self, data=None):
-        data = data if isinstance(data, dict) else {}
-        return self._command(lambda m: m.start(data.get("name"), data.get("options") or {}))
+        return self._command(
+            "start", data, lambda m, d: m.start(_name(d), field(d, "options", dict, default={}))
+        )
 
     def on_stop(self, data=None):
-        data = data if isinstance(data, dict) else {}
-        return self._command(lambda m: m.stop(data.get("name")))
+        return self._command("stop", data, lambda m, d: m.stop(_name(d)))
 
     def on_restart(self, data=None):
-        data = data if isinstance(data, dict) else {}
-        return self._command(lambda m: m.restart_later(data.get("name"), data.get("options")))
+        return self._command(
+            "restart", data, lambda m, d: m.restart_later(_name(d), field(d, "options", dict))
+        )
 
     def on_kill(self, data=None):
-        data = data if isinstance(data, dict) else {}
         return self._command(
-            lambda m: m.signal_process(
-                data.get("pid"), data.get("create_time"), data.get("signal", "SIGTERM")
-            )
+            "kill",
+            data,
+            lambda m, d: m.signal_process(
+                field(d, "pid", int, required=True),
+                field(d, "create_time", (int, float), required=True),
+                field(d, "signal", str, default="SIGTERM"),
+            ),
         )
 
     def on_kill_children(self, data=None):
-        data = data if isinstance(data, dict) else {}
-        return self._command(lambda m: m.kill_children(data.get("name"), data.get("signal", "SIGKILL")))
+        return self._command(
+            "kill_children",
+            data,
+            lambda m, d: m.kill_children(_name(d), field(d, "signal", str, default="SIGKILL")),
+        )
 
     def on_stdin(self, data=None):
-        data = data if isinstance(data, dict) else {}
-        return self._command(lambda m: m.send_stdin(data.get("name"), data.get("line")))
+        return self._command(
+            "stdin", data, lambda m, d: m.send_stdin(_name(d), field(d, "line", str, required=True))
+        )
 
     def on_stop_all(self, data=None):
         clients = current_app.extensions["forkwatch_clients"]
-        return self._command(lambda m: {**m.stop_all(), "clients": clients.stop_all()})
+        return self._command(
+            "stop_all", data, lambda m, d: {**m.stop_all(), "clients": clients.stop_all()}, data_optional=True
+        )
+
+
+def refusal(error):
+    return {"ok": False, "error": error, "result": None}
+
+
+def _name(data):
+    return field(data, "name", str, required=True)
 
 
 def fan_out(socketio):
