@@ -7,13 +7,13 @@ import time
 
 import psutil
 
-from bench.helpers import TOKEN, Dashboard, summary, wait_for
+from bench.helpers import ONE_ADDRESS_CROWD, TOKEN, Dashboard, summary, wait_for
 from bench.viewers import ViewerCrowd
 
 
 def viewers_fan_out(counts, forks_each):
     folder = tempfile.mkdtemp(prefix="forkwatch-bench-")
-    board = Dashboard(folder, TOKEN).start()
+    board = Dashboard(folder, TOKEN, **ONE_ADDRESS_CROWD).start()
     results = []
     try:
         info = board.start_server("forking_clock", {"delay": 0, "reap": True})

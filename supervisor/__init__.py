@@ -18,8 +18,11 @@ def create_app(config=None):
     from supervisor.core.fork_clients import ForkClients
     from supervisor.core.manager import Manager
     from supervisor.web import api, live, views
+    from supervisor.web.engine import SessionKeeper
     from supervisor.web.extensions import new_socketio
+    from supervisor.web.frontdoor import FrontDoor, HostNames
     from supervisor.web.play import RateLimiter
+    from supervisor.web.room import Room
 
     overrides = dict(config or {})
     config_file = overrides.pop("config_file", None)
@@ -49,9 +52,15 @@ def create_app(config=None):
     app.extensions["forkwatch"] = manager
     app.extensions["forkwatch_clients"] = clients
     app.extensions["forkwatch_limiter"] = RateLimiter(settings["play_rate"], settings["play_burst"])
+    room = Room(settings)
+    app.extensions["forkwatch_room"] = room
     socketio = new_socketio(app, settings)
     app.extensions["forkwatch_socketio"] = socketio
     socketio.on_namespace(live.LiveNamespace(live.NAMESPACE, app))
+    sessions = SessionKeeper(socketio, room, settings, live.NAMESPACE)
+    app.extensions["forkwatch_sessions"] = sessions
+    hosts = HostNames(settings["host"], settings["public_hosts"])
+    app.wsgi_app = FrontDoor(app.wsgi_app, hosts, sessions)
     manager.subscribe(live.fan_out(socketio))
 
     app.register_blueprint(views.bp)
@@ -59,8 +68,10 @@ def create_app(config=None):
     api.json_errors(app)
     app.after_request(views.security_headers)
     manager.start_background(spawn=socketio.start_background_task)
+    socketio.start_background_task(sessions.run)
 
     def shutdown():
+        sessions.close()
         clients.stop_all()
         manager.shutdown()
 

@@ -6,28 +6,12 @@ import argparse
 import ipaddress
 import logging
 import signal
-import socket
 import sys
 
-from werkzeug.serving import ThreadedWSGIServer
-
 from supervisor.proc.host import lan_addresses
+from supervisor.web.serving import DashboardServer
 
 log = logging.getLogger("forkwatch")
-
-
-class DashboardServer(ThreadedWSGIServer):
-    """Werkzeug's threaded server with TCP_NODELAY on every connection: events are small
-    WebSocket frames, and Nagle's algorithm would hold one back until the previous was
-    acknowledged — up to the peer's 40 ms delayed ACK."""
-
-    daemon_threads = True
-
-    def get_request(self):
-        conn, address = super().get_request()
-        if conn.family in (socket.AF_INET, socket.AF_INET6):
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return conn, address
 
 
 def parse_args(argv):
@@ -89,7 +73,7 @@ def main(argv=None):
         return 2
     settings = app.config["FORKWATCH"]
     try:
-        server = DashboardServer(settings["host"], settings["port"], app)
+        server = DashboardServer(settings["host"], settings["port"], app, settings["request_timeout"])
     except OSError as exc:
         app.forkwatch_shutdown()
         print(

@@ -39,6 +39,22 @@ DEFAULTS = {
     "play_burst": 10,
     "play_timeout": 15.0,
     "max_fork_clients": 50,
+    # what one client may take (supervisor/web/room.py)
+    "max_connections": 512,
+    "max_connections_per_address": 192,
+    "request_timeout": 10.0,
+    "unused_session_timeout": 5.0,
+    "session_rate": 5.0,
+    "session_burst": 20,
+    "outbox_messages": 2000,
+    "outbox_bytes": 2 * 1024 * 1024,
+    "event_rate": 20.0,
+    "event_burst": 40,
+    "address_event_rate": 100.0,
+    "address_event_burst": 200,
+    "token_failure_rate": 0.2,
+    "token_failure_burst": 10,
+    "public_hosts": [],
 }
 ENVIRONMENT = {
     "FORKWATCH_HOST": ("host", str),

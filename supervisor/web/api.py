@@ -61,6 +61,18 @@ def healthz():
     return jsonify({"ok": True})
 
 
+@bp.get("/api/room")
+def room():
+    """What the room's limits have seen: connections, sessions, messages accepted and
+    dropped, clients cut off, wrong tokens (supervisor/web/room.py)."""
+    return jsonify(
+        {
+            **current_app.extensions["forkwatch_room"].figures(),
+            "open_sessions": current_app.extensions["forkwatch_sessions"].open_sessions(),
+        }
+    )
+
+
 @bp.get("/api/servers")
 def list_servers():
     return jsonify(manager().list_servers())

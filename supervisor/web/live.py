@@ -17,6 +17,8 @@ from supervisor.web.auth import INSTRUCTOR, session_role, tokens_match
 log = logging.getLogger(__name__)
 NAMESPACE = "/live"
 BROADCAST = ("server", "proc", "stats", "output", "event", "play", "clients")
+COMMANDS = ("start", "stop", "restart", "kill", "kill_children", "stdin", "stop_all")
+RESERVED = ("connect", "disconnect")
 
 
 class LiveNamespace(Namespace):
@@ -24,6 +26,20 @@ class LiveNamespace(Namespace):
         super().__init__(namespace)
         self.app = app
         self.roles = {}  # Socket.IO session id -> role
+
+    def trigger_event(self, event, *args):
+        """Only the real connect and disconnect, and the commands, reach a handler: a
+        client that sends `connect` (or any other name) as an event is refused, counted,
+        and answered through its ack if it asked for one."""
+        sid = args[0] if args else None
+        if event in RESERVED and not self.server.manager.is_connected(sid, self.namespace):
+            return super().trigger_event(event, *args)  # the connection itself opening or closing
+        if event not in COMMANDS:
+            self.app.extensions["forkwatch_room"].count("events_refused")
+            if event in RESERVED:
+                return refusal(f"{event!r} is reserved: it is not an event a client may send")
+            return refusal(f"/live has no event {str(event)[:40]!r}; its events: {', '.join(COMMANDS)}")
+        return super().trigger_event(event, *args)
 
     # --- connection -----------------------------------------------------------------
 
