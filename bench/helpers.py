@@ -102,12 +102,12 @@ class Dashboard:
 
     def start(self, timeout=20.0):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "supervisor", "--port", str(self.port), "--token", self.token]
-            + ["--config", self.config],
+            [sys.executable, "-m", "supervisor", "--port", str(self.port), "--config", self.config],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=child_env(XDG_CONFIG_HOME=os.path.join(self.folder, "config")),
+            # the token by environment, as the README advises (ps shows a --token to everyone)
+            env=child_env(XDG_CONFIG_HOME=os.path.join(self.folder, "config"), FORKWATCH_TOKEN=self.token),
             cwd=ROOT,
             start_new_session=True,
         )

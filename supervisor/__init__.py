@@ -18,6 +18,7 @@ def create_app(config=None):
     from supervisor.core.fork_clients import ForkClients
     from supervisor.core.manager import Manager
     from supervisor.web import api, live, views
+    from supervisor.web.auth import Generation
     from supervisor.web.engine import SessionKeeper
     from supervisor.web.extensions import new_socketio
     from supervisor.web.frontdoor import FrontDoor, HostNames
@@ -27,6 +28,7 @@ def create_app(config=None):
     overrides = dict(config or {})
     config_file = overrides.pop("config_file", None)
     join = overrides.pop("join", None)
+    rotate_token = overrides.pop("rotate_token", False)
     settings = settings_module.load(config_file, overrides)
     app = Flask(
         __name__,
@@ -47,7 +49,17 @@ def create_app(config=None):
     app.json.sort_keys = False
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-    manager = Manager(settings)
+    manager = Manager(settings)  # takes the config folder's lock: one forkwatch per folder
+    if rotate_token:
+        try:
+            settings["token"] = settings_module.rotate_token(settings)
+        except ValueError:
+            manager.shutdown()
+            raise
+        app.config["FORKWATCH_TOKEN"] = settings["token"]
+    app.extensions["forkwatch_generation"] = Generation(settings["state_dir"])
+    if rotate_token:
+        app.extensions["forkwatch_generation"].renew()
     clients = ForkClients(manager, settings["max_fork_clients"])
     app.extensions["forkwatch"] = manager
     app.extensions["forkwatch_clients"] = clients

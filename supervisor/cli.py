@@ -27,7 +27,20 @@ def parse_args(argv):
     parser.add_argument(
         "--token",
         default=None,
-        help="the instructor's token (default: $FORKWATCH_TOKEN, else kept in the config folder)",
+        help="the instructor's token (every user of this machine sees it in ps: prefer "
+        "$FORKWATCH_TOKEN, or the token kept in the config folder)",
+    )
+    parser.add_argument(
+        "--rotate-token",
+        action="store_true",
+        help="make a new token in the config folder; every instructor session made before ends",
+    )
+    parser.add_argument(
+        "--public-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name the dashboard also answers to (a reverse proxy's); repeatable",
     )
     parser.add_argument("--config", default=None, help="a TOML config file")
     return parser.parse_args(argv)
@@ -60,12 +73,29 @@ def main(argv=None):
 
         return check(argv[1:])
     args = parse_args(argv)
+    # A shell that starts a program in the background starts it with SIGINT ignored: Ctrl-C
+    # (or kill -INT) must still stop every server, so the default handler comes back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if args.token is not None:
+        print(
+            "warning: --token shows the token to every user of this machine (ps); "
+            "prefer FORKWATCH_TOKEN or the token kept in the config folder",
+            file=sys.stderr,
+            flush=True,
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     from supervisor import create_app
     from supervisor.core.config import ConfigError
     from supervisor.core.guard import AlreadyRunning
 
-    overrides = {"host": args.host, "port": args.port, "token": args.token, "config_file": args.config}
+    overrides = {
+        "host": args.host,
+        "port": args.port,
+        "token": args.token,
+        "config_file": args.config,
+        "public_hosts": args.public_host or None,
+        "rotate_token": args.rotate_token,
+    }
     try:
         app = create_app(overrides)
     except (ConfigError, ValueError, AlreadyRunning) as exc:

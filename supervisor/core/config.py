@@ -113,6 +113,24 @@ def load(config_file=None, overrides=None, environ=None):
     return settings
 
 
+def rotate_token(settings):
+    """A new instructor's token in the config folder (the old one stops working); only for
+    the token kept there, not one given by --token, FORKWATCH_TOKEN or a config file."""
+    path = os.path.join(settings["state_dir"], "token")
+    try:
+        with open(path) as handle:
+            kept = handle.read().strip()
+    except FileNotFoundError:
+        kept = None
+    if kept != settings["token"]:
+        raise ConfigError(
+            "--rotate-token makes a new token in the config folder; this run's token comes "
+            "from --token, FORKWATCH_TOKEN or the config file: change it there"
+        )
+    os.remove(path)
+    return persistent_secret(settings["state_dir"], "token", 18)
+
+
 def persistent_secret(folder, name, size):
     """A random secret kept in folder/name (mode 600), made on first use."""
     path = os.path.join(folder, name)

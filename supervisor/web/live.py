@@ -12,7 +12,7 @@ from flask_socketio import Namespace, emit
 
 from supervisor.core.process import CommandError
 from supervisor.web.api import field
-from supervisor.web.auth import INSTRUCTOR, session_role, tokens_match
+from supervisor.web.auth import INSTRUCTOR, VIEWER, instructor_stamp, session_role, token_is_right
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/live"
@@ -25,7 +25,7 @@ class LiveNamespace(Namespace):
     def __init__(self, namespace, app):
         super().__init__(namespace)
         self.app = app
-        self.roles = {}  # Socket.IO session id -> role
+        self.roles = {}  # Socket.IO session id -> (role, the instructor's stamp when it connected)
 
     def trigger_event(self, event, *args):
         """Only the real connect and disconnect, and the commands, reach a handler: a
@@ -47,10 +47,14 @@ class LiveNamespace(Namespace):
         role = session_role()
         token = auth.get("token") if isinstance(auth, dict) else None
         if token is not None:
-            if not tokens_match(token, current_app.config["FORKWATCH_TOKEN"]):
+            try:
+                right = token_is_right(token)
+            except CommandError as exc:
+                raise ConnectionRefusedError(exc.message) from None
+            if not right:
                 return False  # a wrong token is refused, not silently demoted
             role = INSTRUCTOR
-        self.roles[request.sid] = role
+        self.roles[request.sid] = (role, instructor_stamp() if role == INSTRUCTOR else None)
         snapshot = current_app.extensions["forkwatch"].snapshot()
         snapshot["role"] = role
         snapshot["clients"] = current_app.extensions["forkwatch_clients"].describe()
@@ -66,8 +70,13 @@ class LiveNamespace(Namespace):
         """Role check, then the payload's type checks and the manager's call, answered as
         {ok, error, result}. A refusal is a CommandError with its sentence; anything else
         is a bug of the dashboard, logged with its traceback and reported as one."""
-        if self.roles.get(request.sid) != INSTRUCTOR:
+        role, stamp = self.roles.get(request.sid, (VIEWER, None))
+        if role != INSTRUCTOR:
             return refusal("this needs the instructor's token")
+        if stamp != instructor_stamp():
+            return refusal(
+                "the instructor's session has ended (left, or a new token); connect again with the token"
+            )
         try:
             if data is None and data_optional:
                 data = {}

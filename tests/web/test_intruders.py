@@ -114,3 +114,45 @@ def test_binding_and_the_warning(tmp_path, report):
     assert any(line.startswith("warning: forkwatch listens beyond this machine") for line in wide_lines)
     assert not any("0.0.0.0" in line for line in wide_lines if line.startswith(("viewers", "instructor")))
     report["cases"] = 2
+
+
+def start_until_instructor_line(argv, env):
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
+    )
+    lines = []
+    for raw in proc.stdout:
+        lines.append(raw.decode().rstrip())
+        if lines[-1].startswith("instructor:"):
+            break
+    return proc, lines
+
+
+def test_ctrl_c_stops_it_even_when_started_with_sigint_ignored(tmp_path):
+    """A shell starts a background job with SIGINT ignored (`cmd &`): the dashboard restores
+    the default, so Ctrl-C or kill -INT still stops every server and exits cleanly."""
+    command = f"trap '' INT; exec {sys.executable} -m supervisor --port 0"
+    proc, lines = start_until_instructor_line(["sh", "-c", command], child_env(XDG_CONFIG_HOME=str(tmp_path)))
+    with open(f"/proc/{proc.pid}/status") as status:
+        ignored = int(next(line for line in status if line.startswith("SigIgn:")).split()[1], 16)
+    assert not ignored & (1 << (signal.SIGINT - 1)), "SIGINT is still ignored"
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=30)[0].decode()
+    assert proc.returncode == 0 and "forkwatch: stopped" in out, out
+
+
+def test_a_token_on_the_command_line_is_warned_about(tmp_path):
+    argv = [sys.executable, "-m", "supervisor", "--port", "0"]
+    warned = {}
+    for how, extra_argv, extra_env in (
+        ("argv", ["--token", "seen-by-ps"], {}),
+        ("env", [], {"FORKWATCH_TOKEN": "x"}),
+    ):
+        proc, lines = start_until_instructor_line(
+            argv + extra_argv, child_env(XDG_CONFIG_HOME=str(tmp_path / how), **extra_env)
+        )
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        proc.stdout.close()
+        warned[how] = any("warning: --token shows the token to every user" in line for line in lines)
+    assert warned == {"argv": True, "env": False}
