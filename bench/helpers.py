@@ -144,6 +144,11 @@ class Dashboard:
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read() or b"null")
 
+    def page(self, path="/"):
+        """The text of a page, as a viewer gets it."""
+        with urllib.request.urlopen(self.url.rstrip("/") + path, timeout=10) as response:
+            return response.read().decode()
+
     def server_detail(self, name):
         """GET /api/servers/NAME, as Manager.server_detail answers it."""
         return self.api("GET", f"/api/servers/{name}")[1]

@@ -20,7 +20,8 @@ let frame = null;
 function load(snapshot) {
   if (snapshot.now) store.offset = snapshot.now - Date.now() / 1000;
   for (const info of snapshot.servers) {
-    const server = { info, procs: new Map(), leaving: new Set() };
+    // Many zombies come folded into a count (their PIDs on demand): those are `folded`.
+    const server = { info, procs: new Map(), leaving: new Set(), folded: info.zombies_folded ? info.zombies : 0 };
     for (const proc of info.tree || []) server.procs.set(proc.pid, proc);
     store.servers.set(info.name, server);
     if (info.started_at) showOptions(info);
@@ -54,6 +55,8 @@ function onServer(info) {
   Object.assign(server.info, info);
   if (info.state === "STARTING") {
     server.procs.clear(); // a start begins a new tree
+    server.folded = 0;
+    server.zombiePids = "";
     server.info.started_at = info.t;
     showOptions(info);
     if (!wasLive) resetConsole(info.name);
@@ -61,7 +64,10 @@ function onServer(info) {
   if (info.pid && LIVE_STATES.has(info.state) && !server.procs.has(info.pid)) {
     server.procs.set(info.pid, { pid: info.pid, ppid: null, status: "running", create_time: info.t, peer: null });
   }
-  if (!LIVE_STATES.has(info.state)) server.procs.clear();
+  if (!LIVE_STATES.has(info.state)) {
+    server.procs.clear();
+    server.folded = 0;
+  }
   renderInfo(server, clock);
   schedule(info.name);
 }
@@ -70,7 +76,11 @@ function onProc(proc) {
   const server = store.servers.get(proc.server);
   if (!server) return;
   if (proc.kind === "exit") {
-    if (!server.procs.has(proc.pid)) return;
+    if (!server.procs.has(proc.pid)) {
+      if (server.folded > 0) server.folded -= 1; // one of the zombies the snapshot folded
+      schedule(proc.server);
+      return;
+    }
     server.leaving.add(proc.pid);
     schedule(proc.server);
     setTimeout(() => {
@@ -124,6 +134,21 @@ setInterval(() => {
     if (server.procs.size) schedule(server.info.name);
   }
 }, 1000);
+
+// Zombies folded into a count: their PIDs, for anyone who asks.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-zombies]");
+  const server = button && store.servers.get(button.dataset.zombies);
+  if (!server) return;
+  try {
+    const response = await fetch(`/api/servers/${encodeURIComponent(server.info.name)}/zombies`);
+    const data = await response.json();
+    server.zombiePids = data.zombies.map((z) => z.pid).join(" ");
+    schedule(server.info.name);
+  } catch (err) {
+    notify(`${server.info.name}: the zombies' PIDs could not be fetched`);
+  }
+});
 
 // --- the instructor's controls --------------------------------------------------------
 

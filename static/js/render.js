@@ -3,6 +3,7 @@ import { el, fmtAge, fmtBytes, fmtTime } from "./dom.js";
 import { drawTree } from "./tree_svg.js";
 
 const LIVE_STATES = new Set(["STARTING", "RUNNING", "STOPPING"]);
+const ZOMBIES_FOLDED_PAST = 50; // as the dashboard's snapshot: more zombies show as one row
 const CONSOLE_LINES = 1000;
 const TIMELINE_ITEMS = 400;
 
@@ -62,7 +63,7 @@ export function renderUptime(server, clock) {
 }
 
 function childCount(server) {
-  let count = 0;
+  let count = server.folded || 0;
   for (const proc of server.procs.values()) if (proc.pid !== server.info.pid) count += 1;
   return count;
 }
@@ -71,17 +72,29 @@ export function renderTree(server, clock, isInstructor) {
   const root = card(server.info.name);
   if (!root) return;
   const body = root.querySelector("table.tree tbody");
-  const procs = [...server.procs.values()].sort((a, b) => (a.pid === server.info.pid ? -1 : b.pid === server.info.pid ? 1 : a.pid - b.pid));
+  const all = [...server.procs.values()].sort((a, b) => (a.pid === server.info.pid ? -1 : b.pid === server.info.pid ? 1 : a.pid - b.pid));
+  const zombieCount = (server.folded || 0) + all.filter((p) => p.status === "zombie").length;
+  const fold = zombieCount > ZOMBIES_FOLDED_PAST;
+  const procs = fold ? all.filter((p) => p.status !== "zombie") : all;
   const rows = procs.map((proc) => row(proc, server.info.pid, clock, isInstructor));
+  if (fold) rows.push(foldedRow(server, zombieCount, isInstructor));
   body.replaceChildren(...rows);
-  const zombies = procs.some((p) => p.status === "zombie");
-  root.querySelector(".zombie-help").hidden = !zombies;
+  root.querySelector(".zombie-help").hidden = !zombieCount;
   setField(root, "children", String(childCount(server)));
   const drawing = root.querySelector("svg.tree-drawing");
   drawing.style.display = procs.length ? "" : "none";
   root.querySelector("table.tree").hidden = !procs.length;
-  if (procs.length) drawTree(drawing, procs, server.info.pid, server.leaving);
+  if (procs.length) drawTree(drawing, procs, server.info.pid, server.leaving, fold ? zombieCount : 0);
   else drawing.replaceChildren();
+}
+
+function foldedRow(server, count, isInstructor) {
+  // Many zombies as one row; their PIDs are fetched when asked for (see app.js).
+  const cell = el("td", { colspan: isInstructor ? 8 : 7 }, el("span", { text: `${count} zombies` }));
+  if (server.zombiePids) cell.append(el("span", { class: "zombie-pids", text: `: ${server.zombiePids}` }));
+  const label = server.zombiePids ? "again" : "show their PIDs";
+  cell.append(" ", el("button", { type: "button", class: "quiet", text: label, "data-zombies": server.info.name }));
+  return el("tr", { class: "zombie folded" }, cell);
 }
 
 function row(proc, rootPid, clock, isInstructor) {

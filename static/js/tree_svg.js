@@ -7,13 +7,13 @@ const ROW = 64;
 const RADIUS = 22;
 const MOST_DRAWN = 120; // past this the table still lists every process; the drawing says how many more
 
-export function drawTree(target, procs, rootPid, leaving) {
+export function drawTree(target, procs, rootPid, leaving, foldedZombies = 0) {
   const all = procs.filter((p) => p.pid !== rootPid);
   const children = all.slice(0, MOST_DRAWN);
   const hidden = all.length - children.length;
   const perRow = Math.max(6, Math.min(14, Math.ceil(Math.sqrt(children.length * 3))));
   const rows = Math.ceil(children.length / perRow);
-  const height = 40 + ROW * (rows + 1) + (hidden ? 30 : 0);
+  const height = 40 + ROW * (rows + 1) + (hidden || foldedZombies ? 30 : 0);
   target.setAttribute("viewBox", `0 0 ${WIDTH} ${height}`);
   const known = new Set();
   for (const node of target.querySelectorAll("g.node")) known.add(Number(node.dataset.pid));
@@ -41,9 +41,10 @@ export function drawTree(target, procs, rootPid, leaving) {
     if (leaving && leaving.has(proc.pid)) g.classList.add("leave");
     target.append(g);
   }
-  if (hidden) {
+  if (hidden || foldedZombies) {
     const more = svg("text", { class: "more", x: WIDTH / 2, y: height - 12, "text-anchor": "middle" });
-    more.textContent = `+ ${hidden} more children (all listed below)`;
+    const parts = [hidden ? `${hidden} more children (all listed below)` : "", foldedZombies ? `${foldedZombies} zombies` : ""];
+    more.textContent = `+ ${parts.filter(Boolean).join(", + ")}`;
     target.append(more);
   }
 }

@@ -23,7 +23,7 @@ from supervisor.core.states import RUNNING_STATES, SIGNALLABLE_STATES, ServerSta
 from supervisor.core.watcher import TreeWatcher
 from supervisor.proc import host
 from supervisor.proc.signals import SignalResult, signal_process
-from supervisor.proc.stat import create_time_of, read_stat, same_time
+from supervisor.proc.stat import ZOMBIE, create_time_of, read_stat, same_time
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ SIGNALS = {
         "SIGQUIT",
     )
 }
+ZOMBIES_FOLDED_PAST = 50  # the snapshot and the page show more zombies as one count
 OUTPUT_FLUSH_INTERVAL = 0.05
 OUTPUT_LINES_PER_FLUSH = 500
 STDIN_LINE_LIMIT = 200
@@ -183,26 +184,44 @@ class Manager:
 
     def _summary(self, server):
         info = server.describe()
-        info["children"] = (
-            len(self.watcher.descendants(server.name)) if server.state in SIGNALLABLE_STATES else 0
-        )
+        tree = self.watcher.descendants(server.name) if server.state in SIGNALLABLE_STATES else []
+        info["children"] = len(tree)
+        info["zombies"] = sum(1 for _, _, status in tree if status == ZOMBIE)
         return info
 
     def list_servers(self):
         return [self._summary(server) for server in self.servers.values()]
 
-    def server_detail(self, name):
+    def server_detail(self, name, fold_zombies=False):
+        """The server with its tree: every row (the API), or with `fold_zombies` (the
+        snapshot, the page) zombies past ZOMBIES_FOLDED_PAST left out of `tree` and only
+        counted in `zombies` (`zombies_folded`: true); `zombies(name)` lists them."""
         server = self.get(name)
         info = self._summary(server)
-        info["tree"] = (
+        rows = (
             [p.as_dict() for p in self.watcher.snapshot(name)] if server.state in SIGNALLABLE_STATES else []
         )
+        info["zombies_folded"] = fold_zombies and info["zombies"] > ZOMBIES_FOLDED_PAST
+        if info["zombies_folded"]:
+            rows = [row for row in rows if row["status"] != ZOMBIE]
+        info["tree"] = rows
         info["spec"] = server.spec.describe()
         return info
 
+    def zombies(self, name):
+        """The server's zombies, each {pid, ppid, create_time}."""
+        self.get(name)
+        return {
+            "server": name,
+            "zombies": [
+                {"pid": pid, "ppid": ppid, "create_time": round(created, 2)}
+                for pid, ppid, created in self.watcher.zombies(name)
+            ],
+        }
+
     def snapshot(self):
         return {
-            "servers": [self.server_detail(name) for name in self.servers],
+            "servers": [self.server_detail(name, fold_zombies=True) for name in self.servers],
             "events": self.history.after(0)[-200:],
             "mechanism": self.mechanism,
             "now": time.time(),

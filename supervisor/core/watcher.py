@@ -4,13 +4,17 @@
     stats {server, procs: [{pid, cpu_percent, rss}]}
 
 It holds one change source, chosen once (supervisor.proc.sources: netlink, else /proc
-listing with pidfd exits, else psutil), waits on it, and applies what it drains. Zombies
-are rechecked often (a reaped zombie emits `exit`), cpu/rss are read on a slower cadence,
-and where the source can miss news a full rescan now and then repairs it.
+listing with pidfd exits, else psutil), waits on it, and applies what it drains. A zombie
+is learnt of from its exit event, and its reaping from the source too (a pidfd's reap
+notice, or its absence from a psutil listing); only where the kernel gives no reap notice
+are zombies looked for in their parents' lists of children (one read per parent every
+100 ms, not one per zombie). cpu/rss are read once a second for live processes only, and
+`stats` carries only the processes whose numbers changed. Where the source can miss news
+a full rescan now and then repairs it.
 
 Its cost grows with the number of watched processes, not with every process on the machine
-(but for one directory listing per tick with the procfs source). At about 360 lines it keeps
-the adoption rules (parents first, reused PIDs, orphans reaped by PID) in one place.
+(but for one directory listing per tick with the procfs source). At about 400 lines it keeps
+the adoption rules (parents first, reused PIDs, orphans reaped by PID, zombies) in one place.
 """
 
 import logging
@@ -25,6 +29,7 @@ from supervisor.proc.stat import (
     PAGE_SIZE,
     ZOMBIE,
     CpuMeter,
+    children_of,
     children_of_me,
     info_from_stat,
     parent_map,
@@ -72,6 +77,7 @@ class TreeWatcher:
         self._nodes = {}  # pid -> Node
         self._zombies = set()  # pids
         self._cpu = CpuMeter()
+        self._sent = {}  # pid -> (cpu_percent, rss) last sent in `stats`
         self._me = os.getpid()
         self._next_stats = self._next_zombies = self._next_rescan = 0.0
         self.sweeps = 0
@@ -116,6 +122,15 @@ class TreeWatcher:
                 if n.server == server and not n.root
             ]
 
+    def zombies(self, server):
+        """[(pid, ppid, create_time)] of the server's zombies."""
+        with self._lock:
+            return sorted(
+                (n.pid, n.ppid, n.create_time)
+                for n in self._nodes.values()
+                if n.server == server and n.status == ZOMBIE
+            )
+
     def owner_of(self, pid):
         """(server, create_time, is_root) of a watched pid, or None."""
         with self._lock:
@@ -132,7 +147,7 @@ class TreeWatcher:
             )
             infos = []
             for node in nodes:
-                stat = self._fresh_stat(node) or node.stat
+                stat = node.stat if node.status == ZOMBIE else self._fresh_stat(node) or node.stat
                 infos.append(info_from_stat(stat, self._cpu.percent(stat, now), now_wall, node.peer))
             return infos
 
@@ -151,13 +166,15 @@ class TreeWatcher:
     def sweep(self):
         """Wait for news (at most one tick of the source), then apply what changed."""
         now = time.monotonic()
-        timeout = max(0.0, min(self._next_stats, self._next_zombies, self._next_rescan) - now)
+        next_zombies = self._next_zombies if not self.source.reports_reaps else self._next_rescan
+        timeout = max(0.0, min(self._next_stats, next_zombies, self._next_rescan) - now)
         self._wait(min(timeout, self.source.interval))
         self.apply(self.source.drain())
         now = time.monotonic()
         if now >= self._next_zombies:
             self._next_zombies = now + self.zombie_interval
-            self._check_zombies()
+            if not self.source.reports_reaps:
+                self._check_zombies()
         if now >= self._next_rescan:
             self._next_rescan = now + self.rescan_interval
             if self.source.needs_rescan:
@@ -254,10 +271,16 @@ class TreeWatcher:
             self._forget(node)
             if stat is not None:
                 self._consider(node.pid)  # the PID was reused by a new process
+            self._collect_orphans_of(node.pid)
             return
         node.stat = stat
+        if stat.state == "Z" and stat.ppid == self._me and not node.root and reap(node.pid):
+            self._forget(node)  # an orphan of a server, reparented to us (the subreaper), collected
+            return
         if stat.status != node.status:
             self._set_status(node, stat.status)
+        if stat.state == "Z":
+            self._collect_orphans_of(node.pid)
 
     def _set_status(self, node, status):
         with self._lock:
@@ -267,16 +290,34 @@ class TreeWatcher:
         if not node.root:
             self._emit("status", node)
 
-    def _check_zombies(self):
+    def _collect_orphans_of(self, parent):
+        """parent has exited: its zombie children were reparented to us (the subreaper),
+        and only we will reap them."""
         with self._lock:
-            zombies = [self._nodes[pid] for pid in self._zombies if pid in self._nodes]
-        for node in zombies:
+            zombies = [self._nodes.get(pid) for pid in self._zombies]
+            orphans = [node for node in zombies if node is not None and node.ppid == parent]
+        for node in orphans:
             stat = read_stat(node.pid)
             if stat is None or not same_time(stat.create_time, node.create_time):
                 self._forget(node)
             elif stat.ppid == self._me and not node.root and reap(node.pid):
-                # an orphan of a server, reparented to us (the subreaper), collected by PID
                 self._forget(node)
+
+    def _check_zombies(self):
+        """Where the kernel gives no reap notice: a zombie missing from its parent's list of
+        children was reaped (one read per parent); a parent gone left its zombies to us."""
+        by_parent = {}
+        with self._lock:
+            for node in filter(None, map(self._nodes.get, self._zombies)):
+                by_parent.setdefault(node.ppid, []).append(node)
+        for parent, nodes in by_parent.items():
+            children = children_of(parent)
+            if children is None:
+                self._collect_orphans_of(parent)
+                continue
+            for node in nodes:
+                if node.pid not in children:
+                    self._check(node)
 
     def _forget(self, node, announce=True):
         with self._lock:
@@ -320,10 +361,13 @@ class TreeWatcher:
         return stat
 
     def _publish_stats(self):
+        """cpu and rss of every live process, sent only for those whose numbers changed
+        since they were last sent (a zombie's never change: it is not read)."""
         now = time.monotonic()
         by_server = {}
         with self._lock:
-            nodes = list(self._nodes.values())
+            nodes = [n for n in self._nodes.values() if n.status != ZOMBIE]
+            known = set(self._nodes)
         keep = set()
         for node in nodes:
             stat = self._fresh_stat(node)
@@ -332,14 +376,13 @@ class TreeWatcher:
             node.stat = stat
             node.ppid = stat.ppid
             keep.add((stat.pid, stat.start_ticks))
-            by_server.setdefault(node.server, []).append(
-                {
-                    "pid": node.pid,
-                    "cpu_percent": self._cpu.percent(stat, now),
-                    "rss": stat.rss_pages * PAGE_SIZE,
-                }
-            )
+            numbers = (self._cpu.percent(stat, now), stat.rss_pages * PAGE_SIZE)
+            if self._sent.get(node.pid) != numbers:
+                self._sent[node.pid] = numbers
+                procs = by_server.setdefault(node.server, [])
+                procs.append({"pid": node.pid, "cpu_percent": numbers[0], "rss": numbers[1]})
         self._cpu.prune(keep)
+        self._sent = {pid: numbers for pid, numbers in self._sent.items() if pid in known}
         for server, procs in by_server.items():
             self.publish("stats", {"server": server, "procs": procs})
 

@@ -88,6 +88,13 @@ def server_detail(name):
     return jsonify(manager().server_detail(name))
 
 
+@bp.get("/api/servers/<name>/zombies")
+def zombies(name):
+    """The server's zombies ({pid, ppid, create_time} each): the snapshot and the page
+    fold many into a count, and show their PIDs from here when asked."""
+    return jsonify(manager().zombies(name))
+
+
 @bp.post("/api/servers/<name>/start")
 @instructor_required
 def start(name):

@@ -4,6 +4,7 @@ from another loopback address, while /healthz is timed from 127.0.0.1.
 Each flood is bounded in count and in seconds; the figures go to the reliability table.
 """
 
+import collections
 import socket
 import threading
 import time
@@ -12,7 +13,7 @@ import psutil
 import pytest
 from wsproto.utilities import LocalProtocolError
 
-from tests.helpers import TOKEN, ask, wait_for
+from tests.helpers import CTIME, TOKEN, ask, wait_for
 from tests.web.floods import HealthProbe, NotJoined, RawSocketIO, baseline_p99, footprint
 
 HEALTHZ_TARGET_MS = 50.0
@@ -202,18 +203,24 @@ def answer_pings_blindly(client, stop, every=2.0):
 
 def fork_flood(port, count, threads=20):
     """`count` clients of the forking clock server, `threads` at a time: each fork and exit
-    is a `proc` event, two timeline events and console lines for every viewer."""
+    is a `proc` event, two timeline events and console lines for every viewer. Returns
+    {answer line: how many got it} (the time counts as "the time")."""
+    answers = collections.Counter()
+    lock = threading.Lock()
 
     def clients(n):
         for _ in range(n):
             with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-                ask(sock)
+                line = ask(sock, limit=256).decode(errors="replace").rstrip("\n")
+            with lock:
+                answers["the time" if CTIME.match(line) else line] += 1
 
     workers = [threading.Thread(target=clients, args=(count // threads,)) for _ in range(threads)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(120)
+    return answers
 
 
 @pytest.mark.reliability(
