@@ -29,6 +29,7 @@ def create_app(config=None):
     config_file = overrides.pop("config_file", None)
     join = overrides.pop("join", None)
     rotate_token = overrides.pop("rotate_token", False)
+    extra_servers = overrides.pop("extra_servers", ())  # ServerSpecs beyond the catalogue
     settings = settings_module.load(config_file, overrides)
     app = Flask(
         __name__,
@@ -49,7 +50,7 @@ def create_app(config=None):
     app.json.sort_keys = False
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-    manager = Manager(settings)  # takes the config folder's lock: one forkwatch per folder
+    manager = Manager(settings, extra_servers)  # takes the config folder's lock: one forkwatch per folder
     if rotate_token:
         try:
             settings["token"] = settings_module.rotate_token(settings)

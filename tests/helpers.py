@@ -202,8 +202,9 @@ def get(host, port, path, timeout=10.0):
 # --- the supervisor in this process ----------------------------------------------------------
 
 
-def misbehaving(mode, *args, name=None):
-    """The spec of tests/fixtures/misbehaving.py in `mode`, as an extra server."""
+def misbehaving(mode, *args, name=None, pids_max=None):
+    """The spec of tests/fixtures/misbehaving.py in `mode`, as an extra server (with its
+    cgroup's pids.max, where cgroups are in use)."""
     return ServerSpec(
         name=name or mode.replace("-", "_"),
         title=f"misbehaving: {mode}",
@@ -214,6 +215,7 @@ def misbehaving(mode, *args, name=None):
         client=None,
         description="a server that misbehaves on purpose",
         args=("--mode", mode, *args),
+        **({"pids_max": pids_max} if pids_max is not None else {}),
     )
 
 

@@ -39,6 +39,7 @@ DEFAULTS = {
     "play_burst": 10,
     "play_timeout": 15.0,
     "max_fork_clients": 50,
+    "cgroups": "auto",  # auto: each server in its own cgroup where the machine allows; off
     # what one client may take (supervisor/web/room.py)
     "max_connections": 512,
     "max_connections_per_address": 192,

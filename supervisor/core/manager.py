@@ -4,7 +4,7 @@ Routes and socket handlers call its methods; it returns plain data or raises
 CommandError (a sentence and an HTTP status). Everything the OS reports flows through
 `_publish` to the subscribers (the Socket.IO fan-out) — one way, never back.
 
-It is longer than the other modules (about 390 lines) because it is the one door from the
+It is longer than the other modules (about 440 lines) because it is the one door from the
 screens into the supervision: every query and command the API and Socket.IO offer is a
 method here, with its input checked at this edge.
 """
@@ -21,7 +21,7 @@ from supervisor.core.guard import Guard
 from supervisor.core.process import CommandError, ManagedServer
 from supervisor.core.states import RUNNING_STATES, SIGNALLABLE_STATES, ServerState
 from supervisor.core.watcher import TreeWatcher
-from supervisor.proc import host
+from supervisor.proc import cgroups, host
 from supervisor.proc.signals import SignalResult, signal_process
 from supervisor.proc.stat import ZOMBIE, create_time_of, read_stat, same_time
 
@@ -68,14 +68,26 @@ class Manager:
         self.open_files_limit = host.raise_open_files_limit()
         self.subreaper = host.become_subreaper()
         self.guard = Guard(self.settings.get("state_dir"), use_watchdog=self.settings.get("watchdog", True))
+        self.containment, why_not = self._find_containment()
+        self.containment_text = (
+            f"cgroups: {self.containment.description}"
+            if self.containment
+            else f"process groups (no cgroups: {why_not})"
+        )
+        left_in_cgroups = self.containment.clean_previous() if self.containment else 0
         self.left_groups, self.cleaned_at_start = self.guard.clean_previous_run()
+        self.cleaned_at_start += left_in_cgroups
+        if self.containment:
+            self.guard.watch_cgroups(self.containment.parents)
         self.watcher = TreeWatcher(
             self._publish,
             mechanism=self.settings.get("watch_mechanism", "auto"),
             fast_interval=self.settings.get("poll_interval", 0.02),
         )
         self.servers = {
-            name: ManagedServer(spec, self._publish, self.watcher, self.guard, self.settings)
+            name: ManagedServer(
+                spec, self._publish, self.watcher, self.guard, self.settings, self.containment
+            )
             for name, spec in self.catalog.items()
         }
         self._stop_event = threading.Event()
@@ -83,7 +95,7 @@ class Manager:
         self._epoch = 0
         self._started = False
         self._closed = False
-        if self.left_groups:
+        if self.left_groups or left_in_cgroups:
             text = (
                 f"the previous run did not stop cleanly ({self.left_groups} server groups were running); "
                 f"cleaned up {self.cleaned_at_start} processes left behind"
@@ -93,6 +105,19 @@ class Manager:
     @property
     def mechanism(self):
         return self.watcher.mechanism
+
+    def _find_containment(self):
+        """Each server in its own cgroup where the machine allows it (setting `cgroups`:
+        auto, or off); else process groups, as everywhere."""
+        if self.settings.get("cgroups", "auto") == "off":
+            return None, "turned off by the config"
+        if not self.settings.get("state_dir"):
+            return None, "no config folder to name them after"
+        containment, why_not = cgroups.probe(self.settings["state_dir"])
+        log.info(
+            "servers run in %s", containment.description if containment else f"process groups ({why_not})"
+        )
+        return containment, why_not
 
     # --- background work ----------------------------------------------------------------
 
@@ -224,6 +249,7 @@ class Manager:
             "servers": [self.server_detail(name, fold_zombies=True) for name in self.servers],
             "events": self.history.after(0)[-200:],
             "mechanism": self.mechanism,
+            "containment": self.containment_text,
             "now": time.time(),
         }
 
@@ -399,6 +425,8 @@ class Manager:
         if not self._started:
             self.watcher.close()
         self.guard.close()
+        if self.containment:
+            self.containment.close()
         leftover = [
             s.name
             for s in self.servers.values()

@@ -4,7 +4,7 @@ A ManagedServer owns its state and changes it only through `_change_state`, whic
 the allowed-from table in states.py and publishes one `server` event per change. Its
 threads only report (lines of output, "ready", "exited"); the state follows from them.
 
-It is longer than the other modules (about 460 lines) because it is one state machine:
+It is longer than the other modules (about 480 lines) because it is one state machine:
 start, readiness, exit, backoff and stop share its lock and run ids, and splitting them
 would spread the only code that changes a server's state over several files. The console
 buffer lives in output.py, the OS work (signals, sockets, the kill of a tree) in proc/.
@@ -48,7 +48,7 @@ class CommandError(Exception):
 
 
 class ManagedServer:
-    def __init__(self, spec, publish, watcher, guard, settings):
+    def __init__(self, spec, publish, watcher, guard, settings, containment=None):
         self.spec = spec
         self.name = spec.name
         self._publish = publish  # publish(kind, payload)
@@ -78,6 +78,8 @@ class ManagedServer:
         self._quick_failures = 0
         self._backoff_timer = None
         self._run_id = 0
+        self._containment = containment  # cgroups, where the machine allows them (proc/cgroups.py)
+        self._cgroup = None
 
     # --- state ------------------------------------------------------------------------
 
@@ -117,6 +119,8 @@ class ManagedServer:
                     reads_stdin=self.spec.reads_stdin,
                     has_secret=self.spec.secret is not None,
                 )
+                if self._cgroup is not None:
+                    info["pids"] = self._cgroup.pids()  # {current, max, refused}: the cap at work
             return info
 
     def _timeline(self, kind, text):
@@ -150,8 +154,11 @@ class ManagedServer:
             env = self._env()
             self._change_state(ServerState.STARTING)
             try:
+                self._cgroup = (
+                    self._containment.create(self.name, self.spec.pids_max) if self._containment else None
+                )
                 self._popen = subprocess.Popen(
-                    argv,
+                    self._cgroup.wrap(argv) if self._cgroup else argv,
                     stdin=subprocess.PIPE if self.spec.reads_stdin else subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
@@ -161,6 +168,8 @@ class ManagedServer:
                     close_fds=True,
                 )
             except OSError as exc:
+                if self._cgroup is not None:
+                    self._cgroup.remove()
                 self._change_state(ServerState.FATAL, f"could not start: {exc}")
                 raise CommandError(f"{self.name} could not start: {exc}", 500) from exc
             self.pid = self._popen.pid
@@ -184,7 +193,10 @@ class ManagedServer:
             self.name, self.pid, self.spec.port if self.spec.protocol in ("tcp", "http") else None
         )
         threading.Thread(
-            target=self._lifecycle, args=(run_id, self._popen), daemon=True, name=f"{self.name}-life"
+            target=self._lifecycle,
+            args=(run_id, self._popen, self._cgroup),
+            daemon=True,
+            name=f"{self.name}-life",
         ).start()
 
     def _argv(self):
@@ -221,7 +233,7 @@ class ManagedServer:
 
     # --- the life of one run -----------------------------------------------------------
 
-    def _lifecycle(self, run_id, popen):
+    def _lifecycle(self, run_id, popen, cgroup):
         ready, why = self._wait_ready(popen)
         if ready:
             with self._lock:
@@ -233,7 +245,7 @@ class ManagedServer:
             log.warning("%s: %s; killing it", self.name, why)
             signal_group(popen.pid, signal.SIGKILL)
         returncode = popen.wait()
-        self._finish(run_id, popen, returncode, None if ready else why)
+        self._finish(run_id, popen, returncode, None if ready else why, cgroup)
 
     def _wait_ready(self, popen):
         """(True, None) once the address line was printed and the socket exists."""
@@ -284,7 +296,7 @@ class ManagedServer:
         code = popen.poll()
         return f"exited with code {code} before it was ready: {last}"
 
-    def _finish(self, run_id, popen, returncode, start_failure):
+    def _finish(self, run_id, popen, returncode, start_failure, cgroup=None):
         """The process has exited: clean its group, drain output, report the final state."""
         with self._lock:
             stopping = self._stop_requested
@@ -300,6 +312,7 @@ class ManagedServer:
             except OSError:
                 pass
         self._watcher.unwatch(self.name)
+        self._remove_cgroup(cgroup)
         with self._lock:
             if self._run_id != run_id:
                 return
@@ -348,9 +361,22 @@ class ManagedServer:
                 self._change_state(ServerState.FATAL, exc.message)
 
     def _kill_leftovers(self, pgid):
-        """After the server itself exited: kill what is left of its group and tree."""
-        if not kill_tree_and_wait({pgid: self.create_time}, self._tree_snapshot(), signal.SIGKILL).gone:
+        """After the server itself exited: kill what is left of its group, tree and cgroup."""
+        snapshot = self._tree_snapshot()
+        if self._cgroup is not None:
+            self._cgroup.kill()
+        if not kill_tree_and_wait({pgid: self.create_time}, snapshot, signal.SIGKILL).gone:
             log.error("%s: processes survived SIGKILL", self.name)
+
+    def _remove_cgroup(self, cgroup):
+        """The run is over: its cgroup goes (it should be empty by now; if not, say so)."""
+        if cgroup is None:
+            return
+        if not (cgroup.wait_empty(1.0) and cgroup.remove()):
+            log.error("%s: its cgroup %s still holds %s", self.name, cgroup.label, sorted(cgroup.members()))
+        with self._lock:
+            if self._cgroup is cgroup:
+                self._cgroup = None
 
     # --- stop -------------------------------------------------------------------------
 
@@ -374,9 +400,10 @@ class ManagedServer:
         ).start()
 
     def _tree_snapshot(self):
-        """(pid, create_time) of every descendant the watcher knows now; kill_tree_and_wait
-        finds the rest of the tree itself."""
-        return {(pid, created) for pid, created, _ in self._watcher.descendants(self.name)}
+        """(pid, create_time) of every descendant the watcher knows now, and of everything
+        in the server's cgroup; kill_tree_and_wait finds the rest of the tree itself."""
+        known = {(pid, created) for pid, created, _ in self._watcher.descendants(self.name)}
+        return known | (self._cgroup.members() if self._cgroup is not None else set())
 
     def _stop_sequence(self, popen):
         """TERM the tree, wait `stop_timeout`, then KILL the tree and the snapshot (even a
@@ -389,6 +416,8 @@ class ManagedServer:
             if not term.gone:
                 log.info("%s: still running after %g s; SIGKILL", self.name, timeout)
                 snapshot |= term.seen | self._tree_snapshot()
+                if self._cgroup is not None:
+                    self._cgroup.kill()  # everything in it at once, even a child being forked
                 if not kill_tree_and_wait(group, snapshot, signal.SIGKILL).gone:
                     log.error("%s: processes survived SIGKILL", self.name)
         finally:

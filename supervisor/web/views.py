@@ -69,6 +69,7 @@ def index():
         },
         catalog=[spec.describe() for spec in manager.catalog.values()],
         mechanism=manager.mechanism,
+        containment=manager.containment_text,
         join=join,
         qr=qr,
         token_error=session.pop("token_error", False),
