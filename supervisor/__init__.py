@@ -11,13 +11,14 @@ from supervisor.core.catalog import PROJECT_ROOT
 def create_app(config=None):
     """The app: defaults → config file → environment (FORKWATCH_*) → `config` overrides.
 
-    Starts the supervisor core (watcher, watchdog). Call `app.forkwatch_shutdown()` to
-    stop every server, client and background task.
+    Starts the supervisor core (watcher, watchdog, recorder). Call `app.forkwatch_shutdown()`
+    to stop every server, client and background task.
     """
     from supervisor.core import config as settings_module
     from supervisor.core.fork_clients import ForkClients
     from supervisor.core.manager import Manager
-    from supervisor.web import api, live, views
+    from supervisor.core.recording import Recording
+    from supervisor.web import api, live, replay, source, views
     from supervisor.web.auth import Generation
     from supervisor.web.engine import SessionKeeper
     from supervisor.web.extensions import new_socketio
@@ -65,6 +66,7 @@ def create_app(config=None):
     app.extensions["forkwatch"] = manager
     app.extensions["forkwatch_clients"] = clients
     app.extensions["forkwatch_limiter"] = RateLimiter(settings["play_rate"], settings["play_burst"])
+    app.extensions["forkwatch_stack_limiter"] = RateLimiter(settings["play_rate"], settings["play_burst"])
     room = Room(settings)
     app.extensions["forkwatch_room"] = room
     socketio = new_socketio(app, settings)
@@ -75,9 +77,13 @@ def create_app(config=None):
     hosts = HostNames(settings["host"], settings["public_hosts"])
     app.wsgi_app = FrontDoor(app.wsgi_app, hosts, sessions)
     manager.subscribe(live.fan_out(socketio))
+    recording = Recording.start(manager, settings)
+    app.extensions["forkwatch_recording"] = recording
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(replay.bp)
+    app.register_blueprint(source.bp)
     api.json_errors(app)
     app.after_request(views.security_headers)
     manager.start_background(spawn=socketio.start_background_task)
@@ -87,6 +93,7 @@ def create_app(config=None):
         sessions.close()
         clients.stop_all()
         manager.shutdown()
+        recording.close()
 
     app.forkwatch_shutdown = shutdown
     return app

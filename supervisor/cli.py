@@ -43,6 +43,14 @@ def parse_args(argv):
         help="a host name the dashboard also answers to (a reverse proxy's); repeatable",
     )
     parser.add_argument("--config", default=None, help="a TOML config file")
+    parser.add_argument(
+        "--no-recording",
+        dest="recording",
+        action="store_const",
+        const=False,
+        default=None,
+        help="record nothing this run (default: every demo is recorded for replay)",
+    )
     return parser.parse_args(argv)
 
 
@@ -95,6 +103,7 @@ def main(argv=None):
         "config_file": args.config,
         "public_hosts": args.public_host or None,
         "rotate_token": args.rotate_token,
+        "recording": args.recording,
     }
     try:
         app = create_app(overrides)

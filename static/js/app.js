@@ -2,108 +2,24 @@
 // connect, then diffs), rendering on animation frames, and the instructor's controls.
 import { io } from "/static/vendor/socket.io-client-4.8.4/socket.io.esm.min.js";
 import { notify, post } from "./api.js";
+import { setupCodePane } from "./code_pane.js";
 import { setupGames } from "./games.js";
-import {
-  LIVE_STATES, addTimeline, appendConsole, card, renderInfo, renderTree, renderUptime, resetConsole, resetTimeline,
-  showOptions,
-} from "./render.js";
+import { card, offerZombiePids, renderUptime } from "./render.js";
+import { createStore } from "./store.js";
 
-const LEAVE_MS = 600;
 const initial = JSON.parse(document.getElementById("snapshot").textContent);
-const store = { role: initial.role, servers: new Map(), offset: 0 };
 const isInstructor = document.body.dataset.role === "instructor";
 // Server time = local time + offset, so ages are right even when the laptop's clock is not.
 const clock = { now: () => Date.now() / 1000 + store.offset };
-const dirty = new Set();
-let frame = null;
-
-function load(snapshot) {
-  if (snapshot.now) store.offset = snapshot.now - Date.now() / 1000;
-  for (const info of snapshot.servers) {
-    // Many zombies come folded into a count (their PIDs on demand): those are `folded`.
-    const server = { info, procs: new Map(), leaving: new Set(), folded: info.zombies_folded ? info.zombies : 0 };
-    for (const proc of info.tree || []) server.procs.set(proc.pid, proc);
-    store.servers.set(info.name, server);
-    if (info.started_at) showOptions(info);
-    renderInfo(server, clock);
-    schedule(info.name);
-  }
-  resetTimeline(snapshot.events || []);
-  const mechanism = document.getElementById("mechanism");
-  if (mechanism && snapshot.mechanism) mechanism.textContent = `watching by ${snapshot.mechanism}`;
-  games.onSnapshot(snapshot);
-}
-
-function schedule(name) {
-  dirty.add(name);
-  if (frame === null) frame = requestAnimationFrame(flush);
-}
-
-function flush() {
-  frame = null;
-  for (const name of dirty) {
-    const server = store.servers.get(name);
-    if (server) renderTree(server, clock, isInstructor);
-  }
-  dirty.clear();
-}
-
-function onServer(info) {
-  const server = store.servers.get(info.name);
-  if (!server) return;
-  const wasLive = LIVE_STATES.has(server.info.state);
-  Object.assign(server.info, info);
-  if (info.state === "STARTING") {
-    server.procs.clear(); // a start begins a new tree
-    server.folded = 0;
-    server.zombiePids = "";
-    server.info.started_at = info.t;
-    showOptions(info);
-    if (!wasLive) resetConsole(info.name);
-  }
-  if (info.pid && LIVE_STATES.has(info.state) && !server.procs.has(info.pid)) {
-    server.procs.set(info.pid, { pid: info.pid, ppid: null, status: "running", create_time: info.t, peer: null });
-  }
-  if (!LIVE_STATES.has(info.state)) {
-    server.procs.clear();
-    server.folded = 0;
-  }
-  renderInfo(server, clock);
-  schedule(info.name);
-}
-
-function onProc(proc) {
-  const server = store.servers.get(proc.server);
-  if (!server) return;
-  if (proc.kind === "exit") {
-    if (!server.procs.has(proc.pid)) {
-      if (server.folded > 0) server.folded -= 1; // one of the zombies the snapshot folded
-      schedule(proc.server);
-      return;
-    }
-    server.leaving.add(proc.pid);
-    schedule(proc.server);
-    setTimeout(() => {
-      server.leaving.delete(proc.pid);
-      server.procs.delete(proc.pid);
-      schedule(proc.server);
-    }, LEAVE_MS);
-    return;
-  }
-  const known = server.procs.get(proc.pid) || {};
-  server.procs.set(proc.pid, { ...known, ...proc });
-  schedule(proc.server);
-}
-
-function onStats(stats) {
-  const server = store.servers.get(stats.server);
-  if (!server) return;
-  for (const item of stats.procs) {
-    const proc = server.procs.get(item.pid);
-    if (proc) Object.assign(proc, item);
-  }
-  schedule(stats.server);
-}
+const { store, load, schedule, apply, kinds } = createStore({
+  clock,
+  isInstructor,
+  onLoad: (snapshot) => {
+    games.onSnapshot(snapshot);
+    codePane.onSnapshot(snapshot);
+  },
+});
+store.role = initial.role;
 
 // --- the connection ------------------------------------------------------------------
 
@@ -115,17 +31,15 @@ function setConn(kind, text) {
 
 const socket = io("/live", { transports: ["websocket", "polling"], reconnectionDelay: 500, reconnectionDelayMax: 2000 });
 const games = setupGames({ socket, store, isInstructor, clock });
+const codePane = setupCodePane({ socket, store, isInstructor });
 socket.on("connect", () => setConn("live", "live"));
 socket.on("disconnect", () => setConn("connecting", "reconnecting…"));
 socket.on("connect_error", () => setConn("offline", "offline — retrying"));
 socket.on("snapshot", load);
-socket.on("server", onServer);
-socket.on("proc", onProc);
-socket.on("stats", onStats);
-socket.on("output", (out) => appendConsole(out.server, out.stream, out.lines));
-socket.on("event", addTimeline);
+for (const kind of kinds) socket.on(kind, (payload) => apply(kind, payload));
 socket.on("play", (play) => games.onPlay(play));
 socket.on("clients", (clients) => games.onClients(clients));
+socket.on("focus", (focus) => codePane.onFocus(focus));
 
 load(initial);
 setInterval(() => {
@@ -136,6 +50,7 @@ setInterval(() => {
 }, 1000);
 
 // Zombies folded into a count: their PIDs, for anyone who asks.
+offerZombiePids();
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("button[data-zombies]");
   const server = button && store.servers.get(button.dataset.zombies);

@@ -1,5 +1,6 @@
 // Rendering a server card from the store: facts, controls, the tree table, the console.
 import { el, fmtAge, fmtBytes, fmtTime } from "./dom.js";
+import { fillLegend } from "./glyphs.js";
 import { drawTree } from "./tree_svg.js";
 
 const LIVE_STATES = new Set(["STARTING", "RUNNING", "STOPPING"]);
@@ -83,17 +84,30 @@ export function renderTree(server, clock, isInstructor) {
   setField(root, "children", String(childCount(server)));
   const drawing = root.querySelector("svg.tree-drawing");
   drawing.style.display = procs.length ? "" : "none";
+  const legend = root.querySelector("ul.legend");
+  if (legend) {
+    fillLegend(legend);
+    legend.hidden = !procs.length;
+  }
   root.querySelector("table.tree").hidden = !procs.length;
   if (procs.length) drawTree(drawing, procs, server.info.pid, server.leaving, fold ? zombieCount : 0);
   else drawing.replaceChildren();
 }
 
+let zombiePidsOnDemand = false; // the live page fetches them (app.js); a replay cannot
+
+export function offerZombiePids() {
+  zombiePidsOnDemand = true;
+}
+
 function foldedRow(server, count, isInstructor) {
   // Many zombies as one row; their PIDs are fetched when asked for (see app.js).
-  const cell = el("td", { colspan: isInstructor ? 8 : 7 }, el("span", { text: `${count} zombies` }));
+  const cell = el("td", { colspan: isInstructor ? 9 : 8 }, el("span", { text: `${count} zombies` }));
   if (server.zombiePids) cell.append(el("span", { class: "zombie-pids", text: `: ${server.zombiePids}` }));
-  const label = server.zombiePids ? "again" : "show their PIDs";
-  cell.append(" ", el("button", { type: "button", class: "quiet", text: label, "data-zombies": server.info.name }));
+  if (zombiePidsOnDemand) {
+    const label = server.zombiePids ? "again" : "show their PIDs";
+    cell.append(" ", el("button", { type: "button", class: "quiet", text: label, "data-zombies": server.info.name }));
+  }
   return el("tr", { class: "zombie folded" }, cell);
 }
 
@@ -106,6 +120,7 @@ function row(proc, rootPid, clock, isInstructor) {
     el("td", { text: String(proc.pid) }),
     el("td", { text: String(proc.ppid ?? "") }),
     el("td", { class: "status", text: isRoot ? `${proc.status} (server)` : proc.status }),
+    el("td", { class: "doing", text: proc.doing || "", "data-activity": proc.activity || "" }),
     el("td", { text: fmtAge(age) }),
     el("td", { text: proc.cpu_percent === undefined ? "—" : `${proc.cpu_percent.toFixed(1)}%` }),
     el("td", { text: fmtBytes(proc.rss) }),

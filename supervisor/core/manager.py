@@ -4,7 +4,7 @@ Routes and socket handlers call its methods; it returns plain data or raises
 CommandError (a sentence and an HTTP status). Everything the OS reports flows through
 `_publish` to the subscribers (the Socket.IO fan-out) — one way, never back.
 
-It is longer than the other modules (about 440 lines) because it is the one door from the
+It is longer than the other modules (about 480 lines) because it is the one door from the
 screens into the supervision: every query and command the API and Socket.IO offer is a
 method here, with its input checked at this edge.
 """
@@ -19,9 +19,10 @@ from supervisor.core.catalog import OptionError, build_catalog
 from supervisor.core.events import EventLog
 from supervisor.core.guard import Guard
 from supervisor.core.process import CommandError, ManagedServer
-from supervisor.core.states import RUNNING_STATES, SIGNALLABLE_STATES, ServerState
+from supervisor.core.stacks import Stacks
+from supervisor.core.states import RUNNING_STATES, SIGNALLABLE_STATES, STOPPED_STATES, ServerState
 from supervisor.core.watcher import TreeWatcher
-from supervisor.proc import cgroups, host
+from supervisor.proc import cgroups, host, pystack
 from supervisor.proc.signals import SignalResult, signal_process
 from supervisor.proc.stat import ZOMBIE, create_time_of, read_stat, same_time
 
@@ -42,6 +43,7 @@ SIGNALS = {
     )
 }
 ZOMBIES_FOLDED_PAST = 50  # the snapshot and the page show more zombies as one count
+STOPPED_NAMES = frozenset(state.name for state in STOPPED_STATES)
 OUTPUT_FLUSH_INTERVAL = 0.05
 OUTPUT_LINES_PER_FLUSH = 500
 STDIN_LINE_LIMIT = 200
@@ -65,6 +67,7 @@ class Manager:
         self.history = EventLog(self.settings.get("history", 2000))
         self._subscribers = []
         self._lock = threading.Lock()
+        self._output_lock = threading.RLock()
         self.open_files_limit = host.raise_open_files_limit()
         self.subreaper = host.become_subreaper()
         self.guard = Guard(self.settings.get("state_dir"), use_watchdog=self.settings.get("watchdog", True))
@@ -90,6 +93,11 @@ class Manager:
             )
             for name, spec in self.catalog.items()
         }
+        reader = pystack.StackReader(
+            py_spy=self.settings.get("py_spy"), timeout=self.settings.get("stack_timeout", 5.0)
+        )
+        self.stacks = Stacks(self.watcher, reader)  # one reader: at most two py-spy reads at a time
+        self.focus = None  # the process whose code the instructor shows the class
         self._stop_event = threading.Event()
         self._background = []
         self._epoch = 0
@@ -137,6 +145,10 @@ class Manager:
 
     def flush_output(self):
         for server in self.servers.values():
+            self._flush_output_of(server)
+
+    def _flush_output_of(self, server):
+        with self._output_lock:  # one flusher at a time: each server's lines stay in order
             batches, dropped = server.output.take_pending(OUTPUT_LINES_PER_FLUSH)
             if dropped:
                 self._publish(
@@ -162,6 +174,8 @@ class Manager:
                 self._subscribers.remove(callback)
 
     def _publish(self, kind, payload):
+        if kind == "server" and payload["state"] in STOPPED_NAMES and payload["name"] in self.servers:
+            self._flush_output_of(self.servers[payload["name"]])  # its last lines come before its end
         if kind == "event":
             payload = self.history.append(payload["server"], payload["kind"], payload["text"])
         with self._lock:
@@ -245,16 +259,24 @@ class Manager:
         }
 
     def snapshot(self):
+        focus = self.focus
+        if focus is not None and self.watcher.owner_of(focus["pid"]) is None:
+            focus = None  # that process has exited
         return {
             "servers": [self.server_detail(name, fold_zombies=True) for name in self.servers],
             "events": self.history.after(0)[-200:],
             "mechanism": self.mechanism,
             "containment": self.containment_text,
+            "focus": focus,
             "now": time.time(),
         }
 
     def output(self, name, tail=200):
         return {"lines": self.get(name).output.tail(tail)}
+
+    def stack(self, pid, with_locals=False, every_line=False):
+        """The Python stack of a process in a managed tree (supervisor/core/stacks.py)."""
+        return self.stacks.read(pid, with_locals, every_line)
 
     # --- commands -----------------------------------------------------------------------
 
@@ -379,6 +401,17 @@ class Manager:
         self.timeline(server_name, "kill", f"{signame.upper()} sent to PID {pid} of {server_name}")
         return {"pid": pid, "signal": signame.upper(), "server": server_name}
 
+    def set_focus(self, pid):
+        """Show the class one process's code (every page opens its code pane), or, with
+        pid None, stop showing it. Publishes `focus {server, pid}`."""
+        if pid is None:
+            self.focus = None
+        else:
+            server, _, _ = self.stacks.owner(pid)
+            self.focus = {"server": server, "pid": pid}
+        self._publish("focus", {**(self.focus or {"server": None, "pid": None}), "t": time.time()})
+        return self.focus
+
     def send_stdin(self, name, line):
         if not isinstance(line, str) or len(line) > STDIN_LINE_LIMIT or any(c in line for c in "\r\n\x00"):
             raise CommandError(
@@ -394,6 +427,8 @@ class Manager:
         if server.secret is None:
             raise CommandError(f"{name} has not been started yet, so it has no secret", 409)
         self.timeline(name, "secret", f"the instructor revealed the secret of {name}")
+        # Not for the viewers (live broadcasts no "secret"); the recorder may show it from now on.
+        self._publish("secret", {"server": name, "revealed": True, "t": time.time()})
         return {"secret": server.secret}
 
     def new_round(self, name, epoch=None):

@@ -1,19 +1,25 @@
 """TreeWatcher: turns the process changes under each watched server into events.
 
-    proc  {server, kind: fork | exit | status, pid, ppid, create_time, status, peer, t}
-    stats {server, procs: [{pid, cpu_percent, rss}]}
+    proc  {server, kind: fork | exit | status | doing, pid, ppid, create_time, status, peer,
+           doing, syscall, fd_target, activity, sleep_left_s, sleep_s, t}
+    stats {server, procs: [{pid, cpu_percent, rss, status, doing, activity[, sleep_left_s, sleep_s]}]}
+          (only the processes whose row changed since it was last sent)
 
 It holds one change source, chosen once (supervisor.proc.sources: netlink, else /proc
 listing with pidfd exits, else psutil), waits on it, and applies what it drains. A zombie
 is learnt of from its exit event, and its reaping from the source too (a pidfd's reap
 notice, or its absence from a psutil listing); only where the kernel gives no reap notice
 are zombies looked for in their parents' lists of children (one read per parent every
-100 ms, not one per zombie). cpu/rss are read once a second for live processes only, and
-`stats` carries only the processes whose numbers changed. Where the source can miss news
-a full rescan now and then repairs it.
+100 ms, not one per zombie). cpu/rss are read once a second for live processes only. Where
+the source can miss news a full rescan now and then repairs it.
+
+What each process is doing (supervisor/core/activity.py) is read at every stats tick, for a
+new child when it forks, and again for it and its parent a zombie tick later (a fork or an
+exit changes what both do): a change of activity is a `doing` event, while a sleep's
+countdown rides on the stats.
 
 Its cost grows with the number of watched processes, not with every process on the machine
-(but for one directory listing per tick with the procfs source). At about 400 lines it keeps
+(but for one directory listing per tick with the procfs source). At about 450 lines it keeps
 the adoption rules (parents first, reused PIDs, orphans reaped by PID, zombies) in one place.
 """
 
@@ -23,6 +29,7 @@ import select
 import threading
 import time
 
+from supervisor.core.activity import Activities
 from supervisor.proc import sockets
 from supervisor.proc.sources import CHANGED, LOST, NEW, choose_source
 from supervisor.proc.stat import (
@@ -65,6 +72,7 @@ class TreeWatcher:
         stats_interval=1.0,
         zombie_interval=0.1,
         rescan_interval=2.0,
+        read_doing=True,
     ):
         self.publish = publish
         self.source = choose_source(mechanism, fast_interval, psutil_interval)
@@ -77,7 +85,9 @@ class TreeWatcher:
         self._nodes = {}  # pid -> Node
         self._zombies = set()  # pids
         self._cpu = CpuMeter()
-        self._sent = {}  # pid -> (cpu_percent, rss) last sent in `stats`
+        self._sent = {}  # pid -> its row last sent in `stats`
+        self.activities = Activities(read_doing)
+        self._recheck = set()  # pids to read again at the next zombie tick
         self._me = os.getpid()
         self._next_stats = self._next_zombies = self._next_rescan = 0.0
         self.sweeps = 0
@@ -88,16 +98,19 @@ class TreeWatcher:
 
     # --- what is watched --------------------------------------------------------------
 
-    def watch(self, server, pid, tcp_port=None):
-        """Start watching a server whose root process is pid; reports what it has already."""
+    def watch(self, server, pid, tcp_port=None, child_delay_s=None):
+        """Start watching a server whose root process is pid; reports what it has already.
+        `child_delay_s`: how long each forked child sleeps before it answers (its countdown)."""
         stat = read_stat(pid)
         if stat is None:
             return False
+        self.activities.set_delay(server, child_delay_s)
         with self._lock:
             self._roots[server] = pid
             self._ports[server] = tcp_port
-            self._nodes[pid] = Node(server, stat, root=True)
+            self._nodes[pid] = node = Node(server, stat, root=True)
             self.source.watch(pid, stat.create_time, root=True)
+        self.activities.read(node, stat)
         self.rescan()
         return True
 
@@ -112,6 +125,7 @@ class TreeWatcher:
             self._ports.pop(server, None)
             for node in [n for n in self._nodes.values() if n.server == server]:
                 self._forget(node, announce=not node.root)
+        self.activities.forget_server(server)
 
     def descendants(self, server):
         """[(pid, create_time, status)] of the server's known descendants (not the root)."""
@@ -148,7 +162,12 @@ class TreeWatcher:
             infos = []
             for node in nodes:
                 stat = node.stat if node.status == ZOMBIE else self._fresh_stat(node) or node.stat
-                infos.append(info_from_stat(stat, self._cpu.percent(stat, now), now_wall, node.peer))
+                if not self.activities.known(node):
+                    self.activities.read(node, stat)
+                fields = self.activities.fields(node, now_wall)
+                infos.append(
+                    info_from_stat(stat, self._cpu.percent(stat, now), now_wall, node.peer, **fields)
+                )
             return infos
 
     # --- the loop --------------------------------------------------------------------
@@ -166,7 +185,8 @@ class TreeWatcher:
     def sweep(self):
         """Wait for news (at most one tick of the source), then apply what changed."""
         now = time.monotonic()
-        next_zombies = self._next_zombies if not self.source.reports_reaps else self._next_rescan
+        zombie_tick = not self.source.reports_reaps or self._recheck  # else nothing to do at that tick
+        next_zombies = self._next_zombies if zombie_tick else self._next_rescan
         timeout = max(0.0, min(self._next_stats, next_zombies, self._next_rescan) - now)
         self._wait(min(timeout, self.source.interval))
         self.apply(self.source.drain())
@@ -175,6 +195,7 @@ class TreeWatcher:
             self._next_zombies = now + self.zombie_interval
             if not self.source.reports_reaps:
                 self._check_zombies()
+            self._read_again()
         if now >= self._next_rescan:
             self._next_rescan = now + self.rescan_interval
             if self.source.needs_rescan:
@@ -242,6 +263,8 @@ class TreeWatcher:
             node = Node(server, stat, peer=peer)
             self._nodes[stat.pid] = node
             self.source.watch(stat.pid, stat.create_time)
+            self._recheck.update((stat.pid, stat.ppid))
+        self.activities.read(node, stat)
         self._emit("fork", node)
         if stat.state == "Z":
             self._set_status(node, ZOMBIE)
@@ -260,6 +283,7 @@ class TreeWatcher:
             "create_time": None,
             "status": "dead",
             "peer": None,
+            **self.activities.gone(pid),
         }
         self.publish("proc", {**event, "kind": "fork", "t": time.time()})
         self.publish("proc", {**event, "kind": "exit", "t": time.time()})
@@ -287,6 +311,10 @@ class TreeWatcher:
             node.status = status
             if status == ZOMBIE:
                 self._zombies.add(node.pid)
+        if status == ZOMBIE:
+            self.activities.mark_zombie(node)
+        else:
+            self.activities.read(node)
         if not node.root:
             self._emit("status", node)
 
@@ -326,8 +354,20 @@ class TreeWatcher:
             del self._nodes[node.pid]
             self._zombies.discard(node.pid)
             self.source.forget(node.pid)
+            self._recheck.add(node.ppid)
         if announce and not node.root:
             self._emit("exit", node)
+
+    def _read_again(self):
+        """Read what the processes of the last forks and exits do now (a child that has
+        reached its sleep, a parent back in accept)."""
+        with self._lock:  # a zombie does nothing more: it is not read again
+            nodes = [n for n in map(self._nodes.get, self._recheck) if n is not None and n.status != ZOMBIE]
+            self._recheck.clear()
+        for node in nodes:
+            stat = self._fresh_stat(node)
+            if stat is not None and self.activities.read(node, stat):
+                self._emit("doing", node)
 
     def rescan(self):
         """One full scan: adopt anything missed, forget anything gone, reap orphans."""
@@ -361,32 +401,44 @@ class TreeWatcher:
         return stat
 
     def _publish_stats(self):
-        """cpu and rss of every live process, sent only for those whose numbers changed
-        since they were last sent (a zombie's never change: it is not read)."""
+        """cpu, rss and what each live process does, sent only for those whose row changed
+        since it was last sent; a zombie is not read (its numbers never change)."""
         now = time.monotonic()
+        now_wall = time.time()
         by_server = {}
         with self._lock:
-            nodes = [n for n in self._nodes.values() if n.status != ZOMBIE]
-            known = set(self._nodes)
-        keep = set()
+            nodes = list(self._nodes.values())
+        keep = {(n.pid, n.stat.start_ticks) for n in nodes if n.status == ZOMBIE}
         for node in nodes:
+            if node.status == ZOMBIE:
+                continue
             stat = self._fresh_stat(node)
             if stat is None:
                 continue
             node.stat = stat
             node.ppid = stat.ppid
             keep.add((stat.pid, stat.start_ticks))
-            numbers = (self._cpu.percent(stat, now), stat.rss_pages * PAGE_SIZE)
-            if self._sent.get(node.pid) != numbers:
-                self._sent[node.pid] = numbers
-                procs = by_server.setdefault(node.server, [])
-                procs.append({"pid": node.pid, "cpu_percent": numbers[0], "rss": numbers[1]})
+            if self.activities.read(node, stat):
+                self._emit("doing", node)
+            item = {
+                "pid": node.pid,
+                "cpu_percent": self._cpu.percent(stat, now),
+                "rss": stat.rss_pages * PAGE_SIZE,
+                "status": stat.status,
+                **self.activities.for_stats(node, now_wall),
+            }
+            if self._sent.get(node.pid) != item:
+                self._sent[node.pid] = item
+                by_server.setdefault(node.server, []).append(item)
         self._cpu.prune(keep)
-        self._sent = {pid: numbers for pid, numbers in self._sent.items() if pid in known}
+        self.activities.prune(keep)
+        with self._lock:
+            self._sent = {pid: item for pid, item in self._sent.items() if pid in self._nodes}
         for server, procs in by_server.items():
             self.publish("stats", {"server": server, "procs": procs})
 
     def _emit(self, kind, node):
+        fields = self.activities.gone(node.pid) if kind == "exit" else self.activities.fields(node)
         self.publish(
             "proc",
             {
@@ -397,6 +449,7 @@ class TreeWatcher:
                 "create_time": round(node.create_time, 2),
                 "status": node.status if kind != "exit" else "exited",
                 "peer": node.peer,
+                **fields,
                 "t": time.time(),
             },
         )

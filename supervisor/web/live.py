@@ -1,8 +1,8 @@
 """Socket.IO namespace /live: a snapshot on connect, then every event as it happens.
 
 Viewers and the instructor get the same stream. Control events (start, stop, restart,
-kill, kill_children, stdin, stop_all) check the role on every call, then the type of
-every field of their data, and answer through the ack: {ok, error, result}.
+kill, kill_children, stdin, stop_all, focus) check the role on every call, then the type
+of every field of their data, and answer through the ack: {ok, error, result}.
 """
 
 import logging
@@ -16,8 +16,8 @@ from supervisor.web.auth import INSTRUCTOR, VIEWER, instructor_stamp, session_ro
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/live"
-BROADCAST = ("server", "proc", "stats", "output", "event", "play", "clients")
-COMMANDS = ("start", "stop", "restart", "kill", "kill_children", "stdin", "stop_all")
+BROADCAST = ("server", "proc", "stats", "output", "event", "play", "clients", "focus")
+COMMANDS = ("start", "stop", "restart", "kill", "kill_children", "stdin", "stop_all", "focus")
 RESERVED = ("connect", "disconnect")
 
 
@@ -124,6 +124,11 @@ class LiveNamespace(Namespace):
         return self._command(
             "stdin", data, lambda m, d: m.send_stdin(_name(d), field(d, "line", str, required=True))
         )
+
+    def on_focus(self, data=None):
+        """Show the class a process's code pane: {pid} (and its server, for the record), or
+        {pid: null} to stop."""
+        return self._command("focus", data, lambda m, d: m.set_focus(field(d, "pid", int)))
 
     def on_stop_all(self, data=None):
         clients = current_app.extensions["forkwatch_clients"]
