@@ -120,26 +120,13 @@ def main(argv=None):
             file=sys.stderr,
         )
         return 1
-    port = server.server_port
-    viewer_urls = urls(settings["host"], port)
-    if not is_loopback(settings["host"]):
-        app.config["FORKWATCH_JOIN"] = {"viewer": viewer_urls[0], "all": viewer_urls}
-        print(
-            "warning: forkwatch listens beyond this machine; anyone on the network can watch "
-            "(only the token gives control)",
-            flush=True,
-        )
-    manager = app.extensions["forkwatch"]
-    print(f"forkwatch is watching processes by {manager.mechanism}", flush=True)
-    for url in viewer_urls:
-        print(f"viewers:    {url}", flush=True)
-    print(f"instructor: {viewer_urls[0]}?token={settings['token']}", flush=True)
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
-    try:
+    try:  # from here on, Ctrl-C or SIGTERM (even during the lines below) stops everything
+        announce(app, server)
         server.serve_forever()
     except KeyboardInterrupt:
         pass
@@ -149,3 +136,22 @@ def main(argv=None):
         app.forkwatch_shutdown()
         print("forkwatch: stopped", flush=True)
     return 0
+
+
+def announce(app, server):
+    """The addresses to open, and the warning when they reach beyond this machine."""
+    settings = app.config["FORKWATCH"]
+    viewer_urls = urls(settings["host"], server.server_port)
+    if not is_loopback(settings["host"]):
+        app.config["FORKWATCH_JOIN"] = {"viewer": viewer_urls[0], "all": viewer_urls}
+        print(
+            "warning: forkwatch listens beyond this machine; anyone on the network can watch "
+            "(only the token gives control)",
+            flush=True,
+        )
+    manager = app.extensions["forkwatch"]
+    print(f"forkwatch is watching processes by {manager.mechanism}", flush=True)
+    print(f"servers run in {manager.containment_text}", flush=True)
+    for url in viewer_urls:
+        print(f"viewers:    {url}", flush=True)
+    print(f"instructor: {viewer_urls[0]}?token={settings['token']}", flush=True)

@@ -313,7 +313,8 @@ class Dashboard(DashboardProcess):
         self.api("POST", "/api/stop-all")
         wait_for(
             lambda: all(
-                s["state"] in ("STOPPED", "EXITED", "FATAL") for s in self.api("GET", "/api/servers")[1]
+                s["state"] in ("STOPPED", "EXITED", "FATAL")
+                for s in _servers_or_fail(self.api("GET", "/api/servers"))
             ),
             15.0,
             "every server stopped",
@@ -358,3 +359,9 @@ def start_from_page(page, name, **options):
     box.locator("button[data-command=start]").click()
     expect(box.locator("[data-field=state]")).to_have_text("RUNNING")
     return box
+
+
+def _servers_or_fail(answer):
+    status, body = answer
+    assert status == 200, answer
+    return body

@@ -119,7 +119,7 @@ class ManagedServer:
                     reads_stdin=self.spec.reads_stdin,
                     has_secret=self.spec.secret is not None,
                 )
-                if self._cgroup is not None:
+                if self._cgroup is not None and self.state in SIGNALLABLE_STATES:
                     info["pids"] = self._cgroup.pids()  # {current, max, refused}: the cap at work
             return info
 

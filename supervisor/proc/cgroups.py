@@ -104,7 +104,7 @@ class ServerCgroup:
         path = next(iter(self.dirs.values()))
         try:
             pids = [int(p) for p in _read(os.path.join(path, "cgroup.procs")).split()]
-        except (FileNotFoundError, ProcessLookupError):
+        except OSError:  # removed meanwhile (ENOENT, or ENODEV from a file opened before)
             return set()
         found = set()
         for pid in pids:
@@ -117,7 +117,7 @@ class ServerCgroup:
         if "v2" in self.dirs:
             try:
                 events = _read(os.path.join(self.dirs["v2"], "cgroup.events")).split()
-            except FileNotFoundError:
+            except OSError:
                 return False
             return events[events.index("populated") + 1] == "1"
         return bool(self.members())
@@ -127,8 +127,8 @@ class ServerCgroup:
         if "v2" in self.dirs:
             try:
                 _write(os.path.join(self.dirs["v2"], "cgroup.kill"), "1")
-            except FileNotFoundError:
-                pass
+            except OSError:
+                pass  # removed already: nothing left to kill
             return
         freezer = self.dirs["freezer"]
         try:
@@ -143,12 +143,12 @@ class ServerCgroup:
                     os.kill(int(pid), signal.SIGKILL)  # frozen: it can neither exit nor be replaced
                 except ProcessLookupError:
                     pass
-        except FileNotFoundError:
-            return
+        except OSError:
+            return  # removed already
         finally:
             try:
                 _write(os.path.join(freezer, "freezer.state"), "THAWED")
-            except FileNotFoundError:
+            except OSError:
                 pass
 
     def wait_empty(self, timeout):
@@ -168,7 +168,7 @@ class ServerCgroup:
             current = int(_read(os.path.join(where, "pids.current")))
             cap = _read(os.path.join(where, "pids.max")).strip()
             events = _read(os.path.join(where, "pids.events")).split()
-        except (FileNotFoundError, TypeError):
+        except (OSError, ValueError):  # no pids controller here, or removed meanwhile
             return None
         refused = int(events[events.index("max") + 1]) if "max" in events else 0
         return {"current": current, "max": None if cap == "max" else int(cap), "refused": refused}
@@ -225,7 +225,7 @@ class Containment:
         for kind, parent in self.parents.items():
             try:
                 names = [n for n in os.listdir(parent) if os.path.isdir(os.path.join(parent, n))]
-            except FileNotFoundError:
+            except OSError:
                 continue
             for leaf in names:
                 leaves.setdefault(leaf, {})[kind] = os.path.join(parent, leaf)

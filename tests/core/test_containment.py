@@ -119,3 +119,29 @@ def test_a_fork_bomb_stops_at_pids_max_and_the_dashboard_answers(app_factory, re
         f"{bomb['current']} tasks at most, {bomb['refused']} forks refused; /healthz {probe.figures()} (quiet p99 "
         f"{quiet:.1f}); Stop ended it in {stopped_in:.0f} ms"
     )
+
+
+def test_reading_a_servers_cgroup_while_it_is_removed_never_fails(manager_factory):
+    """The API describes servers (with their cgroup's pids) while runs end and their cgroups
+    go: a read of a file of a cgroup removed meanwhile (ENODEV, ENOENT) is no error."""
+    manager, _ = manager_factory()
+    failures, done = [], threading.Event()
+
+    def describe_all_the_time():
+        while not done.is_set():
+            try:
+                manager.list_servers()
+            except Exception as exc:  # any failure at all is what this test looks for
+                failures.append(repr(exc))
+
+    reader = threading.Thread(target=describe_all_the_time)
+    reader.start()
+    try:
+        for _ in range(10):
+            start_ready(manager, "clock")
+            manager.stop("clock")
+            wait_state(manager, "clock", "STOPPED")
+    finally:
+        done.set()
+        reader.join(10)
+    assert failures == []
