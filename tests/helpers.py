@@ -331,6 +331,19 @@ class Dashboard(DashboardProcess):
         return code
 
 
+def start_cli_until_instructor_line(argv, env):
+    """`forkwatch` (any command line) run until it prints its instructor URL: (process, lines)."""
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
+    )
+    lines = []
+    for raw in proc.stdout:
+        lines.append(raw.decode().rstrip())
+        if lines[-1].startswith("instructor:"):
+            break
+    return proc, lines
+
+
 def open_as_instructor(page, board):
     page.goto(f"{board.url}?token={TOKEN}")
     expect(page.locator("#conn")).to_have_text("live")

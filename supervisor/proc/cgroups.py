@@ -31,15 +31,18 @@ OWN = "/proc/self/cgroup"
 POLL = 0.002
 
 
+def _lines(path):
+    try:
+        with open(path) as handle:
+            return handle.read().splitlines()
+    except OSError:
+        return []
+
+
 def _mounts():
     """{kind: mount point} of cgroup hierarchies: "v2", and v1's "pids" and "freezer"."""
     found = {}
-    try:
-        with open(MOUNTS) as handle:
-            lines = handle.read().splitlines()
-    except OSError:
-        return found
-    for line in lines:
+    for line in _lines(MOUNTS):
         left, _, right = line.partition(" - ")
         fields, tail = left.split(), right.split()
         if len(fields) < 5 or len(tail) < 3:
@@ -57,12 +60,7 @@ def _mounts():
 def _own_paths():
     """{kind: this process's cgroup path} in each hierarchy."""
     paths = {}
-    try:
-        with open(OWN) as handle:
-            lines = handle.read().splitlines()
-    except OSError:
-        return paths
-    for line in lines:
+    for line in _lines(OWN):
         number, controllers, path = line.split(":", 2)
         if number == "0" and controllers == "":
             paths["v2"] = path

@@ -16,6 +16,8 @@ import psutil
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import CloseConnection, Ping, RejectConnection, Request, TextMessage
 
+from tests.helpers import wait_for
+
 
 class NotJoined(AssertionError):
     """The dashboard did not let this session join /live (in time)."""
@@ -110,14 +112,11 @@ class RawSocketIO:
             pass
 
 
-class HealthProbe:
-    """GET /healthz from 127.0.0.1 every `every` seconds on a new connection, timing each."""
+class Every:
+    """A context manager that calls tick() every `every` seconds on a thread of its own."""
 
-    def __init__(self, port, every=0.02):
-        self.port = port
+    def __init__(self, every):
         self.every = every
-        self.ms = []
-        self.failures = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -131,19 +130,32 @@ class HealthProbe:
 
     def _run(self):
         while not self._stop.wait(self.every):
-            began = time.monotonic()
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", "/healthz")
-                response = conn.getresponse()
-                body = response.read()
-                conn.close()
-                if response.status != 200 or json.loads(body) != {"ok": True}:
-                    self.failures.append((response.status, body[:200]))
-            except OSError as exc:
-                self.failures.append(repr(exc))
-                continue
-            self.ms.append((time.monotonic() - began) * 1000)
+            self.tick()
+
+
+class HealthProbe(Every):
+    """GET /healthz from 127.0.0.1 every `every` seconds on a new connection, timing each."""
+
+    def __init__(self, port, every=0.02):
+        super().__init__(every)
+        self.port = port
+        self.ms = []
+        self.failures = []
+
+    def tick(self):
+        began = time.monotonic()
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            conn.request("GET", "/healthz")
+            response = conn.getresponse()
+            body = response.read()
+            conn.close()
+            if response.status != 200 or json.loads(body) != {"ok": True}:
+                self.failures.append((response.status, body[:200]))
+        except OSError as exc:
+            self.failures.append(repr(exc))
+            return
+        self.ms.append((time.monotonic() - began) * 1000)
 
     def percentile(self, p):
         ordered = sorted(self.ms)
@@ -170,3 +182,31 @@ def footprint(pid):
     """(threads, RSS in MiB) of the dashboard."""
     proc = psutil.Process(pid)
     return proc.num_threads(), proc.memory_info().rss / 1024 / 1024
+
+
+class Footprint(Every):
+    """The dashboard's threads and memory before a flood, its thread count's peak (sampled
+    every 20 ms) while the flood lasts, and after."""
+
+    def __init__(self, pid):
+        super().__init__(0.02)
+        self.pid = pid
+        self.threads_before, self.rss_before = footprint(pid)
+        self.peak = self.threads_before
+
+    def tick(self):
+        try:
+            self.peak = max(self.peak, psutil.Process(self.pid).num_threads())
+        except psutil.NoSuchProcess:
+            return
+
+    def settled(self, most_extra, timeout=15.0):
+        """Assert the peak stayed within `most_extra` threads of before and the count came back;
+        the figure for the report."""
+        assert self.peak <= self.threads_before + most_extra, f"threads peaked at {self.peak}"
+        wait_for(lambda: footprint(self.pid)[0] <= self.threads_before + 3, timeout, "threads back to before")
+        threads, rss = footprint(self.pid)
+        return (
+            f"threads {self.threads_before} → peak {self.peak} → {threads}; "
+            f"RSS {self.rss_before:.0f} → {rss:.0f} MiB"
+        )

@@ -9,36 +9,13 @@ import socket
 import threading
 import time
 
-import psutil
 import pytest
 from wsproto.utilities import LocalProtocolError
 
 from tests.helpers import CTIME, TOKEN, ask, wait_for
-from tests.web.floods import HealthProbe, NotJoined, RawSocketIO, baseline_p99, footprint
+from tests.web.floods import Footprint, HealthProbe, NotJoined, RawSocketIO, baseline_p99, footprint
 
 HEALTHZ_TARGET_MS = 50.0
-
-
-class Sampler:
-    """The dashboard's peak thread count, sampled every 20 ms."""
-
-    def __init__(self, pid):
-        self.proc = psutil.Process(pid)
-        self.peak = self.proc.num_threads()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self):
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self.proc.num_threads())
 
 
 def keep_reading(client):
@@ -82,10 +59,9 @@ def assert_healthz_kept_up(probe, quiet_p99):
 )
 def test_a_socket_re_sending_connect_gets_no_snapshot_and_is_cut_off(live, report):
     quiet = baseline_p99(live.port)
-    threads_before, rss_before = footprint(live.proc.pid)
     before = room(live)
     sent = joined = not_joined = snapshots = unfinished = 0
-    with HealthProbe(live.port) as probe, Sampler(live.proc.pid) as threads:
+    with HealthProbe(live.port) as probe, Footprint(live.proc.pid) as threads:
         began = time.monotonic()
         while time.monotonic() - began < 3.0 and sent < 100_000:
             try:
@@ -116,19 +92,16 @@ def test_a_socket_re_sending_connect_gets_no_snapshot_and_is_cut_off(live, repor
     assert snapshots == joined, f"{snapshots} snapshots for {joined} connections: a re-sent connect ran again"
     assert delta("cut_off_flooding") == joined - unfinished and delta("events_refused") > 0
     assert dropped > 0 and accepted <= (40 + 1) * (joined + not_joined) + 20 * took
-    wait_for(lambda: footprint(live.proc.pid)[0] <= threads_before + 3, 15, "threads back to before")
-    threads_after, rss_after = footprint(live.proc.pid)
     # Each session, even one cut off at once, leaves Engine.IO's ping thread asleep for its
     # 10 s interval: new sessions a second per address (a burst of 20, then 5) bound them.
-    assert threads.peak <= threads_before + 20 + 5 * took + 8, f"threads peaked at {threads.peak}"
-    assert rss_after - rss_before < 32
+    footprint_figures = threads.settled(20 + 5 * took + 8)
+    assert footprint(live.proc.pid)[1] - threads.rss_before < 32
     assert_healthz_kept_up(probe, quiet)
     report["cases"] = sent
     report["detail"] = (
         f"{sent / took:,.0f} events/s sent for {took:.1f} s over {joined} connections: {accepted / took:,.0f}/s "
         f"handled, {dropped / took:,.0f}/s dropped, each connection cut off ({not_joined} joins dropped); "
-        f"one snapshot per connection; threads {threads_before} → peak {threads.peak} → {threads_after}; "
-        f"RSS {rss_before:.0f} → {rss_after:.0f} MiB; /healthz {probe.figures()} (quiet p99 {quiet:.1f})"
+        f"one snapshot per connection; {footprint_figures}; /healthz {probe.figures()} (quiet p99 {quiet:.1f})"
     )
 
 
@@ -228,7 +201,6 @@ def fork_flood(port, count, threads=20):
 )
 def test_a_client_that_reads_nothing_is_cut_off_at_the_bound(live, report):
     info = live.start_server("forking_clock", {"delay": 0, "reap": True, "max_children": 200})
-    threads_before, rss_before = footprint(live.proc.pid)
     before = room(live)
     stalled = RawSocketIO(live.port, source="127.0.0.5", rcvbuf=4096)
     stop = threading.Event()
@@ -236,8 +208,8 @@ def test_a_client_that_reads_nothing_is_cut_off_at_the_bound(live, report):
     pinger.start()
     watcher = RawSocketIO(live.port, source="127.0.0.6")
     reader = keep_reading(watcher)
-    peak_rss = [rss_before]
-    with Sampler(live.proc.pid):
+    with Footprint(live.proc.pid) as threads:
+        peak_rss = [threads.rss_before]
         flood = threading.Thread(target=fork_flood, args=(info["port"], 1500))
         flood.start()
         while flood.is_alive():
@@ -259,13 +231,11 @@ def test_a_client_that_reads_nothing_is_cut_off_at_the_bound(live, report):
     said = next(line for line in live.lines if "127.0.0.5 reads nothing" in line)
     watcher.close()
     reader.join(10)
-    wait_for(lambda: footprint(live.proc.pid)[0] <= threads_before + 3, 15, "threads back to before")
-    threads_after, rss_after = footprint(live.proc.pid)
-    assert peak_rss[0] - rss_before < 48, f"RSS {rss_before:.0f} → peak {peak_rss[0]:.0f} MiB"
+    footprint_figures = threads.settled(8)
+    assert peak_rss[0] - threads.rss_before < 48, f"RSS {threads.rss_before:.0f} → peak {peak_rss[0]:.0f} MiB"
     report["cases"] = 1500
     report["detail"] = (
         f'cut off at the bound (2,000 messages or 2 MiB unread): "{said.split(": ", 1)[1]}"; '
         f"a reading viewer got {received} messages and "
-        f"stayed; RSS {rss_before:.0f} → peak {peak_rss[0]:.0f} → {rss_after:.0f} MiB; threads {threads_before} "
-        f"→ {threads_after}"
+        f"stayed; {footprint_figures} (RSS peaked at {peak_rss[0]:.0f} MiB)"
     )

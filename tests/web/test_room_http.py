@@ -16,8 +16,8 @@ import time
 import pytest
 
 from tests.helpers import TOKEN, Dashboard, wait_for
-from tests.web.floods import HealthProbe, baseline_p99, footprint
-from tests.web.test_room import Sampler, assert_healthz_kept_up
+from tests.web.floods import Footprint, HealthProbe, baseline_p99
+from tests.web.test_room import assert_healthz_kept_up
 
 LIMITS = {
     "request_timeout": 3.0,
@@ -74,9 +74,8 @@ def closed_by_peer(sock):
 @pytest.mark.reliability("floods", "300 silent connections from one address (cap 40 an address, timeout 3 s)")
 def test_silent_connections_are_capped_refused_clearly_and_timed_out(door, report):
     quiet = baseline_p99(door.port)
-    threads_before, rss_before = footprint(door.proc.pid)
     held, refused = [], []
-    with HealthProbe(door.port) as probe, Sampler(door.proc.pid) as threads:
+    with HealthProbe(door.port) as probe, Footprint(door.proc.pid) as threads:
         began = time.monotonic()
         for _ in range(300):
             sock = connect_from("127.0.0.7", door.port)
@@ -97,15 +96,12 @@ def test_silent_connections_are_capped_refused_clearly_and_timed_out(door, repor
     assert len(refused) == 300 - 40, len(refused)
     assert all("your address has 40 open connections" in r["error"] for r in refused)
     assert 3.0 <= closed_after < 3.0 + opened + 2.0, f"closed {closed_after:.1f} s after (timeout 3 s)"
-    assert threads.peak <= threads_before + 40 + 8, f"threads peaked at {threads.peak}"
-    wait_for(lambda: footprint(door.proc.pid)[0] <= threads_before + 2, 10, "threads back to before")
-    threads_after, rss_after = footprint(door.proc.pid)
+    footprint_figures = threads.settled(40 + 8)
     assert_healthz_kept_up(probe, quiet)
     report["cases"] = 300
     report["detail"] = (
         f"40 held, then closed {closed_after:.1f} s after (timeout 3 s); 260 answered 503 at once with a "
-        f"sentence; threads {threads_before} → peak {threads.peak} → {threads_after}; RSS {rss_before:.0f} → "
-        f"{rss_after:.0f} MiB; /healthz {probe.figures()} (quiet p99 {quiet:.1f})"
+        f"sentence; {footprint_figures}; /healthz {probe.figures()} (quiet p99 {quiet:.1f})"
     )
 
 
@@ -138,7 +134,6 @@ def test_past_the_total_cap_every_address_gets_a_clear_503(door, report):
 @pytest.mark.reliability("floods", "400 Socket.IO polling handshakes from one address, never used")
 def test_polling_handshakes_are_rate_limited_capped_and_ended_when_unused(door, report):
     quiet = baseline_p99(door.port)
-    threads_before, rss_before = footprint(door.proc.pid)
     statuses = {}
     lock = threading.Lock()
 
@@ -148,7 +143,7 @@ def test_polling_handshakes_are_rate_limited_capped_and_ended_when_unused(door, 
             with lock:
                 statuses[status] = statuses.get(status, 0) + 1
 
-    with HealthProbe(door.port) as probe, Sampler(door.proc.pid) as threads:
+    with HealthProbe(door.port) as probe, Footprint(door.proc.pid) as threads:
         began = time.monotonic()
         workers = [threading.Thread(target=handshakes, args=(50,)) for _ in range(8)]
         for worker in workers:
@@ -162,14 +157,11 @@ def test_polling_handshakes_are_rate_limited_capped_and_ended_when_unused(door, 
     assert sum(statuses.values()) == 400 and set(statuses) <= {200, 429, 503}, statuses
     assert made <= 20 + 5 * took + 1, f"{made} sessions in {took:.1f} s"  # a burst of 20, then 5 a second
     assert figures.get("ended_unused", 0) >= made
-    assert threads.peak <= threads_before + made + 8 + 10, f"threads peaked at {threads.peak}"
-    wait_for(lambda: footprint(door.proc.pid)[0] <= threads_before + 2, 15, "threads back to before")
-    threads_after, rss_after = footprint(door.proc.pid)
+    footprint_figures = threads.settled(made + 8 + 10)
     assert_healthz_kept_up(probe, quiet)
     report["cases"] = 400
     report["detail"] = (
         f"{made} sessions made in {took:.1f} s, {statuses.get(429, 0)} refused 429 (too many just now), "
-        f"{statuses.get(503, 0)} refused 503; every unused one ended after 1 s; threads {threads_before} → "
-        f"peak {threads.peak} → {threads_after}; RSS {rss_before:.0f} → {rss_after:.0f} MiB; /healthz "
-        f"{probe.figures()} (quiet p99 {quiet:.1f})"
+        f"{statuses.get(503, 0)} refused 503; every unused one ended after 1 s; {footprint_figures}; "
+        f"/healthz {probe.figures()} (quiet p99 {quiet:.1f})"
     )

@@ -11,7 +11,17 @@ import urllib.request
 
 import pytest
 
-from tests.helpers import BEARER, ROOT, TOKEN, app_config, browser_session, child_env, live_client, received
+from tests.helpers import (
+    BEARER,
+    ROOT,
+    TOKEN,
+    app_config,
+    browser_session,
+    child_env,
+    live_client,
+    received,
+    start_cli_until_instructor_line,
+)
 
 ROGUE = {"REMOTE_ADDR": "198.51.100.7"}
 
@@ -74,22 +84,11 @@ def test_a_new_token_revokes_the_cookies_of_the_old_one(app_factory, tmp_path, r
 
 def run_dashboard(home, *args):
     """`python -m supervisor ARGS` until it prints the instructor URL: (process, token, url)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "supervisor", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=child_env(XDG_CONFIG_HOME=str(home)),
-        cwd=ROOT,
-        start_new_session=True,
-    )
-    lines = []
-    for raw in proc.stdout:
-        lines.append(raw.decode().rstrip())
-        if lines[-1].startswith("instructor:"):
-            url, token = lines[-1].split()[1].split("?token=")
-            return proc, token, url, lines
-    proc.wait(20)
-    raise AssertionError(f"the dashboard did not start: {lines}")
+    argv = [sys.executable, "-m", "supervisor", "--port", "0", *args]
+    proc, lines = start_cli_until_instructor_line(argv, child_env(XDG_CONFIG_HOME=str(home)))
+    assert lines and lines[-1].startswith("instructor:"), f"the dashboard did not start: {lines}"
+    url, token = lines[-1].split()[1].split("?token=")
+    return proc, token, url
 
 
 def stop_dashboard(proc):
@@ -114,11 +113,11 @@ def role_of(opener, url):
 
 @pytest.mark.reliability("intruders", "`forkwatch --rotate-token`: the old token and its cookies afterwards")
 def test_rotate_token_makes_a_new_token_and_revokes_the_old_sessions(tmp_path, report):
-    proc, old_token, url, _ = run_dashboard(tmp_path)
+    proc, old_token, url = run_dashboard(tmp_path)
     browser = login(url, old_token)
     assert role_of(browser, url) == "instructor"
     stop_dashboard(proc)
-    proc, new_token, url, _ = run_dashboard(tmp_path, "--rotate-token")
+    proc, new_token, url = run_dashboard(tmp_path, "--rotate-token")
     try:
         assert new_token != old_token
         assert role_of(browser, url) == "viewer"
