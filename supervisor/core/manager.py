@@ -389,7 +389,8 @@ class Manager:
             raise CommandError(f"PID {pid} is the {server_name} server itself; use Stop", 403)
         if not same_time(known_time, create_time):
             raise CommandError(f"PID {pid} is no longer the process you saw (its number was reused)", 404)
-        result = signal_process(pid, known_time, sig)
+        text = f"{signame.upper()} sent to PID {pid} of {server_name}"
+        result = signal_process(pid, known_time, sig, lambda: self.timeline(server_name, "kill", text))
         if result == SignalResult.ZOMBIE:
             parent = read_stat(pid)
             reaper = parent.ppid if parent else "its parent"
@@ -398,7 +399,6 @@ class Manager:
             )
         if result != SignalResult.SENT:
             raise CommandError(f"PID {pid} has exited", 404)
-        self.timeline(server_name, "kill", f"{signame.upper()} sent to PID {pid} of {server_name}")
         return {"pid": pid, "signal": signame.upper(), "server": server_name}
 
     def set_focus(self, pid):
