@@ -7,8 +7,11 @@ import {
 const LEAVE_MS = 600;
 
 // clock.now() is the time the page shows (server time, or a replay's position);
-// onLoad(snapshot) runs after each snapshot is loaded.
-export function createStore({ clock, isInstructor, onLoad = () => {} }) {
+// onLoad(snapshot) runs after each snapshot is loaded; decorate(server), when given, says
+// what the drawing adds under each child (pairs.js); keepConsole: a start goes on with the
+// console (the live page: the server adds a separator line) instead of a new one (a
+// replay, as the recording keeps it).
+export function createStore({ clock, isInstructor, onLoad = () => {}, decorate = () => undefined, keepConsole = false }) {
   const store = { servers: new Map(), offset: 0, leaveMs: LEAVE_MS };
   const dirty = new Set();
   let frame = null;
@@ -22,7 +25,7 @@ export function createStore({ clock, isInstructor, onLoad = () => {} }) {
     frame = null;
     for (const name of dirty) {
       const server = store.servers.get(name);
-      if (server) renderTree(server, clock, isInstructor);
+      if (server) renderTree(server, clock, isInstructor, decorate(server));
     }
     dirty.clear();
   }
@@ -55,7 +58,7 @@ export function createStore({ clock, isInstructor, onLoad = () => {} }) {
       server.zombiePids = "";
       server.info.started_at = info.t;
       showOptions(info);
-      if (!wasLive) resetConsole(info.name);
+      if (!wasLive && !keepConsole) resetConsole(info.name);
     }
     if (info.pid && LIVE_STATES.has(info.state) && !server.procs.has(info.pid)) {
       server.procs.set(info.pid, { pid: info.pid, ppid: null, status: "running", create_time: info.t, peer: null });
@@ -111,7 +114,7 @@ export function createStore({ clock, isInstructor, onLoad = () => {} }) {
     server: onServer,
     proc: onProc,
     stats: onStats,
-    output: (out) => appendConsole(out.server, out.stream, out.lines),
+    output: (out) => appendConsole(out.server, out.stream, out.lines, out.pids),
     event: addTimeline,
   };
 

@@ -1,6 +1,8 @@
 // The process tree drawn: the server as the root, children as nodes that pop in and
 // fade out, zombies greyed and dashed; each node's colour, badge and tooltip say what it
-// waits in (glyphs.js), a sleeping child's ring and number count its delay down.
+// waits in (glyphs.js), a sleeping child's ring and number count its delay down. `extra`
+// may add what goes under each child (below(proc, x, y, room) -> an SVG element) and a
+// taller row for it (rowHeight).
 import { svg } from "./dom.js";
 import { activityOf, badge, countdownRing } from "./glyphs.js";
 
@@ -9,13 +11,15 @@ const ROW = 64;
 const RADIUS = 22;
 const MOST_DRAWN = 120; // past this the table still lists every process; the drawing says how many more
 
-export function drawTree(target, procs, rootPid, leaving, foldedZombies = 0) {
+export function drawTree(target, procs, rootPid, leaving, extra = {}) {
   const all = procs.filter((p) => p.pid !== rootPid);
   const children = all.slice(0, MOST_DRAWN);
   const hidden = all.length - children.length;
   const perRow = Math.max(6, Math.min(14, Math.ceil(Math.sqrt(children.length * 3))));
   const rows = Math.ceil(children.length / perRow);
-  const height = 40 + ROW * (rows + 1) + (hidden || foldedZombies ? 30 : 0);
+  const rowHeight = extra.rowHeight || ROW;
+  const foldedZombies = extra.foldedZombies || 0;
+  const height = 40 + ROW + rowHeight * rows + (hidden || foldedZombies ? 30 : 0);
   target.setAttribute("viewBox", `0 0 ${WIDTH} ${height}`);
   const known = new Set();
   for (const node of target.querySelectorAll("g.node")) known.add(Number(node.dataset.pid));
@@ -29,7 +33,7 @@ export function drawTree(target, procs, rootPid, leaving, foldedZombies = 0) {
     const row = Math.floor(index / perRow);
     const inRow = Math.min(perRow, children.length - row * perRow);
     const gap = WIDTH / (inRow + 1);
-    placed.push({ proc, x: gap * ((index % perRow) + 1), y: rootY + ROW * (row + 1) });
+    placed.push({ proc, x: gap * ((index % perRow) + 1), y: rootY + ROW + rowHeight * row, room: gap });
   });
   const edges = svg("g");
   for (const { x, y } of placed) {
@@ -37,11 +41,13 @@ export function drawTree(target, procs, rootPid, leaving, foldedZombies = 0) {
   }
   target.append(edges);
   target.append(node(root, rootX, rootY, "root", known));
-  for (const { proc, x, y } of placed) {
+  for (const { proc, x, y, room } of placed) {
     const kind = proc.status === "zombie" ? "zombie" : "";
     const g = node(proc, x, y, kind, known);
     if (leaving && leaving.has(proc.pid)) g.classList.add("leave");
     target.append(g);
+    const more = extra.below ? extra.below(proc, x, y + RADIUS, room) : null;
+    if (more) target.append(more);
   }
   if (hidden || foldedZombies) {
     const more = svg("text", { class: "more", x: WIDTH / 2, y: height - 12, "text-anchor": "middle" });

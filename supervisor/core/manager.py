@@ -4,7 +4,7 @@ Routes and socket handlers call its methods; it returns plain data or raises
 CommandError (a sentence and an HTTP status). Everything the OS reports flows through
 `_publish` to the subscribers (the Socket.IO fan-out) — one way, never back.
 
-It is longer than the other modules (about 480 lines) because it is the one door from the
+It is longer than the other modules (about 520 lines) because it is the one door from the
 screens into the supervision: every query and command the API and Socket.IO offer is a
 method here, with its input checked at this edge.
 """
@@ -18,6 +18,7 @@ import time
 from supervisor.core.catalog import OptionError, build_catalog
 from supervisor.core.events import EventLog
 from supervisor.core.guard import Guard
+from supervisor.core.narrator import Narrator
 from supervisor.core.process import CommandError, ManagedServer
 from supervisor.core.stacks import Stacks
 from supervisor.core.states import RUNNING_STATES, SIGNALLABLE_STATES, STOPPED_STATES, ServerState
@@ -46,6 +47,7 @@ ZOMBIES_FOLDED_PAST = 50  # the snapshot and the page show more zombies as one c
 STOPPED_NAMES = frozenset(state.name for state in STOPPED_STATES)
 OUTPUT_FLUSH_INTERVAL = 0.05
 OUTPUT_LINES_PER_FLUSH = 500
+SNAPSHOT_OUTPUT_LINES = 200
 STDIN_LINE_LIMIT = 200
 
 
@@ -87,9 +89,16 @@ class Manager:
             mechanism=self.settings.get("watch_mechanism", "auto"),
             fast_interval=self.settings.get("poll_interval", 0.02),
         )
+        self.narrator = Narrator(self.timeline, self._publish, self._root_pid)
         self.servers = {
             name: ManagedServer(
-                spec, self._publish, self.watcher, self.guard, self.settings, self.containment
+                spec,
+                self._publish,
+                self.watcher,
+                self.guard,
+                self.settings,
+                on_line=self.narrator.on_line,
+                containment=self.containment,
             )
             for name, spec in self.catalog.items()
         }
@@ -144,6 +153,7 @@ class Manager:
             self.flush_output()
 
     def flush_output(self):
+        self.narrator.flush()
         for server in self.servers.values():
             self._flush_output_of(server)
 
@@ -159,8 +169,8 @@ class Manager:
                         "lines": [f"… {dropped} lines not shown live"],
                     },
                 )
-            for stream, lines in batches:
-                self._publish("output", {"server": server.name, "stream": stream, "lines": lines})
+            for batch in batches:
+                self._publish("output", {"server": server.name, **batch})
 
     # --- events -------------------------------------------------------------------------
 
@@ -178,6 +188,8 @@ class Manager:
             self._flush_output_of(self.servers[payload["name"]])  # its last lines come before its end
         if kind == "event":
             payload = self.history.append(payload["server"], payload["kind"], payload["text"])
+        elif kind == "server":
+            self.narrator.on_server(payload)  # the children's story is told before the server's end
         with self._lock:
             subscribers = list(self._subscribers)
         for callback in subscribers:
@@ -185,16 +197,12 @@ class Manager:
                 callback(kind, payload)
             except Exception:
                 log.exception("an event subscriber failed")
-        if kind == "proc" and payload["kind"] in ("fork", "exit"):
-            self._proc_timeline(payload)
+        if kind == "proc":
+            self.narrator.on_proc(payload)
 
-    def _proc_timeline(self, proc):
-        if proc["kind"] == "fork":
-            served = f" for {proc['peer']}" if proc.get("peer") else ""
-            text = f"{proc['server']} forked PID {proc['pid']}{served}"
-        else:
-            text = f"PID {proc['pid']} of {proc['server']} is gone"
-        self._publish("event", {"server": proc["server"], "kind": proc["kind"], "text": text})
+    def _root_pid(self, name):
+        server = self.servers.get(name)
+        return server.pid if server is not None else None
 
     def publish_play(self, payload):
         """A game move, for the room's live history (and the timeline)."""
@@ -206,6 +214,10 @@ class Manager:
 
     def publish_clients(self, groups):
         self._publish("clients", {"groups": groups})
+
+    def publish_client_output(self, server, pid, lines):
+        """Lines a fork client of `server` printed (its own console, not the server's)."""
+        self._publish("client_output", {"server": server, "pid": pid, "lines": lines})
 
     def timeline(self, server, kind, text):
         self._publish("event", {"server": server, "kind": kind, "text": text})
@@ -259,11 +271,24 @@ class Manager:
         }
 
     def snapshot(self):
+        """Everything a page needs when it connects: each server with its tree, the story of
+        each child, and its last console lines (`output`) with the number of the line after
+        them (`output_seq`; a live batch's `seq` numbers its first line)."""
+        servers = []
+        for name, server in self.servers.items():
+            info = self.server_detail(name, fold_zombies=True)
+            info["output"], info["output_seq"] = server.output.tail_numbered(SNAPSHOT_OUTPUT_LINES)
+            stories = self.narrator.stories(name) if info["tree"] else []
+            if info["zombies_folded"]:  # the folded zombies' stories go with their rows
+                shown = {row["pid"] for row in info["tree"]}
+                stories = [story for story in stories if story["pid"] in shown]
+            info["stories"] = stories
+            servers.append(info)
         focus = self.focus
         if focus is not None and self.watcher.owner_of(focus["pid"]) is None:
             focus = None  # that process has exited
         return {
-            "servers": [self.server_detail(name, fold_zombies=True) for name in self.servers],
+            "servers": servers,
             "events": self.history.after(0)[-200:],
             "mechanism": self.mechanism,
             "containment": self.containment_text,
@@ -365,7 +390,18 @@ class Manager:
         return {"stopping": stopped}
 
     def kill_children(self, name, signame="SIGKILL"):
-        return self.get(name).kill_children(signal_number(signame))
+        """kill_processes() done from outside: forkwatch signals every live child itself
+        (the server's active_processes never learns of it), and the timeline says so."""
+        sig = signal_number(signame)
+        result = self.get(name).kill_children(sig)
+        self.narrator.forkwatch_killed(
+            name, result["killed"], signal.Signals(sig).name, len(result["skipped"])
+        )
+        return result
+
+    def interrupt(self, name):
+        """Ctrl-C: SIGINT to the server process alone; it runs its own shutdown."""
+        return self.get(name).interrupt()
 
     def signal_process(self, pid, create_time, signame="SIGTERM"):
         """Signal one process, only if it is a live descendant of a managed server and
@@ -389,8 +425,13 @@ class Manager:
             raise CommandError(f"PID {pid} is the {server_name} server itself; use Stop", 403)
         if not same_time(known_time, create_time):
             raise CommandError(f"PID {pid} is no longer the process you saw (its number was reused)", 404)
-        text = f"{signame.upper()} sent to PID {pid} of {server_name}"
-        result = signal_process(pid, known_time, sig, lambda: self.timeline(server_name, "kill", text))
+
+        def announce():  # before the signal goes: its news comes before the exit it causes
+            if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+                self.narrator.forkwatch_signalled(server_name, pid)
+            self.timeline(server_name, "kill", f"{signame.upper()} sent to PID {pid} of {server_name}")
+
+        result = signal_process(pid, known_time, sig, announce)
         if result == SignalResult.ZOMBIE:
             parent = read_stat(pid)
             reaper = parent.ppid if parent else "its parent"

@@ -1,7 +1,7 @@
 """Socket.IO namespace /live: a snapshot on connect, then every event as it happens.
 
 Viewers and the instructor get the same stream. Control events (start, stop, restart,
-kill, kill_children, stdin, stop_all, focus) check the role on every call, then the type
+interrupt, kill, kill_children, stdin, stop_all, focus) check the role on every call, then the type
 of every field of their data, and answer through the ack: {ok, error, result}.
 """
 
@@ -16,8 +16,19 @@ from supervisor.web.auth import INSTRUCTOR, VIEWER, instructor_stamp, session_ro
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/live"
-BROADCAST = ("server", "proc", "stats", "output", "event", "play", "clients", "focus")
-COMMANDS = ("start", "stop", "restart", "kill", "kill_children", "stdin", "stop_all", "focus")
+BROADCAST = (
+    "server",
+    "proc",
+    "stats",
+    "output",
+    "event",
+    "play",
+    "clients",
+    "client_output",
+    "story",
+    "focus",
+)
+COMMANDS = ("start", "stop", "restart", "interrupt", "kill", "kill_children", "stdin", "stop_all", "focus")
 RESERVED = ("connect", "disconnect")
 
 
@@ -58,6 +69,7 @@ class LiveNamespace(Namespace):
         snapshot = current_app.extensions["forkwatch"].snapshot()
         snapshot["role"] = role
         snapshot["clients"] = current_app.extensions["forkwatch_clients"].describe()
+        snapshot["client_lines"] = current_app.extensions["forkwatch_clients"].lines()
         emit("snapshot", snapshot)  # to this connection only
         return True
 
@@ -101,6 +113,9 @@ class LiveNamespace(Namespace):
         return self._command(
             "restart", data, lambda m, d: m.restart_later(_name(d), field(d, "options", dict))
         )
+
+    def on_interrupt(self, data=None):
+        return self._command("interrupt", data, lambda m, d: m.interrupt(_name(d)))
 
     def on_kill(self, data=None):
         return self._command(

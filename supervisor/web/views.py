@@ -66,6 +66,7 @@ def index():
             **manager.snapshot(),
             "role": role,
             "clients": current_app.extensions["forkwatch_clients"].describe(),
+            "client_lines": current_app.extensions["forkwatch_clients"].lines(),
         },
         catalog=[spec.describe() for spec in manager.catalog.values()],
         mechanism=manager.mechanism,
