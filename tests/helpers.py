@@ -202,20 +202,34 @@ def get(host, port, path, timeout=10.0):
 # --- the supervisor in this process ----------------------------------------------------------
 
 
-def misbehaving(mode, *args, name=None, pids_max=None):
-    """The spec of tests/fixtures/misbehaving.py in `mode`, as an extra server (with its
-    cgroup's pids.max, where cgroups are in use)."""
+def extra_server(name, module, *args, package="servers", description="a server for a test", pids_max=None):
+    """The spec of `python -m PACKAGE.MODULE ARGS` on a free TCP port, as an extra server
+    (with its cgroup's pids.max, where cgroups are in use)."""
     return ServerSpec(
-        name=name or mode.replace("-", "_"),
-        title=f"misbehaving: {mode}",
-        module="misbehaving",
-        package="tests.fixtures",
+        name=name,
+        title=description,
+        module=module,
+        package=package,
         port=0,
         protocol="tcp",
         client=None,
-        description="a server that misbehaves on purpose",
-        args=("--mode", mode, *args),
+        description=description,
+        args=args,
         **({"pids_max": pids_max} if pids_max is not None else {}),
+    )
+
+
+def misbehaving(mode, *args, name=None, pids_max=None):
+    """The spec of tests/fixtures/misbehaving.py in `mode`, as an extra server."""
+    return extra_server(
+        name or mode.replace("-", "_"),
+        "misbehaving",
+        "--mode",
+        mode,
+        *args,
+        package="tests.fixtures",
+        description=f"misbehaving on purpose: {mode}",
+        pids_max=pids_max,
     )
 
 
@@ -271,7 +285,6 @@ def app_config(tmp_path, **extra):
         "servers": dict(ALL_PORTS_FREE),
         "stop_timeout": 1.0,
         "play_rate": 100.0,
-        "play_burst": 100,
     }
     config.update(extra)
     return config
@@ -307,7 +320,11 @@ def received(sio, name):
 
 
 class Dashboard(DashboardProcess):
-    """The dashboard for live and browser tests; stopping it proves its tree is gone."""
+    """The dashboard for live and browser tests (a 1 s stop_timeout, for speed); stopping
+    it proves its tree is gone."""
+
+    def __init__(self, folder, token, port=0, ports=None, **settings):
+        super().__init__(folder, token, port, ports, **{"stop_timeout": 1.0, **settings})
 
     def stop_everything(self):
         self.api("POST", "/api/stop-all")

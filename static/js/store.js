@@ -42,9 +42,18 @@ export function createStore({ clock, isInstructor, onLoad = () => {}, decorate =
       schedule(info.name);
     }
     resetTimeline(snapshot.events || []);
-    const mechanism = document.getElementById("mechanism");
-    if (mechanism && snapshot.mechanism) mechanism.textContent = `watching by ${snapshot.mechanism}`;
+    if (snapshot.mechanism) showMechanism(snapshot.mechanism);
     onLoad(snapshot);
+  }
+
+  function showMechanism(name) {
+    const badge = document.getElementById("mechanism");
+    if (badge) badge.textContent = `watching by ${name}`;
+  }
+
+  function onEvent(event) {
+    addTimeline(event);
+    if (event.kind === "watch" && event.mechanism) showMechanism(event.mechanism); // the source was replaced
   }
 
   function onServer(info) {
@@ -115,7 +124,7 @@ export function createStore({ clock, isInstructor, onLoad = () => {}, decorate =
     proc: onProc,
     stats: onStats,
     output: (out) => appendConsole(out.server, out.stream, out.lines, out.pids),
-    event: addTimeline,
+    event: onEvent,
   };
 
   // One published event, by its kind; kinds the page does not show are ignored.

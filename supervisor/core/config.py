@@ -38,8 +38,7 @@ DEFAULTS = {
     "watchdog": True,
     "output_lines": 5000,
     "output_line_length": 2000,
-    "play_rate": 5.0,
-    "play_burst": 10,
+    "play_rate": 5.0,  # plays in any one second, per browser session and per address
     "play_timeout": 15.0,
     "max_fork_clients": 50,
     "cgroups": "auto",  # auto: each server in its own cgroup where the machine allows; off

@@ -151,6 +151,7 @@ class Manager:
     def _flush_output_loop(self):
         while not self._stop_event.wait(OUTPUT_FLUSH_INTERVAL):
             self.flush_output()
+            self.guard.save()
 
     def flush_output(self):
         self.narrator.flush()
@@ -187,7 +188,8 @@ class Manager:
         if kind == "server" and payload["state"] in STOPPED_NAMES and payload["name"] in self.servers:
             self._flush_output_of(self.servers[payload["name"]])  # its last lines come before its end
         if kind == "event":
-            payload = self.history.append(payload["server"], payload["kind"], payload["text"])
+            details = {k: v for k, v in payload.items() if k not in ("server", "kind", "text")}
+            payload = self.history.append(payload["server"], payload["kind"], payload["text"], **details)
         elif kind == "server":
             self.narrator.on_server(payload)  # the children's story is told before the server's end
         with self._lock:
@@ -198,7 +200,18 @@ class Manager:
             except Exception:
                 log.exception("an event subscriber failed")
         if kind == "proc":
+            if payload["kind"] in ("fork", "exit"):
+                self._guard_process(payload)
             self.narrator.on_proc(payload)
+
+    def _guard_process(self, proc):
+        """Every process of a tree the watcher reports is known to the guard while it lives."""
+        if proc["create_time"] is None:
+            return  # gone before it could be read
+        if proc["kind"] == "fork":
+            self.guard.add_process(proc["pid"], proc["create_time"])
+        else:
+            self.guard.remove_process(proc["pid"], proc["create_time"])
 
     def _root_pid(self, name):
         server = self.servers.get(name)
@@ -292,6 +305,7 @@ class Manager:
             "events": self.history.after(0)[-200:],
             "mechanism": self.mechanism,
             "containment": self.containment_text,
+            "mechanism_switches": self.watcher.deaf_switches,
             "focus": focus,
             "now": time.time(),
         }

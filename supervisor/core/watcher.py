@@ -11,7 +11,9 @@ is learnt of from its exit event, and its reaping from the source too (a pidfd's
 notice, or its absence from a psutil listing); only where the kernel gives no reap notice
 are zombies looked for in their parents' lists of children (one read per parent every
 100 ms, not one per zombie). cpu/rss are read once a second for live processes only. Where
-the source can miss news a full rescan now and then repairs it.
+the source can miss news a full rescan now and then repairs it. A source that
+should have told of a process the rescan found (netlink gone deaf) is replaced by procfs,
+with an event that says so.
 
 What each process is doing (supervisor/core/activity.py) is read at every stats tick, for a
 new child when it forks, and again for it and its parent a zombie tick later (a fork or an
@@ -19,8 +21,10 @@ exit changes what both do): a change of activity is a `doing` event, while a sle
 countdown rides on the stats.
 
 Its cost grows with the number of watched processes, not with every process on the machine
-(but for one directory listing per tick with the procfs source). At about 450 lines it keeps
-the adoption rules (parents first, reused PIDs, orphans reaped by PID, zombies) in one place.
+(but for one directory listing per tick with the procfs source). At about 480 lines it keeps
+the adoption rules (parents first, reused PIDs, orphans reaped by PID, zombies), and the
+reading of what processes do and the check of its source's hearing, which rest on them,
+in one place.
 """
 
 import logging
@@ -43,9 +47,11 @@ from supervisor.proc.stat import (
     read_stat,
     reap,
     same_time,
+    since_boot,
 )
 
 log = logging.getLogger(__name__)
+HEARING_MARGIN = 0.1  # s: a process created this long before a drain was due in it
 
 
 class Node:
@@ -75,7 +81,10 @@ class TreeWatcher:
         read_doing=True,
     ):
         self.publish = publish
+        self.fast_interval = fast_interval
         self.source = choose_source(mechanism, fast_interval, psutil_interval)
+        self.deaf_switches = 0  # times the source was found deaf and replaced
+        self._too_young = []  # stats adopted by a rescan too soon after their fork to judge
         self.stats_interval = stats_interval
         self.zombie_interval = zombie_interval
         self.rescan_interval = rescan_interval
@@ -189,6 +198,7 @@ class TreeWatcher:
         next_zombies = self._next_zombies if zombie_tick else self._next_rescan
         timeout = max(0.0, min(self._next_stats, next_zombies, self._next_rescan) - now)
         self._wait(min(timeout, self.source.interval))
+        drained_at = since_boot()
         self.apply(self.source.drain())
         now = time.monotonic()
         if now >= self._next_zombies:
@@ -199,7 +209,7 @@ class TreeWatcher:
         if now >= self._next_rescan:
             self._next_rescan = now + self.rescan_interval
             if self.source.needs_rescan:
-                self.rescan()
+                self._check_hearing(self.rescan(), drained_at)
         if now >= self._next_stats:
             self._next_stats = now + self.stats_interval
             self._publish_stats()
@@ -370,7 +380,8 @@ class TreeWatcher:
                 self._emit("doing", node)
 
     def rescan(self):
-        """One full scan: adopt anything missed, forget anything gone, reap orphans."""
+        """One full scan: adopt anything missed, forget anything gone, reap orphans.
+        Returns the stats of the processes it adopted."""
         with self._lock:  # what is known is read before /proc, so nothing newer is forgotten
             known = list(self._nodes.values())
             roots = set(self._roots.values())
@@ -381,6 +392,7 @@ class TreeWatcher:
                 self._forget(node)
             elif stat.state == "Z" and node.status != ZOMBIE:
                 self._set_status(node, ZOMBIE)
+        adopted = []
         changed = True
         while changed:  # adopt parents before their children
             changed = False
@@ -388,10 +400,48 @@ class TreeWatcher:
                 server = self._server_of(stat)
                 if server is not None:
                     self._adopt(server, stat)
+                    adopted.append(stat)
                     changed = True
         for stat in children_of_me(stats):
             if stat.state == "Z" and (stat.session in roots or stat.pgrp in roots) and stat.pid not in roots:
                 reap(stat.pid)
+        return adopted
+
+    def _check_hearing(self, adopted, drained_at):
+        """The rescan adopted processes the source should have told of before its last
+        drain: unless the source says it overflowed meanwhile, it has gone deaf. One
+        adopted too soon after its fork to judge is judged at the next rescan."""
+        unreported = getattr(self.source, "unreported", None)
+        if unreported is None:
+            return
+        before = drained_at - HEARING_MARGIN
+        candidates = self._too_young + adopted
+        self._too_young = [stat for stat in candidates if stat.started >= before]
+        missed = unreported(candidates, before)
+        if not missed:
+            return
+        changes = self.source.drain()
+        self.apply(changes)
+        if any(change.kind == LOST for change in changes):
+            return  # an overrun it knows of, not deafness
+        self._replace_source(missed)
+
+    def _replace_source(self, missed):
+        """Watch by /proc listing from now on, every known process handed over."""
+        with self._lock:
+            deaf = self.source
+            self.source = choose_source("procfs", self.fast_interval)
+            for node in self._nodes.values():
+                self.source.watch(node.pid, node.create_time, root=node.root)
+            self.deaf_switches += 1
+        deaf.close()
+        pids = ", ".join(str(stat.pid) for stat in missed[:5]) + (" …" if len(missed) > 5 else "")
+        text = (
+            f"watching by {self.source.name} now: {deaf.name} stopped reporting new processes "
+            f"(it never told of PID {pids}, found by the rescan)"
+        )
+        log.warning(text)
+        self.publish("event", {"server": None, "kind": "watch", "text": text, "mechanism": self.source.name})
 
     def _fresh_stat(self, node):
         """node's stat read now, or None when its process is gone or its PID reused."""

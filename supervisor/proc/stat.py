@@ -7,6 +7,8 @@ psutil objects.
 
 import dataclasses
 import os
+import select
+import time
 
 import psutil
 
@@ -78,6 +80,11 @@ class Stat:
         return boot_time() + self.start_ticks / CLOCK_TICKS
 
     @property
+    def started(self):
+        """When it was created, in seconds since boot (as since_boot() counts)."""
+        return self.start_ticks / CLOCK_TICKS
+
+    @property
     def key(self):
         """(pid, create_time): the identity of this process, never reused."""
         return (self.pid, self.create_time)
@@ -92,6 +99,11 @@ def boot_time():
     if _boot_time is None:
         _boot_time = psutil.boot_time()
     return _boot_time
+
+
+def since_boot():
+    """Seconds since boot, on the clock a process's start time is counted in."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
 def read_stat(pid):
@@ -224,6 +236,35 @@ def children_of_me(stats=None):
     stats = stats if stats is not None else parent_map()
     me = os.getpid()
     return [s for s in stats.values() if s.ppid == me]
+
+
+def exit_status(pid, timeout=0.0):
+    """Our child pid's exit status once it has exited (as Popen.returncode: negative for a
+    signal), waiting at most `timeout` seconds (None: as long as it takes); None while it
+    runs. The child is left unreaped: its zombie keeps holding its PID, and so the id of
+    the process group it leads, until reap() or its Popen collects it.
+    ChildProcessError when it is not a child of ours (or was collected already)."""
+    if timeout is None:
+        result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    else:
+        if timeout > 0:
+            _wait_readable_pidfd(pid, timeout)
+        result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
+    if result is None:
+        return None
+    return result.si_status if result.si_code == os.CLD_EXITED else -result.si_status
+
+
+def _wait_readable_pidfd(pid, timeout):
+    """Wait until pid has exited (its pidfd turns readable) or timeout seconds passed."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        select.select([pidfd], [], [], timeout)
+    finally:
+        os.close(pidfd)
 
 
 def reap(pid):

@@ -37,6 +37,14 @@ class DashboardRequestHandler(WSGIRequestHandler):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, WEBSOCKET_SEND_BUFFER)
         return environ
 
+    def connection_dropped(self, error, environ=None):
+        """A WebSocket takes the connection over: its handshake never goes through
+        Werkzeug's response, which is where Werkzeug sets `Connection: close`, so the
+        handler would read the connection's leftover bytes (the browser's close frame) as
+        the next HTTP request and log a 400 for it. The WebSocket layer ends by raising
+        ConnectionError, which arrives here."""
+        self.close_connection = True
+
     def log_error(self, format, *args):
         if format.startswith("Request timed out"):  # a silent client, closed as designed
             log.debug("%s: a request timed out", self.address_string())

@@ -2,6 +2,7 @@
 
 import os
 
+import psutil
 import pytest
 
 from supervisor.core.process import CommandError
@@ -18,10 +19,19 @@ def test_kill_children_kills_live_ones_and_skips_zombies(manager_factory):
         lambda: recorder.of("proc", server="forking_clock", kind="status", status="zombie"), what="a zombie"
     )[0]
     socks = [connect(server) for _ in range(3)]
-    wait_for(
-        lambda: len(manager.watcher.descendants("forking_clock")) == 4, what="3 live children and a zombie"
+
+    def kernels_view():  # the children as psutil reads them, not as the watcher under test does
+        children = psutil.Process(server.pid).children()
+        return {(c.pid, c.status() == psutil.STATUS_ZOMBIE) for c in children}
+
+    children = wait_for(
+        lambda: len(kernels_view()) == 4 and kernels_view(), what="3 live children and a zombie"
     )
-    live = {pid for pid, _, status in manager.watcher.descendants("forking_clock") if status != "zombie"}
+    live = {pid for pid, zombie in children if not zombie}
+    assert {pid for pid, zombie in children if zombie} == {zombie["pid"]}
+    wait_for(
+        lambda: len(manager.watcher.descendants("forking_clock")) == 4, what="the watcher to know all four"
+    )
     result = manager.kill_children("forking_clock", "SIGKILL")
     assert set(result["killed"]) == live
     assert result["skipped"] == [

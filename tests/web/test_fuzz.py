@@ -22,7 +22,11 @@ json_values = st.recursive(
 names = st.sampled_from(["clock", "forking_clock", "fork_demo", "secret_number"]) | st.text(max_size=20)
 
 
-pids = st.integers(min_value=-(2**40), max_value=2**40) | st.sampled_from([0, 1, os.getpid()])
+def some_pids(*known):
+    """Any whole number, and often a PID that means something: 0, init, the dashboard
+    itself, and `known` (the stranger's, a server's, a child's)."""
+    return st.integers(min_value=-(2**40), max_value=2**40) | st.sampled_from([0, 1, os.getpid(), *known])
+
 
 # Query values: ASCII numbers, and digits that str.isdigit() accepts but int() does not.
 query_values = st.integers(-5, 10_000).map(str) | st.text(
@@ -43,20 +47,33 @@ def test_every_api_route_answers_bad_input_with_a_4xx(app, report, stranger):
     client = app.test_client()
     routes = [rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/")]
     tried = [0]
+    manager.start("forking_clock", {"delay": 120})
+    server = wait_state(manager, "forking_clock", "RUNNING")
+    sock = socket.create_connection(("127.0.0.1", server["port"]))
+    child_pid, child_time, _ = wait_for(lambda: manager.watcher.descendants("forking_clock"), what="a child")[
+        0
+    ]
+    stranger_time = create_time_of(stranger.pid)
+    pids = some_pids(stranger.pid, server["pid"], child_pid)
+    # Create times that are right for the stranger (which is in no tree) and wrong for the child.
+    create_times = json_values | st.sampled_from([stranger_time, child_time + 3.0, child_time - 1.0])
+    signals = json_values | st.sampled_from(["SIGKILL", "SIGTERM", "SIGSTOP"])
 
     @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
     @given(data=st.data())
     def fuzz(data):
         rule = data.draw(st.sampled_from(routes))
+        pid = abs(data.draw(pids))
         url = rule.rule.replace("<name>", data.draw(names).replace("/", "_") or "x")
-        url = url.replace("<int:pid>", str(abs(data.draw(pids))))
+        url = url.replace("<int:pid>", str(pid))
         body = data.draw(
-            json_values | st.fixed_dictionaries({"create_time": json_values, "signal": json_values})
+            json_values | st.fixed_dictionaries({"create_time": create_times, "signal": signals})
         )
         method = "POST" if "POST" in rule.methods else "GET"
         if method == "GET":
             url += f"?tail={data.draw(query_values)}&after={data.draw(query_values)}"
         raw = data.draw(st.none() | deep_bodies)
+        child_was_alive = is_alive(child_pid, child_time)
         tried[0] += 1
         if raw is None:
             response = client.open(url, method=method, json=body, headers=BEARER)
@@ -67,9 +84,14 @@ def test_every_api_route_answers_bad_input_with_a_4xx(app, report, stranger):
         assert response.status_code < 500, (url, body, response.get_data())
         if response.status_code >= 400:
             assert set(response.get_json()) == {"error"}
-        assert stranger.poll() is None
+        assert stranger.poll() is None and is_alive(stranger.pid, stranger_time)
+        if rule.rule == "/api/processes/<int:pid>/signal" and pid == child_pid and child_was_alive:
+            assert is_alive(child_pid, child_time), f"the child was signalled with create_time {body}"
 
-    fuzz()
+    try:
+        fuzz()
+    finally:
+        sock.close()
     # Whatever the fuzzer started or stopped, the dashboard still works: a fresh server
     # and child, then every PID that must never be signalled, the wrong create_time too.
     assert manager.settle(60)
@@ -142,7 +164,7 @@ socket_payloads = json_values | st.fixed_dictionaries(
     optional={
         "name": socket_names,
         "options": json_values | st.fixed_dictionaries({}, optional={"delay": json_values}),
-        "pid": pids | json_values,
+        "pid": some_pids() | json_values,
         "create_time": json_values,
         "signal": st.sampled_from(["SIGTERM", "sigkill", "\u017figkill", "SIGBOGUS"]) | json_values,
         "line": json_values,

@@ -45,7 +45,10 @@ def test_socket_instructor_by_token_and_by_cookie(app):
     sio = live_client(app, auth={"token": TOKEN})
     assert received(sio, "snapshot")[0]["role"] == "instructor"
     ack = sio.emit("start", {"name": "clock"}, namespace="/live", callback=True)
-    assert ack["ok"] is True and ack["result"]["state"] == "STARTING"
+    assert ack["ok"] is True and ack["result"]["state"] in (
+        "STARTING",
+        "RUNNING",
+    )  # a fast start may be ready
     wait_state(manager_of(app), "clock", "RUNNING")
     ack = sio.emit("start", {"name": "clock", "options": {"once": "yes"}}, namespace="/live", callback=True)
     assert ack["ok"] is False and "already" in ack["error"]

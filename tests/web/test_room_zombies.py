@@ -55,15 +55,19 @@ def test_a_thousand_zombies_cost_the_idle_dashboard_little(live, report):
     viewer.close()
     reader.join(10)
     with_page = len(live.page("/"))
-    servers = json.loads(snapshot[len("42/live,") :])[1]["servers"]
-    # the consoles' last 200 lines each are in every snapshot whatever the tree: bounded apart
-    consoles = sum(len(json.dumps(s["output"])) for s in servers)
+    whole = json.loads(snapshot[len("42/live,") :])[1]
+    servers = whole["servers"]
+    # the consoles' last 200 lines each and the timeline's last 200 events are in every
+    # snapshot whatever the tree: bounded apart
+    consoles = sum(len(json.dumps(s["output"])) for s in servers) + len(json.dumps(whole["events"]))
     figures = (
-        f"cpu {cpu:.1f} %, snapshot {len(snapshot)} B of which consoles {consoles} B, page {with_page} B, "
+        f"cpu {cpu:.1f} %, snapshot {len(snapshot)} B of which consoles and timeline {consoles} B, page {with_page} B, "
         f"stats {stats_per_s:.0f} B/s"
     )
     assert cpu < 10, figures
-    assert len(snapshot) - consoles < 40_000 and with_page - consoles < 80_000 and stats_per_s < 2_000, figures
+    assert len(snapshot) - consoles < 40_000 and with_page - consoles < 80_000 and stats_per_s < 2_000, (
+        figures
+    )
     folded = next(s for s in servers if s["name"] == "forking_clock")
     assert folded["zombies"] == 1000 and folded["zombies_folded"] and len(folded["tree"]) == 1
     status, page = live.api("GET", "/api/servers/forking_clock/zombies", token=False)
@@ -71,7 +75,7 @@ def test_a_thousand_zombies_cost_the_idle_dashboard_little(live, report):
     report["cases"] = 1000
     report["detail"] = (
         f"idle dashboard {cpu:.1f} % of a core; snapshot {len(snapshot) / 1024:.1f} KiB "
-        f"({consoles / 1024:.1f} KiB of it the consoles' last lines), page "
+        f"({consoles / 1024:.1f} KiB of it the consoles' last lines and the timeline), page "
         f"{with_page / 1024:.1f} KiB, stats {stats_per_s:.0f} B/s per viewer; the 1,000 PIDs on demand "
         "(GET …/zombies) and in the API's tree"
     )
