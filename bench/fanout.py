@@ -7,7 +7,7 @@ import time
 
 import psutil
 
-from bench.helpers import TOKEN, Dashboard, summary, wait_for
+from bench.helpers import ONE_ADDRESS_CROWD, TOKEN, Dashboard, summary, wait_for
 from bench.viewers import ViewerCrowd
 
 
@@ -52,7 +52,7 @@ def viewers_fan_out(counts, forks_each, samples=100):
     """For each count of viewers, forks_each forks, or more so that at least `samples`
     arrivals are timed (100 forks for one viewer)."""
     folder = tempfile.mkdtemp(prefix="forkwatch-bench-")
-    board = Dashboard(folder, TOKEN).start()
+    board = Dashboard(folder, TOKEN, **ONE_ADDRESS_CROWD).start()
     results = []
     try:
         info = board.start_server("forking_clock", {"delay": 0, "reap": True})

@@ -80,13 +80,13 @@ class RedisServer:
 class ViewerWorker:
     """`forkwatch viewer` on a free port, fed by `queue_url` (given in the environment, as
     the README advises), for the supervisor at `supervisor_url`, on `channel` (the
-    supervisor's `message_channel`) when given."""
+    supervisor's `message_channel`) when given; `settings` go to its config file."""
 
-    def __init__(self, folder, queue_url, supervisor_url, channel=None):
+    def __init__(self, folder, queue_url, supervisor_url, channel=None, **settings):
         self.folder = folder
         self.queue_url = queue_url
         self.supervisor_url = supervisor_url
-        self.channel = channel
+        self.settings = {**settings, **({"message_channel": channel} if channel else {})}
         self.proc = None
         self.lines = []
 
@@ -101,10 +101,11 @@ class ViewerWorker:
             "--supervisor",
             self.supervisor_url,
         ]
-        if self.channel:
+        if self.settings:
             config = os.path.join(self.folder, f"viewer-{id(self):x}.toml")
             with open(config, "w") as handle:
-                handle.write(f"message_channel = {self.channel!r}\n")
+                for key, value in self.settings.items():
+                    handle.write(f"{key} = {value!r}\n")
             argv += ["--config", config]
         env = child_env(
             FORKWATCH_MESSAGE_QUEUE=self.queue_url, XDG_CONFIG_HOME=os.path.join(self.folder, "config")

@@ -21,7 +21,7 @@ import psutil
 
 from bench.fanout import CpuMeter, time_forks
 from bench.hall_processes import RedisServer, ViewerWorker
-from bench.helpers import TOKEN, Dashboard, summary, wait_for
+from bench.helpers import ONE_ADDRESS_CROWD, TOKEN, Dashboard, summary, wait_for
 from bench.viewers import ViewerCrowd
 
 FORKING_CLOCK = ("forking_clock", {"delay": 0, "reap": True})
@@ -38,8 +38,9 @@ class Rooms:
 
     def start(self):
         self.redis = RedisServer(self.folder).start()
-        self.one = Dashboard(self._folder("one"), TOKEN).start()
-        self.supervisor = Dashboard(self._folder("hall"), TOKEN, message_queue=self.redis.url).start()
+        self.one = Dashboard(self._folder("one"), TOKEN, **ONE_ADDRESS_CROWD).start()
+        hall = self._folder("hall")
+        self.supervisor = Dashboard(hall, TOKEN, message_queue=self.redis.url, **ONE_ADDRESS_CROWD).start()
         self.one_clock = self.one.start_server(*FORKING_CLOCK)["port"]
         self.hall_clock = self.supervisor.start_server(*FORKING_CLOCK)["port"]
         return self
@@ -52,7 +53,9 @@ class Rooms:
     def grow(self, count):
         """At least `count` workers, each hearing the supervisor; the first `count`."""
         while len(self.workers) < count:
-            worker = ViewerWorker(self._folder("workers"), self.redis.url, self.supervisor.url)
+            worker = ViewerWorker(
+                self._folder("workers"), self.redis.url, self.supervisor.url, **ONE_ADDRESS_CROWD
+            )
             self.workers.append(worker.start())
             worker.wait_live()
         return self.workers[:count]

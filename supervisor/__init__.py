@@ -13,6 +13,7 @@ def create_app(config=None):
     from supervisor.core.manager import Manager
     from supervisor.core.recording import Recording
     from supervisor.web import api, floor, live, replay, source
+    from supervisor.web.auth import Generation
     from supervisor.web.backend import LocalBackend
     from supervisor.web.extensions import new_socketio
     from supervisor.web.message_queue import PublishingQueue
@@ -22,11 +23,23 @@ def create_app(config=None):
     overrides = dict(config or {})
     config_file = overrides.pop("config_file", None)
     join = overrides.pop("join", None)
+    rotate_token = overrides.pop("rotate_token", False)
+    extra_servers = overrides.pop("extra_servers", ())  # ServerSpecs beyond the catalogue
     settings = settings_module.load(config_file, overrides)
     app = floor.flask_app(settings, settings["secret_key"])
     app.config.update(FORKWATCH_TOKEN=settings["token"], FORKWATCH_JOIN=join)
 
-    manager = Manager(settings)
+    manager = Manager(settings, extra_servers)  # takes the config folder's lock: one forkwatch per folder
+    if rotate_token:
+        try:
+            settings["token"] = settings_module.rotate_token(settings)
+        except ValueError:
+            manager.shutdown()
+            raise
+        app.config["FORKWATCH_TOKEN"] = settings["token"]
+    app.extensions["forkwatch_generation"] = Generation(settings["state_dir"])
+    if rotate_token:
+        app.extensions["forkwatch_generation"].renew()
     clients = ForkClients(manager, settings["max_fork_clients"])
     app.extensions["forkwatch"] = manager
     app.extensions["forkwatch_clients"] = clients
@@ -51,6 +64,7 @@ def create_app(config=None):
     manager.start_background(spawn=socketio.start_background_task)
 
     def shutdown():
+        app.extensions["forkwatch_sessions"].close()
         clients.stop_all()
         manager.shutdown()
         recording.close()
@@ -99,5 +113,10 @@ def create_viewer_app(config=None):
     queue.start_listening()
     feed.start(socketio.start_background_task)
     backend.warm()
-    app.forkwatch_shutdown = feed.close
+
+    def shutdown():
+        app.extensions["forkwatch_sessions"].close()
+        feed.close()
+
+    app.forkwatch_shutdown = shutdown
     return app

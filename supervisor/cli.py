@@ -7,44 +7,16 @@ import argparse
 import ipaddress
 import logging
 import signal
-import socket
 import sys
 
-from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
-
 from supervisor.proc.host import lan_addresses
+from supervisor.web.serving import DashboardServer
 
 log = logging.getLogger("forkwatch")
 
 
-class DashboardRequestHandler(WSGIRequestHandler):
-    """Werkzeug's request handler, which ends a connection once its WebSocket has ended.
-
-    A WebSocket takes the connection over: its handshake never goes through Werkzeug's
-    response, which is where Werkzeug sets `Connection: close`, so the handler would read
-    the connection's leftover bytes (the browser's close frame, `\\x88\\x82…`) as the
-    next HTTP request and log a 400 for it. The WebSocket layer ends by raising
-    ConnectionError, which arrives here."""
-
-    def connection_dropped(self, error, environ=None):
-        self.close_connection = True
-
-
-class DashboardServer(ThreadedWSGIServer):
-    """Werkzeug's threaded server with TCP_NODELAY on every connection: events are small
-    WebSocket frames, and Nagle's algorithm would hold one back until the previous was
-    acknowledged — up to the peer's 40 ms delayed ACK."""
-
-    daemon_threads = True
-
-    def __init__(self, host, port, app):
-        super().__init__(host, port, app, handler=DashboardRequestHandler)
-
-    def get_request(self):
-        conn, address = super().get_request()
-        if conn.family in (socket.AF_INET, socket.AF_INET6):
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return conn, address
+def add_public_host(parser, help):
+    parser.add_argument("--public-host", action="append", default=[], metavar="NAME", help=help)
 
 
 def parse_args(argv):
@@ -60,8 +32,15 @@ def parse_args(argv):
     parser.add_argument(
         "--token",
         default=None,
-        help="the instructor's token (default: $FORKWATCH_TOKEN, else kept in the config folder)",
+        help="the instructor's token (every user of this machine sees it in ps: prefer "
+        "$FORKWATCH_TOKEN, or the token kept in the config folder)",
     )
+    parser.add_argument(
+        "--rotate-token",
+        action="store_true",
+        help="make a new token in the config folder; every instructor session made before ends",
+    )
+    add_public_host(parser, "a host name the dashboard also answers to (a reverse proxy's); repeatable")
     parser.add_argument("--config", default=None, help="a TOML config file")
     parser.add_argument(
         "--message-queue",
@@ -112,6 +91,13 @@ def main(argv=None):
 
         return check(argv[1:])
     args = parse_args(argv)
+    if args.token is not None:
+        print(
+            "warning: --token shows the token to every user of this machine (ps); "
+            "prefer FORKWATCH_TOKEN or the token kept in the config folder",
+            file=sys.stderr,
+            flush=True,
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     from supervisor import create_app
     from supervisor.core.config import ConfigError
@@ -122,6 +108,8 @@ def main(argv=None):
         "port": args.port,
         "token": args.token,
         "config_file": args.config,
+        "public_hosts": args.public_host or None,
+        "rotate_token": args.rotate_token,
         "recording": args.recording,
         "message_queue": args.message_queue,
     }
@@ -130,27 +118,7 @@ def main(argv=None):
     )
     if server is None:
         return code
-    settings = app.config["FORKWATCH"]
-    port = server.server_port
-    viewer_urls = urls(settings["host"], port)
-    if not is_loopback(settings["host"]):
-        app.config["FORKWATCH_JOIN"] = {"viewer": viewer_urls[0], "all": viewer_urls}
-        print(
-            "warning: forkwatch listens beyond this machine; anyone on the network can watch "
-            "(only the token gives control)",
-            flush=True,
-        )
-    manager = app.extensions["forkwatch"]
-    print(f"forkwatch is watching processes by {manager.mechanism}", flush=True)
-    if settings["message_queue"]:
-        from supervisor.web.message_queue import shown_url
-
-        print(f"publishing every event to {shown_url(settings['message_queue'])}", flush=True)
-    for url in viewer_urls:
-        print(f"viewers:    {url}", flush=True)
-    print(f"instructor: {viewer_urls[0]}?token={settings['token']}", flush=True)
-
-    serve(server, app, "forkwatch: stopping every server and client…", "forkwatch: stopped")
+    serve(server, app, announce, "forkwatch: stopping every server and client…", "forkwatch: stopped")
     return 0
 
 
@@ -158,6 +126,9 @@ def open_app(factory, overrides, errors, prog):
     """(app, server, None) made by `factory(overrides)` and listening on its address; else
     (None, None, exit code) having said why: 2 for a setting (`errors`), 1 for an address
     that cannot be had (the app shut down again)."""
+    # A shell that starts a program in the background starts it with SIGINT ignored: Ctrl-C
+    # (or kill -INT) must still stop every server, so the default handler comes back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         app = factory(overrides)
     except errors as exc:
@@ -165,7 +136,11 @@ def open_app(factory, overrides, errors, prog):
         return None, None, 2
     settings = app.config["FORKWATCH"]
     try:
-        return app, DashboardServer(settings["host"], settings["port"], app), None
+        return (
+            app,
+            DashboardServer(settings["host"], settings["port"], app, settings["request_timeout"]),
+            None,
+        )
     except OSError as exc:
         app.forkwatch_shutdown()
         print(
@@ -175,14 +150,16 @@ def open_app(factory, overrides, errors, prog):
         return None, None, 1
 
 
-def serve(server, app, stopping, stopped):
-    """Serve until Ctrl-C or SIGTERM, then shut the app down, saying so."""
+def serve(server, app, announce, stopping, stopped):
+    """Say where to go (`announce(app, server)`), serve until Ctrl-C or SIGTERM, then shut
+    the app down, saying so."""
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
-    try:
+    try:  # from here on, Ctrl-C or SIGTERM (even during the lines below) stops everything
+        announce(app, server)
         server.serve_forever()
     except KeyboardInterrupt:
         pass
@@ -192,3 +169,26 @@ def serve(server, app, stopping, stopped):
         server.server_close()
         app.forkwatch_shutdown()
         print(stopped, flush=True)
+
+
+def announce(app, server):
+    """The addresses to open, and the warning when they reach beyond this machine."""
+    settings = app.config["FORKWATCH"]
+    viewer_urls = urls(settings["host"], server.server_port)
+    if not is_loopback(settings["host"]):
+        app.config["FORKWATCH_JOIN"] = {"viewer": viewer_urls[0], "all": viewer_urls}
+        print(
+            "warning: forkwatch listens beyond this machine; anyone on the network can watch "
+            "(only the token gives control)",
+            flush=True,
+        )
+    manager = app.extensions["forkwatch"]
+    print(f"forkwatch is watching processes by {manager.mechanism}", flush=True)
+    print(f"servers run in {manager.containment_text}", flush=True)
+    if settings["message_queue"]:
+        from supervisor.web.message_queue import shown_url
+
+        print(f"publishing every event to {shown_url(settings['message_queue'])}", flush=True)
+    for url in viewer_urls:
+        print(f"viewers:    {url}", flush=True)
+    print(f"instructor: {viewer_urls[0]}?token={settings['token']}", flush=True)

@@ -11,7 +11,7 @@ import argparse
 import logging
 import sys
 
-from supervisor.cli import is_loopback, open_app, serve, urls
+from supervisor.cli import add_public_host, is_loopback, open_app, serve, urls
 
 log = logging.getLogger("forkwatch")
 
@@ -37,6 +37,11 @@ def parse_args(argv):
         help="the supervisor's address (default $FORKWATCH_SUPERVISOR, else supervisor_url "
         "in the config file, else http://127.0.0.1:5000)",
     )
+    add_public_host(
+        parser,
+        "a host name the worker also answers to: the one the browsers use, as the load balancer "
+        "in front passes it on; repeatable",
+    )
     parser.add_argument("--config", default=None, help="a TOML config file (the supervisor's may be shared)")
     return parser.parse_args(argv)
 
@@ -46,13 +51,23 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     from supervisor import create_viewer_app
     from supervisor.core.config import ConfigError
-    from supervisor.web.message_queue import shown_url
 
     overrides = dict(host=args.host, port=args.port, config_file=args.config)
-    overrides.update(message_queue=args.message_queue, supervisor_url=args.supervisor)
+    overrides.update(
+        message_queue=args.message_queue,
+        supervisor_url=args.supervisor,
+        public_hosts=args.public_host or None,
+    )
     app, server, code = open_app(create_viewer_app, overrides, (ConfigError, ValueError), "forkwatch viewer")
     if server is None:
         return code
+    serve(server, app, announce, None, "forkwatch viewer: stopped")
+    return 0
+
+
+def announce(app, server):
+    from supervisor.web.message_queue import shown_url
+
     settings = app.config["FORKWATCH"]
     if not is_loopback(settings["host"]):
         print(
@@ -65,5 +80,3 @@ def main(argv=None):
     )
     for url in urls(settings["host"], server.server_port):
         print(f"viewers:    {url}", flush=True)
-    serve(server, app, None, "forkwatch viewer: stopped")
-    return 0

@@ -202,8 +202,9 @@ def get(host, port, path, timeout=10.0):
 # --- the supervisor in this process ----------------------------------------------------------
 
 
-def extra_server(name, module, *args, package="servers", description="a server for a test"):
-    """The spec of `python -m PACKAGE.MODULE ARGS` on a free TCP port, as an extra server."""
+def extra_server(name, module, *args, package="servers", description="a server for a test", pids_max=None):
+    """The spec of `python -m PACKAGE.MODULE ARGS` on a free TCP port, as an extra server
+    (with its cgroup's pids.max, where cgroups are in use)."""
     return ServerSpec(
         name=name,
         title=description,
@@ -214,10 +215,11 @@ def extra_server(name, module, *args, package="servers", description="a server f
         client=None,
         description=description,
         args=args,
+        **({"pids_max": pids_max} if pids_max is not None else {}),
     )
 
 
-def misbehaving(mode, *args, name=None):
+def misbehaving(mode, *args, name=None, pids_max=None):
     """The spec of tests/fixtures/misbehaving.py in `mode`, as an extra server."""
     return extra_server(
         name or mode.replace("-", "_"),
@@ -227,6 +229,7 @@ def misbehaving(mode, *args, name=None):
         *args,
         package="tests.fixtures",
         description=f"misbehaving on purpose: {mode}",
+        pids_max=pids_max,
     )
 
 
@@ -327,7 +330,8 @@ class Dashboard(DashboardProcess):
         self.api("POST", "/api/stop-all")
         wait_for(
             lambda: all(
-                s["state"] in ("STOPPED", "EXITED", "FATAL") for s in self.api("GET", "/api/servers")[1]
+                s["state"] in ("STOPPED", "EXITED", "FATAL")
+                for s in _servers_or_fail(self.api("GET", "/api/servers"))
             ),
             15.0,
             "every server stopped",
@@ -342,6 +346,19 @@ class Dashboard(DashboardProcess):
             "the dashboard's tree gone",
         )
         return code
+
+
+def start_cli_until_instructor_line(argv, env):
+    """`forkwatch` (any command line) run until it prints its instructor URL: (process, lines)."""
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
+    )
+    lines = []
+    for raw in proc.stdout:
+        lines.append(raw.decode().rstrip())
+        if lines[-1].startswith("instructor:"):
+            break
+    return proc, lines
 
 
 def running_dashboard(tmp_path_factory, name):
@@ -380,3 +397,9 @@ def start_from_page(page, name, **options):
     box.locator("button[data-command=start]").click()
     expect(box.locator("[data-field=state]")).to_have_text("RUNNING")
     return box
+
+
+def _servers_or_fail(answer):
+    status, body = answer
+    assert status == 200, answer
+    return body

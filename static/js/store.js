@@ -33,7 +33,8 @@ export function createStore({ clock, isInstructor, onLoad = () => {}, decorate =
   function load(snapshot) {
     if (snapshot.now) store.offset = snapshot.now - Date.now() / 1000;
     for (const info of snapshot.servers) {
-      const server = { info, procs: new Map(), leaving: new Set() };
+      // Many zombies come folded into a count (their PIDs on demand): those are `folded`.
+      const server = { info, procs: new Map(), leaving: new Set(), folded: info.zombies_folded ? info.zombies : 0 };
       for (const proc of info.tree || []) server.procs.set(proc.pid, proc);
       store.servers.set(info.name, server);
       if (info.started_at) showOptions(info);
@@ -62,6 +63,8 @@ export function createStore({ clock, isInstructor, onLoad = () => {}, decorate =
     Object.assign(server.info, info);
     if (info.state === "STARTING") {
       server.procs.clear(); // a start begins a new tree
+      server.folded = 0;
+      server.zombiePids = "";
       server.info.started_at = info.t;
       showOptions(info);
       if (!wasLive && !keepConsole) resetConsole(info.name);
@@ -69,7 +72,10 @@ export function createStore({ clock, isInstructor, onLoad = () => {}, decorate =
     if (info.pid && LIVE_STATES.has(info.state) && !server.procs.has(info.pid)) {
       server.procs.set(info.pid, { pid: info.pid, ppid: null, status: "running", create_time: info.t, peer: null });
     }
-    if (!LIVE_STATES.has(info.state)) server.procs.clear();
+    if (!LIVE_STATES.has(info.state)) {
+      server.procs.clear();
+      server.folded = 0;
+    }
     renderInfo(server, clock);
     schedule(info.name);
   }
@@ -78,7 +84,11 @@ export function createStore({ clock, isInstructor, onLoad = () => {}, decorate =
     const server = store.servers.get(proc.server);
     if (!server) return;
     if (proc.kind === "exit") {
-      if (!server.procs.has(proc.pid)) return;
+      if (!server.procs.has(proc.pid)) {
+        if (server.folded > 0) server.folded -= 1; // one of the zombies the snapshot folded
+        schedule(proc.server);
+        return;
+      }
       if (!store.leaveMs) {
         server.procs.delete(proc.pid); // no fading out (a replay jumping to a moment)
         schedule(proc.server);

@@ -18,7 +18,8 @@ export function drawTree(target, procs, rootPid, leaving, extra = {}) {
   const perRow = Math.max(6, Math.min(14, Math.ceil(Math.sqrt(children.length * 3))));
   const rows = Math.ceil(children.length / perRow);
   const rowHeight = extra.rowHeight || ROW;
-  const height = 40 + ROW + rowHeight * rows + (hidden ? 30 : 0);
+  const foldedZombies = extra.foldedZombies || 0;
+  const height = 40 + ROW + rowHeight * rows + (hidden || foldedZombies ? 30 : 0);
   target.setAttribute("viewBox", `0 0 ${WIDTH} ${height}`);
   const known = new Set();
   for (const node of target.querySelectorAll("g.node")) known.add(Number(node.dataset.pid));
@@ -48,9 +49,10 @@ export function drawTree(target, procs, rootPid, leaving, extra = {}) {
     const more = extra.below ? extra.below(proc, x, y + RADIUS, room) : null;
     if (more) target.append(more);
   }
-  if (hidden) {
+  if (hidden || foldedZombies) {
     const more = svg("text", { class: "more", x: WIDTH / 2, y: height - 12, "text-anchor": "middle" });
-    more.textContent = `+ ${hidden} more children (all listed below)`;
+    const parts = [hidden ? `${hidden} more children (all listed below)` : "", foldedZombies ? `${foldedZombies} zombies` : ""];
+    more.textContent = `+ ${parts.filter(Boolean).join(", + ")}`;
     target.append(more);
   }
 }

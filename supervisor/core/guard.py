@@ -3,9 +3,12 @@
 - Ctrl-C / SIGTERM: the dashboard stops every server itself (see Manager.shutdown).
 - SIGKILL of the dashboard: the watchdog process (supervisor/watchdog.py) sees its pipe
   close and kills the recorded groups, and every process of their trees the dashboard has
-  seen (even one that left its group by setsid() and lost its parent), within its 2 s sweep.
+  seen (even one that left its group by setsid() and lost its parent), within its 2 s sweep,
+  and where the servers run in cgroups, everything in them.
 - Both killed at once (e.g. `kill -9` of both): groups and processes are also written to a
   state file; the next start kills what is left of them, identified by (pid, create_time).
+  With cgroups, the next start ends everything in the cgroups the dead run left (the
+  Manager does, supervisor/proc/cgroups.py): even a daemon that left the groups and the tree.
 """
 
 import json
@@ -99,6 +102,11 @@ class Guard:
             self._groups[pgid] = create_time
             self._tell(f"add {pgid} {create_time!r}")
             self._write()
+
+    def watch_cgroups(self, parents):
+        """The directories under which every server's cgroup is made (one per hierarchy)."""
+        with self._lock:
+            self._tell("cgroups " + " ".join(f"{kind}={path}" for kind, path in parents.items()))
 
     def remove(self, pgid):
         with self._lock:

@@ -8,7 +8,7 @@ It is longer than the other modules (about 550 lines) because it is one state ma
 start, readiness, Ctrl-C, exit, backoff and stop share its lock and run ids, and splitting
 them would spread the only code that changes a server's state over several files. The
 console lives in output.py, the words of an exit in exits.py, the OS work (signals,
-sockets, the kill of a tree) in proc/.
+sockets, the kill of a tree, cgroups) in proc/.
 """
 
 import logging
@@ -53,7 +53,7 @@ class CommandError(Exception):
 
 
 class ManagedServer:
-    def __init__(self, spec, publish, watcher, guard, settings, on_line=None):
+    def __init__(self, spec, publish, watcher, guard, settings, on_line=None, containment=None):
         self.spec = spec
         self.name = spec.name
         self._publish = publish  # publish(kind, payload)
@@ -89,6 +89,8 @@ class ManagedServer:
         self._quick_failures = 0
         self._backoff_timer = None
         self._run_id = 0
+        self._containment = containment  # cgroups, where the machine allows them (proc/cgroups.py)
+        self._cgroup = None
 
     # --- state ------------------------------------------------------------------------
 
@@ -129,6 +131,8 @@ class ManagedServer:
                     reads_stdin=self.spec.reads_stdin,
                     has_secret=self.spec.secret is not None,
                 )
+                if self._cgroup is not None and self.state in SIGNALLABLE_STATES:
+                    info["pids"] = self._cgroup.pids()  # {current, max, refused}: the cap at work
             return info
 
     def _timeline(self, kind, text):
@@ -168,8 +172,11 @@ class ManagedServer:
             self._change_state(ServerState.STARTING)
             (out, out_writer), (err, err_writer) = console_socket(), console_socket()
             try:
+                self._cgroup = (
+                    self._containment.create(self.name, self.spec.pids_max) if self._containment else None
+                )
                 self._popen = subprocess.Popen(
-                    argv,
+                    self._cgroup.wrap(argv) if self._cgroup else argv,
                     stdin=subprocess.PIPE if self.spec.reads_stdin else subprocess.DEVNULL,
                     stdout=out_writer.fileno(),
                     stderr=err_writer.fileno(),
@@ -179,6 +186,8 @@ class ManagedServer:
                     close_fds=True,
                 )
             except OSError as exc:
+                if self._cgroup is not None:
+                    self._cgroup.remove()
                 for end in (out, err):
                     end.close()
                 self._change_state(ServerState.FATAL, f"could not start: {exc}")
@@ -208,7 +217,10 @@ class ManagedServer:
             child_delay_s=self.options.get("delay"),
         )
         threading.Thread(
-            target=self._lifecycle, args=(run_id, self._popen), daemon=True, name=f"{self.name}-life"
+            target=self._lifecycle,
+            args=(run_id, self._popen, self._cgroup),
+            daemon=True,
+            name=f"{self.name}-life",
         ).start()
 
     def _argv(self):
@@ -248,7 +260,7 @@ class ManagedServer:
 
     # --- the life of one run -----------------------------------------------------------
 
-    def _lifecycle(self, run_id, popen):
+    def _lifecycle(self, run_id, popen, cgroup):
         ready, why = self._wait_ready(popen)
         if ready:
             with self._lock:
@@ -260,7 +272,7 @@ class ManagedServer:
             log.warning("%s: %s; killing it", self.name, why)
             signal_group(popen.pid, signal.SIGKILL)
         returncode = _exit_code(popen, timeout=None)  # exited, but not yet reaped
-        self._finish(run_id, popen, returncode, None if ready else why)
+        self._finish(run_id, popen, returncode, None if ready else why, cgroup)
 
     def _wait_ready(self, popen):
         """(True, None) once the address line was printed and the socket exists."""
@@ -311,8 +323,8 @@ class ManagedServer:
         code = _exit_code(popen)
         return f"exited with code {code} before it was ready: {last}"
 
-    def _finish(self, run_id, popen, returncode, start_failure):
-        """The process has exited: clean its group, drain output, report the final state.
+    def _finish(self, run_id, popen, returncode, start_failure, cgroup=None):
+        """The process has exited: clean its group and cgroup, drain output, report the final state.
 
         The server is reaped only once what is left of its group is gone: until then its
         zombie holds the group's number, so no new process can be given it and be hit."""
@@ -333,6 +345,7 @@ class ManagedServer:
             except OSError:
                 pass
         self._watcher.unwatch(self.name)
+        self._remove_cgroup(cgroup)
         with self._lock:
             if self._run_id != run_id:
                 return
@@ -392,12 +405,25 @@ class ManagedServer:
                 self._change_state(ServerState.FATAL, exc.message)
 
     def _kill_leftovers(self, pgid):
-        """After the server itself exited: kill what is left of its group and tree; the
-        (pid, create_time) of any process that survived."""
-        end = kill_tree_and_wait({pgid: self.create_time}, self._tree_snapshot(), signal.SIGKILL, KILL_WAIT)
+        """After the server itself exited: kill what is left of its group, tree and cgroup;
+        the (pid, create_time) of any process that survived."""
+        snapshot = self._tree_snapshot()
+        if self._cgroup is not None:
+            self._cgroup.kill()
+        end = kill_tree_and_wait({pgid: self.create_time}, snapshot, signal.SIGKILL, KILL_WAIT)
         if not end.gone:
             log.error("%s: %s", self.name, survivors_text(end.left))
         return end.left
+
+    def _remove_cgroup(self, cgroup):
+        """The run is over: its cgroup goes (it should be empty by now; if not, say so)."""
+        if cgroup is None:
+            return
+        if not (cgroup.wait_empty(1.0) and cgroup.remove()):
+            log.error("%s: its cgroup %s still holds %s", self.name, cgroup.label, sorted(cgroup.members()))
+        with self._lock:
+            if self._cgroup is cgroup:
+                self._cgroup = None
 
     # --- stop -------------------------------------------------------------------------
 
@@ -423,9 +449,10 @@ class ManagedServer:
         ).start()
 
     def _tree_snapshot(self):
-        """(pid, create_time) of every descendant the watcher knows now; kill_tree_and_wait
-        finds the rest of the tree itself."""
-        return {(pid, created) for pid, created, _ in self._watcher.descendants(self.name)}
+        """(pid, create_time) of every descendant the watcher knows now, and of everything
+        in the server's cgroup; kill_tree_and_wait finds the rest of the tree itself."""
+        known = {(pid, created) for pid, created, _ in self._watcher.descendants(self.name)}
+        return known | (self._cgroup.members() if self._cgroup is not None else set())
 
     def _stop_sequence(self, popen):
         """TERM the tree, wait `stop_timeout`, then KILL the tree and the snapshot (even a
@@ -438,6 +465,8 @@ class ManagedServer:
             if not term.gone:
                 log.info("%s: still running after %g s; SIGKILL", self.name, timeout)
                 snapshot |= term.seen | self._tree_snapshot()
+                if self._cgroup is not None:
+                    self._cgroup.kill()  # everything in it at once, even a child being forked
                 end = kill_tree_and_wait(group, snapshot, signal.SIGKILL, KILL_WAIT)
                 if not end.gone:
                     log.error("%s: %s", self.name, survivors_text(end.left))

@@ -9,6 +9,8 @@ Change (exits.py).
     source.close()
     source.watch(pid, create_time, root=False), source.forget(pid): the processes whose
                         exit (or change) matters, and the roots of the watched trees
+    source.reports_reaps  True when a watched zombie's reaping is reported too (a CHANGED
+                        for its PID), so nobody needs to re-read zombies to see them go
 
 - netlink: the kernel's process-event connector tells of every fork and exit at once,
            once the kernel has accepted our subscription; it remembers which new PIDs it
@@ -88,6 +90,7 @@ class PsutilSource:
 
     name = "psutil"
     needs_rescan = False  # every drain looks at whole trees
+    reports_reaps = True  # a reaped zombie is missing from the next listing
 
     def __init__(self, interval=0.1):
         self.interval = interval

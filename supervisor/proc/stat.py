@@ -210,6 +210,28 @@ def descendants(root_pid, stats=None):
     return found
 
 
+def children_of(pid):
+    """The PIDs of pid's children, zombies included (from /proc/PID/task/*/children: one
+    read per thread, not one per child), or None when pid is gone."""
+    if not HAS_PROCFS:
+        try:
+            return {child.pid for child in psutil.Process(pid).children()}
+        except psutil.NoSuchProcess:
+            return None
+    try:
+        tasks = os.listdir(f"{PROC}/{pid}/task")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    found = set()
+    for task in tasks:
+        try:
+            with open(f"{PROC}/{pid}/task/{task}/children", "rb") as handle:
+                found.update(int(child) for child in handle.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
 def children_of_me(stats=None):
     stats = stats if stats is not None else parent_map()
     me = os.getpid()

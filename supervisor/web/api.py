@@ -26,7 +26,10 @@ def body():
     """The request's JSON object ({} when there is no body)."""
     if not request.get_data(cache=True):
         return {}
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        raise CommandError("the body is nested too deeply", 400) from None
     if not isinstance(data, dict):
         raise CommandError("the body must be a JSON object", 400)
     return data
@@ -39,6 +42,14 @@ def field(data, name, kind, default=None, required=False):
     if value is None or isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
         raise CommandError(f"{name} must be {_kind_words(kind)}", 400)
     return value
+
+
+def whole_number(text):
+    """int(text) for a query value of ASCII digits only, else None ("²" and "①" are
+    digits to str.isdigit(), not to int())."""
+    if text.isascii() and text.isdigit():
+        return int(text)
+    return None
 
 
 def _kind_words(kind):
@@ -60,13 +71,14 @@ def healthz():
 
 @bp.get("/api/session")
 def session_of_caller():
-    """Who the caller is, as the page would know it: {role, csrf, token_error} (a viewer
-    worker asks this with its browser's own cookie or token)."""
+    """Who the caller is, as the page would know it: {role, csrf, token_error,
+    session_ended} (a viewer worker asks this with its browser's own cookie or token); 403
+    for a wrong token, 429 while the caller's address may not try another."""
     role = current_role()
     if role is None:
         raise CommandError("the token is wrong", 403)
     if bearer_token() is not None:
-        return jsonify({"role": role, "csrf": None, "token_error": False})
+        return jsonify({"role": role, "csrf": None, "token_error": False, "session_ended": False})
     return jsonify(page_visitor())
 
 
@@ -74,6 +86,18 @@ def session_of_caller():
 def snapshot():
     """What /live sends a new connection (less its role): a viewer worker's snapshot."""
     return jsonify(backend_of(current_app).snapshot())
+
+
+@bp.get("/api/room")
+def room():
+    """What the room's limits have seen: connections, sessions, messages accepted and
+    dropped, clients cut off, wrong tokens (supervisor/web/room.py)."""
+    return jsonify(
+        {
+            **current_app.extensions["forkwatch_room"].figures(),
+            "open_sessions": current_app.extensions["forkwatch_sessions"].open_sessions(),
+        }
+    )
 
 
 @bp.get("/api/servers")
@@ -89,6 +113,13 @@ def catalog():
 @bp.get("/api/servers/<name>")
 def server_detail(name):
     return jsonify(manager().server_detail(name))
+
+
+@bp.get("/api/servers/<name>/zombies")
+def zombies(name):
+    """The server's zombies ({pid, ppid, create_time} each): the snapshot and the page
+    fold many into a count, and show their PIDs from here when asked."""
+    return jsonify(manager().zombies(name))
 
 
 @bp.post("/api/servers/<name>/start")
@@ -167,10 +198,10 @@ def stack(pid):
 
 @bp.get("/api/servers/<name>/output")
 def output(name):
-    tail = request.args.get("tail", "200")
-    if not tail.isdigit() or not 1 <= int(tail) <= 5000:
+    tail = whole_number(request.args.get("tail", "200"))
+    if tail is None or not 1 <= tail <= 5000:
         raise CommandError("tail must be a whole number from 1 to 5000", 400)
-    return jsonify(manager().output(name, int(tail)))
+    return jsonify(manager().output(name, tail))
 
 
 @bp.post("/api/servers/<name>/stdin")
@@ -194,10 +225,10 @@ def new_round(name):
 
 @bp.get("/api/events")
 def events():
-    after = request.args.get("after", "0")
-    if not after.isdigit():
+    after = whole_number(request.args.get("after", "0"))
+    if after is None:
         raise CommandError("after must be an event id (a whole number)", 400)
-    return jsonify(manager().events_after(int(after)))
+    return jsonify(manager().events_after(after))
 
 
 @bp.post("/api/servers/<name>/clients")

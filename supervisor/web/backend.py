@@ -3,9 +3,12 @@ implementations: `LocalBackend` here, over the supervisor's own Manager (the one
 or the supervisor of a hall), and `RemoteBackend` (supervisor/web/remote.py), a viewer
 worker's link to that supervisor. The page's view and the Socket.IO namespace call only:
 
-- `caller(token)`: who a Socket.IO connection is (a Caller), or None to refuse it;
-- `visitor()`: who the browser opening the page is — `({role, csrf, token_error}, cookies)`,
-  the cookies being what the answer must set;
+- `caller(token)`: who a Socket.IO connection is (a Caller), or None to refuse it (a
+  CommandError while the address may not try another token);
+- `current(caller)`: whether an instructor's connection still speaks for the instructor
+  (not after a logout or a new token);
+- `visitor()`: who the browser opening the page is — `({role, csrf, token_error,
+  session_ended}, cookies)`, the cookies being what the answer must set;
 - `login(token)`, `logout()`: the answers to `/?token=…` and `POST /logout`;
 - `page(role)`: what the page renders first: its snapshot, the catalogue, the mechanism;
 - `send_snapshot(sid, role)`: the snapshot a new connection gets;
@@ -20,18 +23,29 @@ the caller's own credentials.
 
 import dataclasses
 
-from flask import redirect, session
+from flask import redirect
 from flask_socketio import emit
 
-from supervisor.web.auth import INSTRUCTOR, page_visitor, session_role, token_login, tokens_match
+from supervisor.web.auth import (
+    INSTRUCTOR,
+    csrf_ok,
+    instructor_stamp,
+    leave_instructor_mode,
+    page_visitor,
+    session_role,
+    token_is_right,
+    token_login,
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class Caller:
-    """Who asks: the role known here, and the credentials a worker forwards as they came
-    (the session cookie and its CSRF token, or the bearer token) with the address."""
+    """Who asks: the role known here (with the instructor's stamp when it was known, see
+    supervisor/web/auth.py), and the credentials a worker forwards as they came (the
+    session cookie and its CSRF token, or the bearer token) with the address."""
 
     role: str
+    stamp: str | None = None
     cookie: str | None = None
     csrf: str | None = None
     token: str | None = None
@@ -61,10 +75,13 @@ class LocalBackend:
     def caller(self, token):
         role = session_role()
         if token is not None:
-            if not tokens_match(token, self.app.config["FORKWATCH_TOKEN"]):
+            if not token_is_right(token):
                 return None  # a wrong token is refused, not silently demoted
             role = INSTRUCTOR
-        return Caller(role)
+        return Caller(role, stamp=instructor_stamp() if role == INSTRUCTOR else None)
+
+    def current(self, caller):
+        return caller.stamp == instructor_stamp()
 
     def visitor(self):
         return page_visitor(), ()
@@ -74,7 +91,11 @@ class LocalBackend:
         return redirect("/", code=303)  # the token never stays in the address bar
 
     def logout(self):
-        session.clear()
+        """A form POST with the page's CSRF token (a POST from another site, which has no
+        token, changes nothing)."""
+        if not csrf_ok():
+            return "the CSRF token is missing or wrong; reload the page", 403, {"Content-Type": "text/plain"}
+        leave_instructor_mode()
         return redirect("/", code=303)
 
     def page(self, role):
@@ -82,6 +103,7 @@ class LocalBackend:
             "snapshot": {**self.snapshot(), "role": role},
             "catalog": [spec.describe() for spec in self.manager.catalog.values()],
             "mechanism": self.manager.mechanism,
+            "containment": self.manager.containment_text,
         }
 
     def send_snapshot(self, sid, role):

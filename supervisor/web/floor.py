@@ -1,7 +1,7 @@
 """The web floor both kinds of process serve: the Flask app, Socket.IO with /live, the
-page, the client's address behind trusted proxies, and the headers on every answer — the
-supervisor's over its Manager, a viewer worker's over the supervisor; only the backend
-differs (supervisor/web/backend.py)."""
+page, the room's limits, the client's address behind trusted proxies, and the headers on
+every answer — the supervisor's over its Manager, a viewer worker's over the supervisor;
+only the backend differs (supervisor/web/backend.py)."""
 
 import logging
 import os
@@ -10,10 +10,14 @@ from flask import Flask
 
 from supervisor.core.catalog import PROJECT_ROOT
 from supervisor.web import live, views
+from supervisor.web.auth import PAGE_COOKIE
+from supervisor.web.engine import SessionKeeper
+from supervisor.web.frontdoor import FrontDoor, HostNames
 from supervisor.web.proxies import TrustedProxies
+from supervisor.web.room import Room
 
 
-def flask_app(settings, secret_key, cookie_name="forkwatch"):
+def flask_app(settings, secret_key, cookie_name=PAGE_COOKIE):
     app = Flask(
         "supervisor",
         template_folder=os.path.join(PROJECT_ROOT, "templates"),
@@ -34,14 +38,23 @@ def flask_app(settings, secret_key, cookie_name="forkwatch"):
 
 
 def install(app, backend, socketio):
-    """/live, the page and the headers, over `backend`; the LiveNamespace."""
+    """/live, the page and the headers, over `backend`, within the room's limits: the
+    Room, the Engine.IO session keeper (its sweep started here) and the front door, with
+    the client's address from trusted proxies known to all of them. The LiveNamespace."""
+    settings = app.config["FORKWATCH"]
     app.extensions["forkwatch_backend"] = backend
     app.extensions["forkwatch_socketio"] = socketio
+    room = Room(settings)
+    app.extensions["forkwatch_room"] = room
     namespace = live.LiveNamespace(live.NAMESPACE, app)
     socketio.on_namespace(namespace)
+    sessions = SessionKeeper(socketio, room, settings, live.NAMESPACE)
+    app.extensions["forkwatch_sessions"] = sessions
     app.register_blueprint(views.bp)
     app.after_request(views.security_headers)
-    trusted = app.config["FORKWATCH"]["trusted_proxies"]
-    if trusted:  # outside Socket.IO's middleware, so its handshakes see the client too
-        app.wsgi_app = TrustedProxies(app.wsgi_app, trusted)
+    hosts = HostNames(settings["host"], settings["public_hosts"])
+    app.wsgi_app = FrontDoor(app.wsgi_app, hosts, sessions)
+    if settings["trusted_proxies"]:  # outermost, so the front door and Socket.IO see the client
+        app.wsgi_app = TrustedProxies(app.wsgi_app, settings["trusted_proxies"])
+    socketio.start_background_task(sessions.run)
     return namespace

@@ -63,8 +63,14 @@ def forward():
 
 @bp.get("/healthz")
 def healthz():
-    """The worker's own health (a load balancer's check), with its feed's state."""
-    return jsonify({"ok": True, "worker": True, "feed": current_app.extensions["forkwatch_feed"].state})
+    """The worker's own health (a load balancer's check): its feed's state, and what its
+    room's limits have seen (as the supervisor's GET /api/room)."""
+    extensions = current_app.extensions
+    room = {
+        **extensions["forkwatch_room"].figures(),
+        "open_sessions": extensions["forkwatch_sessions"].open_sessions(),
+    }
+    return jsonify({"ok": True, "worker": True, "feed": extensions["forkwatch_feed"].state, "room": room})
 
 
 @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

@@ -1,10 +1,11 @@
 """Socket.IO namespace /live: a snapshot on connect, then every event as it happens.
 
 Viewers and the instructor get the same stream. Control events (start, stop, restart,
-interrupt, kill, kill_children, stdin, stop_all, focus) check the role on every call and
-answer through the ack: {ok, error, result}. Who connects, the snapshot and the commands
-are the backend's (supervisor/web/backend.py): the Manager here, or on a viewer worker
-the supervisor, to which the caller's own credentials are forwarded.
+interrupt, kill, kill_children, stdin, stop_all, focus) check the role on every call, then the type
+of every field of their data, and answer through the ack: {ok, error, result}. Who connects,
+the snapshot and the commands are the backend's (supervisor/web/backend.py): the Manager
+here, or on a viewer worker the supervisor, to which the caller's own credentials are
+forwarded.
 """
 
 import logging
@@ -13,8 +14,9 @@ from flask import current_app, request
 from flask_socketio import Namespace
 
 from supervisor.core.process import CommandError
-from supervisor.web.auth import INSTRUCTOR
-from supervisor.web.backend import backend_of
+from supervisor.web.api import field
+from supervisor.web.auth import INSTRUCTOR, VIEWER
+from supervisor.web.backend import Caller, backend_of
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/live"
@@ -30,89 +32,132 @@ BROADCAST = (
     "story",
     "focus",
 )
+COMMANDS = ("start", "stop", "restart", "interrupt", "kill", "kill_children", "stdin", "stop_all", "focus")
+RESERVED = ("connect", "disconnect")
 
 
 class LiveNamespace(Namespace):
     def __init__(self, namespace, app):
         super().__init__(namespace)
         self.app = app
-        self.roles = {}  # Socket.IO session id -> role
-        self.callers = {}  # Socket.IO session id -> Caller (what a worker forwards)
+        self.callers = {}  # Socket.IO session id -> Caller (its role, and what a worker forwards)
+
+    def trigger_event(self, event, *args):
+        """Only the real connect and disconnect, and the commands, reach a handler: a
+        client that sends `connect` (or any other name) as an event is refused, counted,
+        and answered through its ack if it asked for one."""
+        sid = args[0] if args else None
+        if event in RESERVED and not self.server.manager.is_connected(sid, self.namespace):
+            return super().trigger_event(event, *args)  # the connection itself opening or closing
+        if event not in COMMANDS:
+            self.app.extensions["forkwatch_room"].count("events_refused")
+            if event in RESERVED:
+                return refusal(f"{event!r} is reserved: it is not an event a client may send")
+            return refusal(f"/live has no event {str(event)[:40]!r}; its events: {', '.join(COMMANDS)}")
+        return super().trigger_event(event, *args)
 
     # --- connection -----------------------------------------------------------------
 
     def on_connect(self, auth=None):
         backend = backend_of(current_app)
         token = auth.get("token") if isinstance(auth, dict) else None
-        caller = backend.caller(token)
+        try:
+            caller = backend.caller(token)
+        except CommandError as exc:  # this address may not try another token just now
+            raise ConnectionRefusedError(exc.message) from None
         if caller is None:
             return False  # a wrong token is refused, not silently demoted
-        self.roles[request.sid] = caller.role
         self.callers[request.sid] = caller
         backend.send_snapshot(request.sid, caller.role)
         return True
 
     def on_disconnect(self, reason=None):
-        self.roles.pop(request.sid, None)
         self.callers.pop(request.sid, None)
 
     def connected_roles(self):
         """{sid: role} of the connections open now (a worker's resync sends each its snapshot)."""
-        return dict(self.roles)
+        return {sid: caller.role for sid, caller in list(self.callers.items())}
 
     # --- instructor commands ----------------------------------------------------------
 
-    def _command(self, action):
-        if self.roles.get(request.sid) != INSTRUCTOR:
-            return {"ok": False, "error": "this needs the instructor's token", "result": None}
-        commands = backend_of(current_app).commands(self.callers.get(request.sid))
+    def _command(self, event, data, action, data_optional=False):
+        """Role check, then the payload's type checks and the backend's call, answered as
+        {ok, error, result}. A refusal is a CommandError with its sentence; anything else
+        is a bug of the dashboard, logged with its traceback and reported as one."""
+        caller = self.callers.get(request.sid, Caller(VIEWER))
+        if caller.role != INSTRUCTOR:
+            return refusal("this needs the instructor's token")
+        backend = backend_of(current_app)
+        if not backend.current(caller):
+            return refusal(
+                "the instructor's session has ended (left, or a new token); connect again with the token"
+            )
         try:
-            return {"ok": True, "error": None, "result": action(commands)}
+            if data is None and data_optional:
+                data = {}
+            elif not isinstance(data, dict):
+                raise CommandError("the event's data must be an object", 400)
+            return {"ok": True, "error": None, "result": action(backend.commands(caller), data)}
         except CommandError as exc:
-            return {"ok": False, "error": exc.message, "result": None}
-        except (TypeError, ValueError, AttributeError, KeyError):
-            return {"ok": False, "error": "the event's data is malformed", "result": None}
+            return refusal(exc.message)
+        except Exception:
+            log.exception("the %s event failed", event)
+            return refusal("the dashboard failed to do that; its log says why")
 
     def on_start(self, data=None):
-        data = data if isinstance(data, dict) else {}
-        return self._command(lambda m: m.start(data.get("name"), data.get("options") or {}))
+        return self._command(
+            "start", data, lambda m, d: m.start(_name(d), field(d, "options", dict, default={}))
+        )
 
     def on_stop(self, data=None):
-        data = data if isinstance(data, dict) else {}
-        return self._command(lambda m: m.stop(data.get("name")))
+        return self._command("stop", data, lambda m, d: m.stop(_name(d)))
 
     def on_restart(self, data=None):
-        data = data if isinstance(data, dict) else {}
-        return self._command(lambda m: m.restart_later(data.get("name"), data.get("options")))
+        return self._command(
+            "restart", data, lambda m, d: m.restart_later(_name(d), field(d, "options", dict))
+        )
 
     def on_interrupt(self, data=None):
-        data = data if isinstance(data, dict) else {}
-        return self._command(lambda m: m.interrupt(data.get("name")))
+        return self._command("interrupt", data, lambda m, d: m.interrupt(_name(d)))
 
     def on_kill(self, data=None):
-        data = data if isinstance(data, dict) else {}
         return self._command(
-            lambda m: m.signal_process(
-                data.get("pid"), data.get("create_time"), data.get("signal", "SIGTERM")
-            )
+            "kill",
+            data,
+            lambda m, d: m.signal_process(
+                field(d, "pid", int, required=True),
+                field(d, "create_time", (int, float), required=True),
+                field(d, "signal", str, default="SIGTERM"),
+            ),
         )
 
     def on_kill_children(self, data=None):
-        data = data if isinstance(data, dict) else {}
-        return self._command(lambda m: m.kill_children(data.get("name"), data.get("signal", "SIGKILL")))
+        return self._command(
+            "kill_children",
+            data,
+            lambda m, d: m.kill_children(_name(d), field(d, "signal", str, default="SIGKILL")),
+        )
 
     def on_stdin(self, data=None):
-        data = data if isinstance(data, dict) else {}
-        return self._command(lambda m: m.send_stdin(data.get("name"), data.get("line")))
+        return self._command(
+            "stdin", data, lambda m, d: m.send_stdin(_name(d), field(d, "line", str, required=True))
+        )
 
     def on_focus(self, data=None):
         """Show the class a process's code pane: {pid} (and its server, for the record), or
         {pid: null} to stop."""
-        data = data if isinstance(data, dict) else {}
-        return self._command(lambda m: m.set_focus(data.get("pid")))
+        return self._command("focus", data, lambda m, d: m.set_focus(field(d, "pid", int)))
 
     def on_stop_all(self, data=None):
-        return self._command(lambda m: m.stop_everything())
+        return self._command("stop_all", data, lambda m, d: m.stop_everything(), data_optional=True)
+
+
+def refusal(error):
+    return {"ok": False, "error": error, "result": None}
+
+
+def _name(data):
+    return field(data, "name", str, required=True)
 
 
 def fan_out(socketio):

@@ -162,7 +162,7 @@ def fetch(server, path, timeout):
     lines = head.decode("latin-1").split("\r\n")
     status_line = lines[0] if lines else ""
     parts = status_line.split(" ", 2)
-    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isascii() and parts[1].isdigit() else None
     headers = [line.split(":", 1) for line in lines[1:] if ":" in line]
     return ex.result(
         status=status,

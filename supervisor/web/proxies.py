@@ -17,12 +17,22 @@ def _address(text):
         return None
 
 
+def addresses(texts):
+    """The set of IP addresses among `texts` (the setting `trusted_proxies`)."""
+    return {a for a in (_address(t) for t in texts) if a is not None}
+
+
+def is_proxy(peer, trusted):
+    """Whether a TCP peer is one of the `trusted` addresses (its connections carry others')."""
+    return _address(peer) in trusted
+
+
 class TrustedProxies:
     """WSGI middleware: REMOTE_ADDR becomes the client's, as the trusted hops name it."""
 
     def __init__(self, app, trusted):
         self.app = app
-        self.trusted = {a for a in (_address(t) for t in trusted) if a is not None}
+        self.trusted = addresses(trusted)
 
     def client_address(self, peer, forwarded_for):
         if not self.trusted or _address(peer) not in self.trusted or not forwarded_for:

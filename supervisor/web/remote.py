@@ -152,11 +152,18 @@ class RemoteBackend:
             return Caller(VIEWER, address=address)
         if status in (401, 403):
             return None
+        if status == 429 and isinstance(answer, dict) and "error" in answer:
+            raise CommandError(answer["error"], 429)  # this address may not try another token now
         if status != 200 or not isinstance(answer, dict):
             return Caller(VIEWER, address=address)
         return Caller(
             answer.get("role", VIEWER), cookie=cookie, csrf=answer.get("csrf"), token=token, address=address
         )
+
+    def current(self, caller):
+        """Always: the supervisor checks the forwarded credentials on every command, and
+        refuses those of a session that has ended."""
+        return True
 
     def visitor(self):
         asking = Caller(VIEWER, cookie=request.headers.get("Cookie"), address=request.remote_addr)
@@ -165,8 +172,9 @@ class RemoteBackend:
         except Unreachable:
             status, answer, cookies = None, None, []
         if status != 200 or not isinstance(answer, dict):
-            return {"role": VIEWER, "csrf": "", "token_error": False}, ()
-        return {"role": answer["role"], "csrf": answer["csrf"], "token_error": answer["token_error"]}, cookies
+            return {"role": VIEWER, "csrf": "", "token_error": False, "session_ended": False}, ()
+        fields = ("role", "csrf", "token_error", "session_ended")
+        return {name: answer.get(name, False) for name in fields}, cookies
 
     def login(self, token):
         return self.forward()
@@ -203,6 +211,7 @@ class RemoteBackend:
             "snapshot": {**snapshot, "role": role, "feed": dict(self.feed.state)},
             "catalog": catalog,
             "mechanism": snapshot.get("mechanism"),
+            "containment": snapshot.get("containment"),
         }
 
     def warm(self):

@@ -1,12 +1,35 @@
-"""Pages: the dashboard itself. The server renders the first state; JS applies diffs."""
+"""Pages: the dashboard itself. The server renders the first state; JS applies diffs.
+
+A page opened by a link on another site comes without the session cookie (it is
+SameSite=Strict): answering it with a new session would overwrite the instructor's. Such
+a navigation gets a page that reloads itself, without a cookie; the reload is this site's
+own, so the browser sends the cookie with it.
+"""
 
 import segno
 from flask import Blueprint, current_app, make_response, render_template, request
 
-from supervisor.web.auth import INSTRUCTOR
+from supervisor.web.auth import INSTRUCTOR, PAGE_COOKIE
 from supervisor.web.backend import backend_of
 
 bp = Blueprint("views", __name__)
+RELOAD_HERE = (
+    '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0">'
+    "<title>forkwatch</title><p>Opening forkwatch…</p>"
+)
+
+
+@bp.before_app_request
+def reload_cross_site_navigation():
+    """A page navigation from another site without our cookie: reload it as our own."""
+    if (
+        request.method == "GET"
+        and request.headers.get("Sec-Fetch-Site") == "cross-site"
+        and request.headers.get("Sec-Fetch-Mode") == "navigate"
+        and PAGE_COOKIE not in request.cookies
+    ):
+        return RELOAD_HERE, 200, {"Cache-Control": "no-store", "Content-Type": "text/html; charset=utf-8"}
+    return None
 
 
 @bp.get("/")
@@ -32,6 +55,7 @@ def index():
             join=join,
             qr=qr,
             token_error=visitor["token_error"],
+            session_ended=visitor["session_ended"],
         )
     )
     for cookie in cookies:  # a worker's answer carries the session the supervisor made

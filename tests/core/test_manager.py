@@ -151,3 +151,38 @@ def test_a_servers_last_console_lines_are_published_before_it_is_stopped(manager
     before = [line for kind, p in events[:stopped] if kind == "output" for line in p["lines"]]
     assert "SIGTERM received, closing server" in before  # what it said while stopping
     assert before == manager.output("forking_clock", 5000)["lines"]
+
+
+def test_the_timeline_tells_a_kill_before_the_exit_it_causes(manager_factory, monkeypatch):
+    """The forking server (--reap) collects a killed child at once, and its reaping is
+    reported at once: "SIGKILL sent" must still come first in the timeline, and the child's
+    end be told as forkwatch's kill, even when the thread that sent the signal runs again
+    only after the exit was told (made sure here: the send returns only then)."""
+    from supervisor.core import manager as manager_module
+
+    manager, _ = manager_factory()
+
+    def ended(pid):
+        return f"child {pid} killed by forkwatch and reaped by its parent (wait())"
+
+    def send_then_lag(pid, *args):
+        result = real(pid, *args)
+        wait_for(lambda: any(ended(pid) in e["text"] for e in manager.history.after(0)), what=ended(pid))
+        return result
+
+    real = manager_module.signal_process
+    monkeypatch.setattr(manager_module, "signal_process", send_then_lag)
+    server = start_ready(manager, "forking_clock", {"delay": 60, "reap": True})
+    socks = [connect(server) for _ in range(3)]
+    try:
+        children = wait_for(
+            lambda: len(d := manager.watcher.descendants("forking_clock")) == 3 and d, what="3"
+        )
+        for pid, created, _ in children:
+            manager.signal_process(pid, created, "SIGKILL")
+            texts = [e["text"] for e in manager.history.after(0)]
+            told = next(i for i, text in enumerate(texts) if ended(pid) in text)
+            assert texts.index(f"SIGKILL sent to PID {pid} of forking_clock") < told, texts[-4:]
+    finally:
+        for sock in socks:
+            sock.close()

@@ -215,7 +215,10 @@ def test_a_stops_sigkill_reaches_the_group_while_the_servers_zombie_holds_it(man
 def test_a_process_that_survives_sigkill_makes_the_stop_fatal_and_stays_guarded(manager_factory, monkeypatch):
     """A descendant that escaped the group (setsid) and that SIGKILL does not end (the
     signal path stubbed for it alone): the stop reports it, never STOPPED."""
-    manager, recorder = manager_factory(extra_servers=[misbehaving("setsid-child")], stop_timeout=0.3)
+    # process groups alone: a cgroup's kill, which needs no signal path, would end it
+    manager, recorder = manager_factory(
+        extra_servers=[misbehaving("setsid-child")], stop_timeout=0.3, cgroups="off"
+    )
     server = start_ready(manager, "setsid_child")
     line = wait_for(
         lambda: next((x for x in server.output.tail() if x.startswith("child ")), None), what="the child"

@@ -2,9 +2,12 @@
 missed; and its faults: netlink refused at start, its buffer overrun, a child gone before it
 was read, and netlink gone deaf while running."""
 
+import os
+import signal
 import socket
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -12,7 +15,16 @@ from supervisor.core.watcher import TreeWatcher
 from supervisor.proc.netlink import NetlinkSource
 from supervisor.proc.sources import LOST, NEW, Change
 from supervisor.proc.stat import create_time_of
-from tests.helpers import Recorder, ask, connect, descendants_of, extra_server, start_ready, wait_for
+from tests.helpers import (
+    Recorder,
+    ask,
+    connect,
+    descendants_of,
+    extra_server,
+    misbehaving,
+    start_ready,
+    wait_for,
+)
 from tests.proc.kernel import NETLINK_ALLOWED, require
 
 MECHANISMS = ["netlink", "procfs", "psutil"]
@@ -81,6 +93,71 @@ def test_fork_exit_and_peer_are_reported(manager_factory, mechanism):
     wait_for(lambda: recorder.of("proc", kind="exit", pid=fork["pid"]), what="exit event once reaped")
 
 
+def latest_stats(recorder, server):
+    """{pid: the latest stats item}: `stats` carries only the processes whose numbers changed."""
+    latest = {}
+    for stats in recorder.of("stats", server=server):
+        latest.update({item["pid"]: item for item in stats["procs"]})
+    return latest
+
+
+def test_stats_are_published(manager_factory):
+    manager, recorder = manager_factory()
+    server = start_ready(manager, "forking_clock", {"delay": 30})
+    with connect(server):
+        child = wait_for(lambda: manager.watcher.descendants("forking_clock"), what="the child")[0][0]
+        stats = wait_for(
+            lambda: {server.pid, child} <= set(s := latest_stats(recorder, "forking_clock")) and s,
+            what="stats",
+        )
+        assert all(stats[pid]["rss"] > 0 for pid in (server.pid, child))
+
+
+def test_stats_send_only_what_changed_and_never_a_zombie(manager_factory):
+    manager, recorder = manager_factory()
+    server = start_ready(manager, "forking_clock", {"delay": 0})
+    for _ in range(20):
+        with connect(server) as sock:
+            ask(sock)
+    wait_for(lambda: len(manager.watcher.zombies("forking_clock")) == 20, what="20 zombies")
+    zombies = {pid for pid, _, _ in manager.watcher.zombies("forking_clock")}
+    before = len(recorder.of("stats", server="forking_clock"))
+    time.sleep(2.5)  # two or three rounds of stats (once a second), not waiting for something
+    later = recorder.of("stats", server="forking_clock")[before:]
+    sent = {item["pid"] for stats in recorder.of("stats", server="forking_clock") for item in stats["procs"]}
+    assert not sent & zombies
+    assert sum(len(stats["procs"]) for stats in later) <= 3  # the idle server, when its numbers moved
+
+
+@pytest.mark.parametrize("notices", [True, False], ids=["reap-notices", "parents-lists"])
+def test_zombies_are_not_reread_yet_their_reaping_is_seen(manager_factory, notices, monkeypatch):
+    """Thirty zombies cost no reads while they wait; when their parent reaps them (the server
+    keeps running), each is reported gone: from the pidfd's reap notice, or where a kernel
+    gives none, from the parent's list of children (one read per parent)."""
+    from supervisor.core import watcher as watcher_module
+
+    reads = []
+    real = watcher_module.read_stat
+    monkeypatch.setattr(watcher_module, "read_stat", lambda pid: reads.append(pid) or real(pid))
+    spec = misbehaving("zombies", "--count", "30")
+    manager, recorder = manager_factory(mechanism="procfs", extra_servers=[spec])
+    assert manager.watcher.source.reports_reaps, "this kernel's pidfds tell of a reaping"
+    manager.watcher.source.reports_reaps = notices
+    server = start_ready(manager, "zombies")
+    wait_for(lambda: len(manager.watcher.zombies("zombies")) == 30, what="30 zombies")
+    zombies = {pid for pid, _, _ in manager.watcher.zombies("zombies")}
+    reads.clear()
+    time.sleep(1.0)  # counting reads over a second of quiet, not waiting for something
+    assert not zombies & set(reads), "zombies were read again while nothing happened"
+    os.kill(server.pid, signal.SIGUSR1)
+    wait_for(
+        lambda: zombies <= {p["pid"] for p in recorder.of("proc", server="zombies", kind="exit")},
+        5,
+        "an exit event for every reaped zombie",
+    )
+    assert manager.servers["zombies"].state.name == "RUNNING"
+
+
 BUSY_CLOCK = extra_server(
     "busy_clock",
     "forking_clock",
@@ -98,10 +175,9 @@ def test_stats_show_a_child_burning_cpu_and_an_idle_server(manager_factory):
         child = wait_for(lambda: manager.watcher.descendants("busy_clock"), what="the child")[0][0]
 
         def busy_stats():
-            for stats in recorder.of("stats", server="busy_clock"):
-                procs = {p["pid"]: p for p in stats["procs"]}
-                if child in procs and procs[child]["cpu_percent"] >= 5:  # its share, even on a busy machine
-                    return procs
+            procs = latest_stats(recorder, "busy_clock")
+            if child in procs and server.pid in procs and procs[child]["cpu_percent"] >= 5:
+                return procs  # its share, even on a busy machine
             return None
 
         procs = wait_for(busy_stats, 5.0, "the child's cpu_percent to show it burning a core")

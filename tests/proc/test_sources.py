@@ -3,6 +3,7 @@ root and, once watched, its end; netlink is used only when the kernel accepts ou
 subscription and proves it with a test child, else auto takes procfs; an overrun of its
 buffer is reported."""
 
+import os
 import socket
 import subprocess
 
@@ -10,7 +11,7 @@ import pytest
 
 from supervisor.proc import netlink
 from supervisor.proc.sources import CHANGED, LOST, MECHANISMS, NEW, NetlinkSource, choose_source
-from supervisor.proc.stat import create_time_of, descendants
+from supervisor.proc.stat import create_time_of, descendants, read_stat
 from tests.helpers import ask, connect, wait_for
 from tests.proc.kernel import NETLINK_ALLOWED, netlink_answer, require
 
@@ -57,6 +58,20 @@ def test_a_zombie_is_reported_as_a_change(run_server, source):
         source.drain()
         assert ask(sock).endswith(b"\n")
     drained_until(source, {(CHANGED, child.pid)}, "the child's exit reported (a zombie: no --reap)")
+
+
+def test_a_zombies_reaping_is_reported_as_another_change(source):
+    """A watched child exits (CHANGED: a zombie), then is reaped (CHANGED again) where the
+    source can tell: psutil always, pidfds on kernels that report a reaping."""
+    child = subprocess.Popen(["sleep", "0.3"])
+    source.watch(os.getpid(), create_time_of(os.getpid()), root=True)  # psutil lists our children
+    source.watch(child.pid, create_time_of(child.pid))
+    wait_for(lambda: read_stat(child.pid).state == "Z", what="the child a zombie")
+    drained_until(source, {(CHANGED, child.pid)}, "the exit reported")
+    child.wait()
+    if source.reports_reaps:
+        drained_until(source, {(CHANGED, child.pid)}, "the reaping reported")
+    assert source.name != "psutil" or source.reports_reaps
 
 
 def test_an_unknown_mechanism_is_refused():

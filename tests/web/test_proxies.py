@@ -1,10 +1,13 @@
-"""The client's address behind trusted proxies (a viewer worker, nginx), and queue URLs in
-log lines without their password."""
+"""The client's address behind trusted proxies (a viewer worker, nginx), their
+connections held to the total cap only, and queue URLs in log lines without their
+password."""
 
 import pytest
 
 from supervisor.web.message_queue import shown_url
 from supervisor.web.proxies import TrustedProxies
+from tests.helpers import TOKEN, Dashboard, wait_for
+from tests.web.test_room_http import connect_from, get_from
 
 LOOPBACK = TrustedProxies(None, ["127.0.0.1", "::1"])
 
@@ -46,3 +49,24 @@ def test_queue_urls_are_shown_without_their_password():
     assert shown_url("redis://:s3cret@10.0.0.5:6379/0") == "redis://:***@10.0.0.5:6379/0"
     assert shown_url("redis://user:s3cret@host:6379/1") == "redis://user:***@host:6379/1"
     assert shown_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_a_trusted_proxys_connections_count_in_the_total_only(tmp_path):
+    """nginx in front of a worker, or a worker in front of the supervisor, carries many
+    clients on its connections: the cap per address would shut the hall out."""
+    limits = {"max_connections": 40, "max_connections_per_address": 5, "trusted_proxies": ["127.0.0.9"]}
+    board = Dashboard(str(tmp_path), TOKEN, **limits).start()
+    held = []
+    try:
+        held += [connect_from("127.0.0.9", board.port) for _ in range(12)]
+        wait_for(lambda: board.api("GET", "/api/room")[1]["open_connections"] >= 12, 5, "12 held")
+        status, _ = get_from("127.0.0.9", board.port, "/healthz")
+        assert status == 200  # the 13th from the proxy, past 5 an address
+        held += [connect_from("127.0.0.8", board.port) for _ in range(5)]
+        wait_for(lambda: board.api("GET", "/api/room")[1]["open_connections"] >= 17, 5, "17 held")
+        status, answer = get_from("127.0.0.8", board.port, "/healthz")
+        assert status == 503 and "your address has 5 open connections" in answer["error"]
+    finally:
+        for sock in held:
+            sock.close()
+        board.stop()

@@ -7,16 +7,27 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 
 import psutil
 import pytest
 import socketio
+from wsproto.utilities import LocalProtocolError
 
 from bench.hall_processes import RedisServer
-from tests.hall_support import Balancer, Hall, LiveViewer, browser_login, close_all, worker_feed
+from tests.hall_support import (
+    Balancer,
+    Hall,
+    LiveViewer,
+    NoRedirect,
+    browser_login,
+    close_all,
+    worker_feed,
+)
 from tests.helpers import ROOT, TOKEN, ask, child_env, wait_for
+from tests.web.floods import RawSocketIO
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +170,69 @@ def test_a_viewer_through_a_worker_stays_a_viewer(demo):
     viewers.append(by_token)
     assert connected([by_token])[0].of("snapshot")[0]["role"] == "instructor"
     assert hall.supervisor.server_detail("clock")["state"] == "STOPPED"
+
+
+def test_leaving_instructor_mode_through_a_worker_ends_the_sockets_it_had(demo):
+    hall, viewers = demo
+    b = hall.workers[1]
+    cookie, csrf, _ = browser_login(b)
+    instructor = connected([LiveViewer(b.url, cookie=cookie)])[0]
+    viewers.append(instructor)
+    assert instructor.of("snapshot")[0]["role"] == "instructor"
+    logout = urllib.request.Request(
+        f"{b.url}logout",
+        data=f"csrf={csrf}".encode(),
+        headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert urllib.request.build_opener(NoRedirect).open(logout, timeout=10).status == 303
+    ack = instructor.client.call("start", {"name": "clock"}, namespace="/live")
+    assert ack == {"ok": False, "error": "this needs the instructor's token", "result": None}
+    assert hall.supervisor.server_detail("clock")["state"] == "STOPPED"
+    page = urllib.request.urlopen(urllib.request.Request(b.url, headers={"Cookie": cookie}), timeout=10)
+    assert "Your instructor session has ended" in page.read().decode()
+
+
+def test_a_workers_live_keeps_the_rooms_limits(demo):
+    hall, viewers = demo
+    worker = hall.workers[0]
+    viewer = connected([LiveViewer(worker.url)])[0]
+    viewers.append(viewer)
+    before = worker_room(worker)
+    flooder = RawSocketIO(worker.port, source="127.0.0.2")
+    reader = threading.Thread(target=lambda: [None for _ in iter(flooder.read_some, False)], daemon=True)
+    reader.start()
+    try:
+        flooder.send('42/live,1["no_such_event"]')
+        refusal = wait_for(
+            lambda: next((t for t in flooder.received if t.startswith("43/live,1")), None),
+            10.0,
+            "the refusal",
+        )
+        assert "/live has no event 'no_such_event'" in refusal
+        for _ in range(1000):  # flat out and bounded: far past a session's 20 events a second
+            try:
+                flooder.send('42/live,["no_such_event"]')
+            except (OSError, LocalProtocolError):  # already cut off
+                break
+        wait_for(lambda: flooder.closed, 10.0, "the worker to cut the flooding socket off")
+    finally:
+        flooder.close()
+        reader.join(10)
+    after = worker_room(worker)
+    assert after.get("cut_off_flooding", 0) == before.get("cut_off_flooding", 0) + 1
+    dropped = after.get("messages_dropped_session_limit", 0) - before.get("messages_dropped_session_limit", 0)
+    assert dropped > 400, after
+    hall.supervisor.start_server("clock")  # the worker's other browser is live all along
+    wait_for(
+        lambda: [s for s in viewer.of("server") if s["name"] == "clock" and s["state"] == "RUNNING"],
+        10.0,
+        "the clock's start on the other browser of that worker",
+    )
+
+
+def worker_room(worker):
+    with urllib.request.urlopen(worker.url + "healthz", timeout=5) as answer:
+        return json.loads(answer.read())["room"]
 
 
 def test_a_worker_takes_websocket_only_and_the_supervisor_still_polls(hall):
