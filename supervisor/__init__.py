@@ -15,9 +15,12 @@ def create_app(config=None):
     stop every server, client and background task.
     """
     from supervisor.core import config as settings_module
+    from supervisor.core import lesson as lesson_module
+    from supervisor.core.classroom import Classroom
+    from supervisor.core.comparison_run import Comparisons
     from supervisor.core.fork_clients import ForkClients
     from supervisor.core.manager import Manager
-    from supervisor.web import api, live, views
+    from supervisor.web import api, hall, live, views
     from supervisor.web.extensions import new_socketio
     from supervisor.web.play import RateLimiter
 
@@ -46,8 +49,17 @@ def create_app(config=None):
 
     manager = Manager(settings)
     clients = ForkClients(manager, settings["max_fork_clients"])
+    comparisons = Comparisons(manager)
+    try:
+        lesson = lesson_module.load(
+            settings["lesson"] or lesson_module.DEFAULT_LESSON, manager.catalog, comparisons.known
+        )
+    except lesson_module.LessonError:
+        manager.shutdown()
+        raise
     app.extensions["forkwatch"] = manager
     app.extensions["forkwatch_clients"] = clients
+    app.extensions["forkwatch_classroom"] = Classroom(manager, clients, comparisons, lesson)
     app.extensions["forkwatch_limiter"] = RateLimiter(settings["play_rate"], settings["play_burst"])
     socketio = new_socketio(app, settings)
     app.extensions["forkwatch_socketio"] = socketio
@@ -56,12 +68,15 @@ def create_app(config=None):
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(hall.bp)
     api.json_errors(app)
     app.after_request(views.security_headers)
     manager.start_background(spawn=socketio.start_background_task)
 
     def shutdown():
         clients.stop_all()
+        manager.stop_all()  # a comparison or lesson step under way starts nothing more
+        comparisons.wait(10.0)
         manager.shutdown()
 
     app.forkwatch_shutdown = shutdown

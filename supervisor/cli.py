@@ -46,6 +46,12 @@ def parse_args(argv):
         help="the instructor's token (default: $FORKWATCH_TOKEN, else kept in the config folder)",
     )
     parser.add_argument("--config", default=None, help="a TOML config file")
+    parser.add_argument(
+        "--lesson",
+        default=None,
+        metavar="FILE",
+        help="the lesson plan to walk through (TOML; default: the lecture's, supervisor/core/lesson.toml)",
+    )
     return parser.parse_args(argv)
 
 
@@ -81,7 +87,13 @@ def main(argv=None):
     from supervisor.core.config import ConfigError
     from supervisor.core.guard import AlreadyRunning
 
-    overrides = {"host": args.host, "port": args.port, "token": args.token, "config_file": args.config}
+    overrides = {
+        "host": args.host,
+        "port": args.port,
+        "token": args.token,
+        "config_file": args.config,
+        "lesson": args.lesson,
+    }
     try:
         app = create_app(overrides)
     except (ConfigError, ValueError, AlreadyRunning) as exc:

@@ -2,11 +2,17 @@
 // connect, then diffs), rendering on animation frames, and the instructor's controls.
 import { io } from "/static/vendor/socket.io-client-4.8.4/socket.io.esm.min.js";
 import { notify, post } from "./api.js";
+import { setupCompare } from "./compare.js";
+import { confirmed } from "./confirm.js";
+import { fmtTime } from "./dom.js";
 import { setupGames } from "./games.js";
+import { setupKeys } from "./keys.js";
+import { setupLesson } from "./lesson.js";
 import {
-  LIVE_STATES, addTimeline, appendConsole, card, renderInfo, renderTree, renderUptime, resetConsole, resetTimeline,
+  LIVE_STATES, addTimeline, appendConsole, card, renderInfo, renderMode, renderTree, renderUptime, resetTimeline,
   showOptions,
 } from "./render.js";
+import { setupStage } from "./stage.js";
 
 const LEAVE_MS = 600;
 const initial = JSON.parse(document.getElementById("snapshot").textContent);
@@ -25,12 +31,16 @@ function load(snapshot) {
     store.servers.set(info.name, server);
     if (info.started_at) showOptions(info);
     renderInfo(server, clock);
+    renderMode(info);
     schedule(info.name);
   }
   resetTimeline(snapshot.events || []);
   const mechanism = document.getElementById("mechanism");
   if (mechanism && snapshot.mechanism) mechanism.textContent = `watching by ${snapshot.mechanism}`;
   games.onSnapshot(snapshot);
+  compare.onSnapshot(snapshot);
+  lesson.onSnapshot(snapshot);
+  stage.onSnapshot(snapshot);
 }
 
 function schedule(name) {
@@ -56,7 +66,13 @@ function onServer(info) {
     server.procs.clear(); // a start begins a new tree
     server.info.started_at = info.t;
     showOptions(info);
-    if (!wasLive) resetConsole(info.name);
+    renderMode(info);
+    games.onStart(info.name);
+    // The console keeps the last run, below a separator, so two runs can be compared.
+    const pre = card(info.name)?.querySelector("pre.console");
+    if (!wasLive && pre && pre.childNodes.length) {
+      appendConsole(info.name, "separator", [`──── started again at ${fmtTime(info.t)} ────`]);
+    }
   }
   if (info.pid && LIVE_STATES.has(info.state) && !server.procs.has(info.pid)) {
     server.procs.set(info.pid, { pid: info.pid, ppid: null, status: "running", create_time: info.t, peer: null });
@@ -64,6 +80,7 @@ function onServer(info) {
   if (!LIVE_STATES.has(info.state)) server.procs.clear();
   renderInfo(server, clock);
   schedule(info.name);
+  stage.arrange();
 }
 
 function onProc(proc) {
@@ -105,6 +122,10 @@ function setConn(kind, text) {
 
 const socket = io("/live", { transports: ["websocket", "polling"], reconnectionDelay: 500, reconnectionDelayMax: 2000 });
 const games = setupGames({ socket, store, isInstructor, clock });
+const compare = setupCompare({ store, isInstructor, clock });
+const lesson = setupLesson({ isInstructor });
+const stage = setupStage({ store, isInstructor, compare, redraw: schedule });
+setupKeys({ isInstructor, stage, lesson, optionsOf });
 socket.on("connect", () => setConn("live", "live"));
 socket.on("disconnect", () => setConn("connecting", "reconnecting…"));
 socket.on("connect_error", () => setConn("offline", "offline — retrying"));
@@ -116,6 +137,14 @@ socket.on("output", (out) => appendConsole(out.server, out.stream, out.lines));
 socket.on("event", addTimeline);
 socket.on("play", (play) => games.onPlay(play));
 socket.on("clients", (clients) => games.onClients(clients));
+socket.on("stage", (next) => stage.onStage(next));
+socket.on("lesson", (next) => { lesson.onLesson(next); stage.fit(); });
+socket.on("compare", (run) => compare.onCompare(run));
+window.addEventListener("resize", () => {
+  stage.fit();
+  for (const name of store.servers.keys()) schedule(name);
+  compare.redrawAll();
+});
 
 load(initial);
 setInterval(() => {
@@ -145,20 +174,31 @@ async function command(name, what, form) {
     else if (what === "kill-children") {
       const result = await post(`${base}/kill-children`, { signal: "SIGKILL" });
       const skipped = result.skipped.length ? `; skipped ${result.skipped.length} zombies` : "";
-      notify(`kill_processes(): SIGKILL sent to ${result.killed.length} children${skipped}`, "info");
-    } else if (what === "secret") {
-      const result = await post(`${base}/secret`);
-      const box = form.querySelector('[data-field="secret"]');
-      box.textContent = `secret: ${result.secret}`;
-      box.hidden = false;
+      notify(`kill_processes(): SIGKILL sent to ${result.killed.length} children${skipped}`, "info", form);
     } else if (what === "new-round") {
       await post(`${base}/new-round`);
-      const box = form.querySelector('[data-field="secret"]');
-      box.hidden = true;
-      notify(`${name}: a new round with a new secret`, "info");
+      notify(`${name}: a new round with a new secret`, "info", form);
     }
   } catch (err) {
-    notify(`${name}: ${err.message}`);
+    notify(`${name}: ${err.message}`, "error", form);
+  }
+}
+
+// The secret is a private peek: shown on the instructor's own screen only while the button
+// is held, never left on the projector.
+async function peek(name, button) {
+  const box = button.closest("form").querySelector('[data-field="secret"]');
+  const release = () => { box.hidden = true; box.textContent = ""; };
+  button.addEventListener("pointerup", release, { once: true });
+  button.addEventListener("pointerleave", release, { once: true });
+  try {
+    const result = await post(`/api/servers/${encodeURIComponent(name)}/secret`);
+    if (button.matches(":active")) {
+      box.textContent = `secret: ${result.secret}`;
+      box.hidden = false;
+    }
+  } catch (err) {
+    notify(`${name}: ${err.message}`, "error", button);
   }
 }
 
@@ -170,29 +210,32 @@ if (isInstructor) {
     if (form.matches("form.controls")) {
       event.preventDefault();
       command(root.dataset.server, "start", form);
-    } else if (form.matches("form.stdin-form")) {
-      event.preventDefault();
-      const input = form.querySelector("input[name=line]");
-      post(`/api/servers/${root.dataset.server}/stdin`, { line: input.value })
-        .then(() => { input.value = ""; })
-        .catch((err) => notify(`${root.dataset.server}: ${err.message}`));
     }
+  });
+  document.addEventListener("pointerdown", (event) => {
+    const button = event.target.closest('button[data-command="peek"]');
+    if (button) peek(button.closest(".card").dataset.server, button);
   });
   document.addEventListener("click", (event) => {
     const button = event.target.closest("button");
     if (!button) return;
     const root = button.closest(".card");
-    if (button.dataset.command && button.dataset.command !== "start" && root) {
-      command(root.dataset.server, button.dataset.command, button.closest("form"));
+    const what = button.dataset.command;
+    if (what === "kill-children" && !confirmed(button, "Click again: kill every child")) return;
+    if (what && !["start", "peek"].includes(what) && root) {
+      command(root.dataset.server, what, button.closest("form"));
+    } else if (button.dataset.stdin !== undefined && root) {
+      post(`/api/servers/${root.dataset.server}/stdin`, { line: button.dataset.stdin })
+        .catch((err) => notify(`${root.dataset.server}: ${err.message}`, "error", button));
     } else if (button.dataset.kill) {
       const pid = Number(button.dataset.kill);
       button.disabled = true;
       post(`/api/processes/${pid}/signal`, { signal: "SIGKILL", create_time: Number(button.dataset.createTime) })
-        .catch((err) => { notify(err.message); button.disabled = false; });
-    } else if (button.id === "stop-all") {
+        .catch((err) => { notify(err.message, "error", button); button.disabled = false; });
+    } else if (button.id === "stop-all" && confirmed(button, "Click again to stop everything")) {
       post("/api/stop-all").then(() => notify("stopping everything", "info")).catch((err) => notify(err.message));
     }
   });
 }
 
-window.forkwatch = { store, socket, card };
+window.forkwatch = { store, socket, card, stage };

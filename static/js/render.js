@@ -1,5 +1,6 @@
 // Rendering a server card from the store: facts, controls, the tree table, the console.
 import { el, fmtAge, fmtBytes, fmtTime } from "./dom.js";
+import { foldBurst } from "./timeline_fold.js";
 import { drawTree } from "./tree_svg.js";
 
 const LIVE_STATES = new Set(["STARTING", "RUNNING", "STOPPING"]);
@@ -51,6 +52,14 @@ export function showOptions(info) {
     if (input.type === "checkbox") input.checked = Boolean(value);
     else input.value = String(value);
   }
+}
+
+// The badge that says how a socketserver serves: handle_request() once, or serve_forever().
+export function renderMode(info) {
+  const badge = card(info.name)?.querySelector('[data-field="mode"]');
+  if (!badge || !info.options) return;
+  const how = info.options.once ? "handle_request()" : "serve_forever()";
+  badge.textContent = info.options.threading ? `${how} · a thread per client` : how;
 }
 
 export function renderUptime(server, clock) {
@@ -127,10 +136,18 @@ export function resetConsole(name) {
 
 export function addTimeline(event) {
   const list = document.getElementById("timeline");
-  if (!list || list.querySelector(`[data-id="${event.id}"]`)) return;
+  if (!list || list.querySelector(`[data-id="${event.id}"], [data-ids~="${event.id}"]`)) return;
+  if (foldBurst(list, event)) return;
   const item = el(
     "li",
-    { class: `k-${event.kind}`, "data-id": event.id },
+    {
+      class: `k-${event.kind}`,
+      "data-id": event.id,
+      "data-kind": event.kind,
+      "data-server": event.server || "",
+      "data-t": event.t,
+      "data-first": event.text,
+    },
     el("time", { text: fmtTime(event.t) }),
     el("span", { text: event.text }),
   );

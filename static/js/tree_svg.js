@@ -3,17 +3,26 @@
 import { svg } from "./dom.js";
 
 const WIDTH = 600;
-const ROW = 64;
-const RADIUS = 22;
 const MOST_DRAWN = 120; // past this the table still lists every process; the drawing says how many more
 
+// The drawing's units are the screen's pixels (its width is the width it is shown at), so
+// the labels are as large as the CSS says, on a phone as on the stage; the node size
+// comes from the CSS too (--node-radius).
+function geometry(target) {
+  const style = getComputedStyle(target);
+  const radius = parseFloat(style.getPropertyValue("--node-radius")) || 22;
+  return { WIDTH: Math.round(target.clientWidth) || WIDTH, RADIUS: radius, ROW: Math.round(radius * 2.9) };
+}
+
 export function drawTree(target, procs, rootPid, leaving) {
+  const { WIDTH, RADIUS, ROW } = geometry(target);
   const all = procs.filter((p) => p.pid !== rootPid);
   const children = all.slice(0, MOST_DRAWN);
   const hidden = all.length - children.length;
-  const perRow = Math.max(6, Math.min(14, Math.ceil(Math.sqrt(children.length * 3))));
+  const fits = Math.max(2, Math.floor(WIDTH / (RADIUS * 2.6)));
+  const perRow = Math.min(fits, Math.max(6, Math.min(14, Math.ceil(Math.sqrt(children.length * 3)))));
   const rows = Math.ceil(children.length / perRow);
-  const height = 40 + ROW * (rows + 1) + (hidden ? 30 : 0);
+  const height = RADIUS * 2 + ROW * rows + 12 + (hidden ? 30 : 0);
   target.setAttribute("viewBox", `0 0 ${WIDTH} ${height}`);
   const known = new Set();
   for (const node of target.querySelectorAll("g.node")) known.add(Number(node.dataset.pid));
@@ -21,7 +30,7 @@ export function drawTree(target, procs, rootPid, leaving) {
   const root = procs.find((p) => p.pid === rootPid);
   if (!root) return;
   const rootX = WIDTH / 2;
-  const rootY = 32;
+  const rootY = RADIUS + 6;
   const placed = [];
   children.forEach((proc, index) => {
     const row = Math.floor(index / perRow);
@@ -34,10 +43,10 @@ export function drawTree(target, procs, rootPid, leaving) {
     edges.append(svg("line", { class: "edge", x1: rootX, y1: rootY + RADIUS, x2: x, y2: y - RADIUS }));
   }
   target.append(edges);
-  target.append(node(root, rootX, rootY, "root", known));
+  target.append(node(root, rootX, rootY, "root", known, RADIUS));
   for (const { proc, x, y } of placed) {
     const kind = proc.status === "zombie" ? "zombie" : "";
-    const g = node(proc, x, y, kind, known);
+    const g = node(proc, x, y, kind, known, RADIUS);
     if (leaving && leaving.has(proc.pid)) g.classList.add("leave");
     target.append(g);
   }
@@ -48,14 +57,14 @@ export function drawTree(target, procs, rootPid, leaving) {
   }
 }
 
-function node(proc, x, y, kind, known) {
+function node(proc, x, y, kind, known, RADIUS) {
   const g = svg("g", { class: `node ${kind}`.trim(), "data-pid": proc.pid });
   if (!known.has(proc.pid)) g.classList.add("enter");
   const title = svg("title");
   title.textContent = `PID ${proc.pid} — ${proc.status}${proc.peer ? " — serving " + proc.peer : ""}`;
   g.append(title);
   g.append(svg("circle", { cx: x, cy: y, r: RADIUS }));
-  const label = svg("text", { x, y: y + 4 });
+  const label = svg("text", { x, y: y + RADIUS * 0.2 });
   label.textContent = proc.status === "zombie" ? `Z ${proc.pid}` : String(proc.pid);
   g.append(label);
   return g;

@@ -39,6 +39,7 @@ DEFAULTS = {
     "play_burst": 10,
     "play_timeout": 15.0,
     "max_fork_clients": 50,
+    "lesson": None,  # a lesson plan (TOML); None: supervisor/core/lesson.toml
 }
 ENVIRONMENT = {
     "FORKWATCH_HOST": ("host", str),

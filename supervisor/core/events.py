@@ -17,6 +17,9 @@ KINDS = (
     "info",
     "clients",
     "secret",
+    "finished",
+    "compare",
+    "lesson",
 )
 
 

@@ -165,6 +165,15 @@ class Manager:
     def publish_clients(self, groups):
         self._publish("clients", {"groups": groups})
 
+    def announce(self, kind, payload):
+        """A room-wide event that belongs to no one server (stage, lesson, compare)."""
+        self._publish(kind, payload)
+
+    @property
+    def epoch(self):
+        """Moves on at every "stop everything": long actions begun before it give up."""
+        return self._epoch
+
     def timeline(self, server, kind, text):
         self._publish("event", {"server": server, "kind": kind, "text": text})
 

@@ -189,7 +189,7 @@ class ManagedServer:
 
     def _argv(self):
         argv = [sys.executable, "-m", f"{self.spec.package}.{self.spec.module}", *self.spec.args]
-        if self.spec.protocol == "unix":
+        if self.spec.unix_socket:
             self.unix_path = os.path.join(self.settings["runtime_dir"], self.spec.unix_socket)
             argv += ["--unix", self.unix_path]
         elif self.spec.port is not None:
@@ -315,7 +315,7 @@ class ManagedServer:
             else:
                 reason = describe_exit(returncode)
                 self._change_state(ServerState.EXITED, reason)
-                self._timeline("crash", f"{self.name} {reason}")
+                self._timeline("finished" if returncode == 0 else "crash", f"{self.name} {reason}")
                 self._maybe_restart(ran_for)
 
     def _maybe_restart(self, ran_for):

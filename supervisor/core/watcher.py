@@ -1,7 +1,7 @@
 """TreeWatcher: turns the process changes under each watched server into events.
 
     proc  {server, kind: fork | exit | status, pid, ppid, create_time, status, peer, t}
-    stats {server, procs: [{pid, cpu_percent, rss}]}
+    stats {server, procs: [{pid, status, cpu_percent, rss}]}
 
 It holds one change source, chosen once (supervisor.proc.sources: netlink, else /proc
 listing with pidfd exits, else psutil), waits on it, and applies what it drains. Zombies
@@ -335,6 +335,7 @@ class TreeWatcher:
             by_server.setdefault(node.server, []).append(
                 {
                     "pid": node.pid,
+                    "status": stat.status,  # the status column stays fresh between proc events
                     "cpu_percent": self._cpu.percent(stat, now),
                     "rss": stat.rss_pages * PAGE_SIZE,
                 }

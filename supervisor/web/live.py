@@ -15,7 +15,7 @@ from supervisor.web.auth import INSTRUCTOR, session_role, tokens_match
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/live"
-BROADCAST = ("server", "proc", "stats", "output", "event", "play", "clients")
+BROADCAST = ("server", "proc", "stats", "output", "event", "play", "clients", "stage", "lesson", "compare")
 
 
 class LiveNamespace(Namespace):
@@ -37,6 +37,7 @@ class LiveNamespace(Namespace):
         snapshot = current_app.extensions["forkwatch"].snapshot()
         snapshot["role"] = role
         snapshot["clients"] = current_app.extensions["forkwatch_clients"].describe()
+        snapshot.update(current_app.extensions["forkwatch_classroom"].snapshot())
         emit("snapshot", snapshot)  # to this connection only
         return True
 

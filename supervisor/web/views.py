@@ -17,6 +17,7 @@ def index():
         return redirect("/", code=303)  # the token never stays in the address bar
     csrf = ensure_session()
     manager = current_app.extensions["forkwatch"]
+    classroom = current_app.extensions["forkwatch_classroom"]
     role = session.get("role", "viewer")
     join = current_app.config.get("FORKWATCH_JOIN")
     qr = (
@@ -31,7 +32,10 @@ def index():
             **manager.snapshot(),
             "role": role,
             "clients": current_app.extensions["forkwatch_clients"].describe(),
+            **classroom.snapshot(),
         },
+        lesson=classroom.describe_lesson(),
+        comparisons=classroom.comparisons.describe()["comparisons"],
         catalog=[spec.describe() for spec in manager.catalog.values()],
         mechanism=manager.mechanism,
         join=join,
