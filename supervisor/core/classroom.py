@@ -94,31 +94,36 @@ class Classroom:
         return self.go(self.position + 1)
 
     def back(self):
+        if self.position <= 1:
+            raise CommandError("this is the first step", 409)
         return self.go(self.position - 1)
 
     def go(self, position):
-        """Move to step `position` (1 … number of steps), tell the room, and start what
-        the step needs in the background (progress as events); answers at once."""
+        """Move to step `position` (1 … number of steps; 0: before the lesson, starting
+        nothing), tell the room, and start what the step needs in the background
+        (progress as events); answers at once."""
         count = len(self.lesson.steps)
         if isinstance(position, bool) or not isinstance(position, int):
             raise CommandError("step must be a whole number", 400)
-        if not 1 <= position <= count:
+        if not 0 <= position <= count:
             where = "the last" if position > count else "the first"
             raise CommandError(f"this is {where} step (the lesson has {count})", 409)
         with self._lock:
             self.position = position
         state = self.lesson_state()
         self.manager.announce("lesson", state)
-        self.manager.timeline(None, "lesson", f"step {position} of {count}: {state['title']}")
-        self.manager.in_background("lesson", f"step {position}", self._apply_current)
+        if position:
+            self.manager.timeline(None, "lesson", f"step {position} of {count}: {state['title']}")
+            self.manager.in_background("lesson", f"step {position}", self._apply_current)
         return state
 
     def _apply_current(self):
         """Bring the room to the step the lesson is at now (a later Next wins)."""
         with self._apply_lock:
             with self._lock:
-                step = self.lesson.steps[self.position - 1]
-            self._apply(step)
+                position = self.position
+            if position:
+                self._apply(self.lesson.steps[position - 1])
 
     def _apply(self, step):
         wanted = dict(step.start)
@@ -139,7 +144,7 @@ class Classroom:
                 self.clients.spawn(name, count)
         if step.run:
             self.comparisons.wait(COMPARISON_WAIT)  # one that a quick Next left running ends first
-            self.run_comparison(step.stage[1])
+            self.run_comparison(step.stage[1], *step.load)
         elif step.stage:
             self.set_stage(*step.stage)
 

@@ -10,7 +10,7 @@ import tomllib
 from supervisor.core.catalog import OptionError
 
 DEFAULT_LESSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lesson.toml")
-STEP_KEYS = ("title", "watch", "start", "clients", "stage", "run")
+STEP_KEYS = ("title", "watch", "start", "clients", "stage", "run", "load")
 STAGE_KINDS = ("server", "compare")
 MAX_STEPS = 100
 MAX_CLIENTS = 20
@@ -31,6 +31,7 @@ class Step:
     clients: tuple = ()  # (server, count)
     stage: tuple | None = None  # (kind, name)
     run: bool = False
+    load: tuple = (None, None)  # (clients, seconds) of the comparison it runs; None: its own
 
     def describe(self):
         return {
@@ -41,6 +42,7 @@ class Step:
             "clients": dict(self.clients),
             "stage": {"kind": self.stage[0], "name": self.stage[1]} if self.stage else None,
             "run": self.run,
+            "load": {"clients": self.load[0], "seconds": self.load[1]},
         }
 
 
@@ -56,7 +58,7 @@ class Lesson:
 
 def load(path, catalog, comparisons):
     """The Lesson in the TOML file at `path`, every step checked; LessonError otherwise.
-    `catalog` is {name: ServerSpec}; `comparisons` the names of the comparisons."""
+    `catalog` is {name: ServerSpec}; `comparisons` is {name: Comparison}."""
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
@@ -109,7 +111,24 @@ def _step(number, raw, where, catalog, comparisons):
         raise LessonError(f"{here}: run must be true or false")
     if run and (stage is None or stage[0] != "compare"):
         raise LessonError(f"{here}: run = true runs the staged comparison, but the stage is no comparison")
-    return Step(number, title, watch, start, clients, stage, run)
+    load = _load(raw.get("load"), here, run)
+    if load[1] and not comparisons[stage[1]].takes_seconds:
+        raise LessonError(f"{here}: {stage[1]} takes no seconds (its handlers do no work)")
+    return Step(number, title, watch, start, clients, stage, run, load)
+
+
+def _load(value, here, run):
+    """(clients, seconds) for the comparison a step runs; each None to keep its own."""
+    if value is None:
+        return (None, None)
+    if not run or not isinstance(value, dict) or set(value) - {"clients", "seconds"}:
+        raise LessonError(f"{here}: load = {{ clients = N, seconds = S }} goes with run = true")
+    clients, seconds = value.get("clients"), value.get("seconds")
+    if clients is not None and (isinstance(clients, bool) or not isinstance(clients, int) or not 1 <= clients <= 8):
+        raise LessonError(f"{here}: load clients must be a whole number from 1 to 8")
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= 5):
+        raise LessonError(f"{here}: load seconds must be a number from 0 to 5")
+    return (clients, seconds)
 
 
 def _text(value, what, limit):

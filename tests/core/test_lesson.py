@@ -65,6 +65,10 @@ STEP = '[[step]]\ntitle = "A step"\nwatch = ["one line"]\n'
         (STEP + 'stage = "compare:races"\n', "there is no compare named 'races'"),
         (STEP + 'stage = "server:clock"\nrun = true\n', "the stage is no comparison"),
         (STEP + '[[step]]\ntitle = "Two"\nwatch = "x"\nrun = "yes"\n', "step 2 (Two): run must be true or false"),
+        (STEP + "load = { clients = 2 }\n", "goes with run = true"),
+        (STEP + 'stage = "compare:cpu"\nrun = true\nload = { clients = 20 }\n', "load clients must be"),
+        (STEP + 'stage = "compare:cpu"\nrun = true\nload = { seconds = -1 }\n', "load seconds must be"),
+        (STEP + 'stage = "compare:transports"\nrun = true\nload = { seconds = 1 }\n', "transports takes no seconds"),
     ],
 )
 def test_a_lesson_with_a_mistake_is_refused_with_where_and_why(tmp_path, text, words):
