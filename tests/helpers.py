@@ -374,4 +374,5 @@ def start_from_page(page, name, **options):
 def screenshot(page, name, **options):
     """With FORKWATCH_SCREENSHOTS=1, the page as docs/NAME.png (the README shows them)."""
     if os.environ.get("FORKWATCH_SCREENSHOTS") == "1":
+        page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=os.path.join(ROOT, "docs", f"{name}.png"), **options)

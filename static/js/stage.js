@@ -1,7 +1,7 @@
 // The stage: the one server (or comparison) the instructor puts in front of the room,
 // filling the first screen. Viewers follow it unless they step off to browse; the other
 // cards come running first, in the lecture's order, and stopped ones fold to one line
-// (on a phone every card but the staged one folds).
+// (on a phone every card but the staged one folds); a tap on a folded card opens it.
 import { card, LIVE_STATES } from "./render.js";
 
 const FOLLOW_KEY = "forkwatch-follow-stage";
@@ -52,6 +52,7 @@ export function setupStage(ctx) {
         const node = card(want.name);
         node.classList.add("staged");
         node.classList.remove("folded");
+        node.style.order = "";
         const details = node.querySelector("details.console-block");
         if (details) details.open = true;
         body.append(node, timeline);
@@ -61,7 +62,7 @@ export function setupStage(ctx) {
         ctx.compare.showOnStage(want.name, body);
         shown = { ...want };
       }
-      if (shown.kind && !ctx.isInstructor) window.scrollTo({ top: 0 });
+      if (shown.kind) window.scrollTo({ top: 0 }); // what is new on stage is seen at once
     }
     section.hidden = !shown.kind;
     fit();
@@ -74,9 +75,9 @@ export function setupStage(ctx) {
     arrange();
   }
 
-  // On a projector the stage fills the rest of the first screen.
+  // On a projector the stage is the rest of the first screen: no more, no less.
   function fit() {
-    section.style.minHeight = shown.kind && !PHONE.matches ? `calc(100vh - ${section.offsetTop}px)` : "";
+    section.style.height = shown.kind && !PHONE.matches ? `calc(100vh - ${section.offsetTop}px)` : "";
   }
 
   function setFollowing(value) {
@@ -85,15 +86,17 @@ export function setupStage(ctx) {
     show();
   }
 
-  // Running servers first (in the lecture's order), then the rest; stopped ones fold.
+  // Running servers first (in the lecture's order), then the rest. Stopped ones fold; one
+  // that ended by itself (EXITED, FATAL) stays open, for its exit code and last lines.
   function arrange() {
     order.forEach((name, index) => {
       const node = card(name);
       const server = ctx.store.servers.get(name);
       if (!node || !server || node.classList.contains("staged")) return;
-      const live = LIVE_STATES.has(server.info.state) || server.info.state === "BACKOFF";
+      const state = server.info.state;
+      const live = LIVE_STATES.has(state) || state === "BACKOFF";
       node.style.order = String(live ? index : order.length + index);
-      node.classList.toggle("folded", !opened.has(name) && (!live || PHONE.matches));
+      node.classList.toggle("folded", !opened.has(name) && (state === "STOPPED" || PHONE.matches));
     });
   }
 
