@@ -43,6 +43,7 @@ def test_after_handle_request_a_client_is_refused_and_a_restart_keeps_the_consol
     expect(console.locator(".separator")).to_have_count(1)
     expect(console).to_contain_text("served one client, exiting")
     expect(console.locator(".separator")).to_contain_text("started again at")
+    expect(console).to_contain_text(f"server is listening to {live.server_detail('clock')['port']}")
     text = console.text_content()
     assert text.index("served one client, exiting") < text.index("started again at") < text.rindex(
         "server is listening to"
