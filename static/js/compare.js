@@ -136,7 +136,8 @@ export function setupCompare(ctx) {
         el("div", {}, el("h3", { text: definition.title }), el("p", { class: "question", text: definition.question }),
           el("p", { class: "load" })),
         ctx.isInstructor ? loadForm(definition) : "");
-      container.replaceChildren(head, sides);
+      const notice = el("p", { class: "card-notice", role: "status", hidden: true });
+      container.replaceChildren(notice, head, sides);
       container.dataset.compare = name;
     }
     const latest = runs.get(name) || null;
@@ -184,14 +185,12 @@ export function setupCompare(ctx) {
 
   return {
     titleOf: (name) => definitions.get(name)?.title || name,
+    // The stage's view of comparison `name` in `container` (null: the stage moved on).
     showOnStage(name, container) {
-      if (name === null) {
-        views.delete(container);
-        return;
-      }
+      for (const key of [...views.keys()]) if (key.classList.contains("on-stage")) views.delete(key);
+      if (name === null) return;
       const view = el("div", { class: "compare-view on-stage" });
       container.append(view);
-      for (const key of [...views.keys()]) if (key.classList.contains("on-stage")) views.delete(key);
       show(name, view);
     },
     onCompare(latest) {

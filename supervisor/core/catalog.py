@@ -133,7 +133,9 @@ class ServerSpec:
 
 
 WORK = Option("work", float, 0.0, "--work", "seconds each answer takes (the handler waits, or works)", 0, 30)
-BUSY = Option("busy", bool, False, "--busy", "spend that time as CPU work (threads share the GIL)", needs="work")
+BUSY = Option(
+    "busy", bool, False, "--busy", "spend that time as CPU work (threads share the GIL)", needs="work"
+)
 
 # In the lecture's order: TCP, UDP, Unix, fork.py, the forking server, the web server, the
 # exercises. The page and the API list the servers in this order.

@@ -52,7 +52,9 @@ class SideRun:
         elapsed = time.monotonic() - began
         ours = sum(row["cpu_seconds"] for row in self.procs.values())
         self.cores = cores
-        self.others_busy = round(max(0.0, busy_after - busy_before - ours) / elapsed, 2) if elapsed > 0 else None
+        self.others_busy = (
+            round(max(0.0, busy_after - busy_before - ours) / elapsed, 2) if elapsed > 0 else None
+        )
 
     def take_sample(self, rows):
         """Merge one look at the tree: rows of (pid, create_time, is_root, Stat, threads)."""
@@ -63,7 +65,13 @@ class SideRun:
                 (pid, created),
                 # CPU is counted from the side's start: what a process or thread had used
                 # before (the server's own start) is its baseline; a child starts at 0.
-                {"pid": pid, "root": is_root, "ppid": stat.ppid, "threads": {}, "base": stat.cpu_seconds if first else 0},
+                {
+                    "pid": pid,
+                    "root": is_root,
+                    "ppid": stat.ppid,
+                    "threads": {},
+                    "base": stat.cpu_seconds if first else 0,
+                },
             )
             if stat.state != "Z" or "status" not in row:
                 row["status"] = stat.status  # as it was while it served, not the zombie it became
@@ -85,7 +93,9 @@ class SideRun:
         done = [a for a in self.askings if a.answered is not None]
         if not done:
             return None
-        return round(max(a.answered for a in done) - min(a.asked for a in self.askings if a.asked is not None), 3)
+        return round(
+            max(a.answered for a in done) - min(a.asked for a in self.askings if a.asked is not None), 3
+        )
 
     def as_dict(self):
         total = self.total()
@@ -105,7 +115,10 @@ class SideRun:
                     **{k: v for k, v in row.items() if k not in ("threads", "base")},
                     "cpu_percent": _percent(row["cpu_seconds"], total),
                     "threads": [
-                        {**{k: v for k, v in t.items() if k != "base"}, "cpu_percent": _percent(t["cpu_seconds"], total)}
+                        {
+                            **{k: v for k, v in t.items() if k != "base"},
+                            "cpu_percent": _percent(t["cpu_seconds"], total),
+                        }
                         for t in sorted(row["threads"].values(), key=lambda t: (not t["main"], t["tid"]))
                     ],
                 }
@@ -304,7 +317,11 @@ class Comparisons:
         seconds = comparison.seconds if seconds is None else seconds
         if isinstance(clients, bool) or not isinstance(clients, int) or not 1 <= clients <= load.MAX_CLIENTS:
             raise CommandError(f"clients must be a whole number from 1 to {load.MAX_CLIENTS}", 400)
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= MAX_SECONDS:
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not 0 <= seconds <= MAX_SECONDS
+        ):
             raise CommandError(f"seconds must be a number from 0 to {MAX_SECONDS:g}", 400)
         if seconds and not comparison.takes_seconds:
             raise CommandError(f"{comparison.title} takes no seconds (its handlers do no work)", 400)
@@ -315,7 +332,9 @@ class Comparisons:
             self._thread = threading.Thread(target=self._run.run, daemon=True, name=f"compare-{name}")
             run = self._run
         run.publish()
-        self.manager.timeline(None, "compare", f"comparison {comparison.title}: {clients} clients, each side in turn")
+        self.manager.timeline(
+            None, "compare", f"comparison {comparison.title}: {clients} clients, each side in turn"
+        )
         self._thread.start()
         return {"running": name, "clients": clients, "seconds": float(seconds)}
 

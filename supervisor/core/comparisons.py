@@ -73,12 +73,29 @@ COMPARISONS = (
         question="N clients at once, each answer takes S seconds: one at a time needs N × S, "
         "threads and processes about S.",
         sides=(
-            Side("serial", "one at a time", "clock", "TCPServer + serve_forever(): the next client waits",
-                 seconds_option="work"),
-            Side("threads", "threads", "clock", "ThreadingTCPServer: one process, a thread per client",
-                 (("threading", True),), "work"),
-            Side("processes", "processes", "forking_clock", "fork(): a child process per client",
-                 (("reap", True),), "delay"),
+            Side(
+                "serial",
+                "one at a time",
+                "clock",
+                "TCPServer + serve_forever(): the next client waits",
+                seconds_option="work",
+            ),
+            Side(
+                "threads",
+                "threads",
+                "clock",
+                "ThreadingTCPServer: one process, a thread per client",
+                (("threading", True),),
+                "work",
+            ),
+            Side(
+                "processes",
+                "processes",
+                "forking_clock",
+                "fork(): a child process per client",
+                (("reap", True),),
+                "delay",
+            ),
         ),
         clients=4,
         seconds=1.0,
@@ -89,8 +106,13 @@ COMPARISONS = (
         question="Clients one after another: handle_request() serves the first and the program "
         "ends; serve_forever() keeps serving.",
         sides=(
-            Side("once", "handle_request()", "clock", "one request, then the program goes on (and ends)",
-                 (("once", True),)),
+            Side(
+                "once",
+                "handle_request()",
+                "clock",
+                "one request, then the program goes on (and ends)",
+                (("once", True),),
+            ),
             Side("forever", "serve_forever()", "clock", "a loop: request after request until Ctrl-C"),
         ),
         clients=3,
@@ -101,14 +123,17 @@ COMPARISONS = (
     Comparison(
         name="transports",
         title="TCP, UDP, Unix stream, Unix datagram",
-        question="The same 25-byte question four ways: with a connection or without, to a port "
-        "or to a path.",
+        question="The same 25-byte question four ways: with a connection or without, to a port or to a path.",
         sides=(
             Side("tcp", "TCP", "clock", "a connection (connect / accept) to a port"),
             Side("udp", "UDP", "clock_udp", "no connection: a datagram to a port"),
             Side("unix", "Unix stream", "clock_unix", "a connection (connect / accept) to a path"),
-            Side("unix_dgram", "Unix datagram", "clock_unix_dgram",
-                 "no connection: a datagram to a path; the client binds an address to be answered"),
+            Side(
+                "unix_dgram",
+                "Unix datagram",
+                "clock_unix_dgram",
+                "no connection: a datagram to a path; the client binds an address to be answered",
+            ),
         ),
         clients=1,
         seconds=0.0,
@@ -120,10 +145,22 @@ COMPARISONS = (
         question="Each answer is S seconds of CPU work: the threads of one process take turns "
         "(the GIL), processes run on the machine's cores.",
         sides=(
-            Side("threads", "threads", "clock", "ThreadingTCPServer: the work in threads of one process",
-                 (("threading", True), ("busy", True)), "work"),
-            Side("processes", "processes", "forking_clock", "fork(): the work in a child process each",
-                 (("busy", True), ("reap", True)), "delay"),
+            Side(
+                "threads",
+                "threads",
+                "clock",
+                "ThreadingTCPServer: the work in threads of one process",
+                (("threading", True), ("busy", True)),
+                "work",
+            ),
+            Side(
+                "processes",
+                "processes",
+                "forking_clock",
+                "fork(): the work in a child process each",
+                (("busy", True), ("reap", True)),
+                "delay",
+            ),
         ),
         clients=4,
         seconds=1.0,

@@ -85,7 +85,9 @@ def parse(data, source, catalog, comparisons):
     if len(steps) > MAX_STEPS:
         raise LessonError(f"{where}: {len(steps)} steps; at most {MAX_STEPS}")
     return Lesson(
-        title, tuple(_step(i, raw, where, catalog, comparisons) for i, raw in enumerate(steps, 1)), str(source)
+        title,
+        tuple(_step(i, raw, where, catalog, comparisons) for i, raw in enumerate(steps, 1)),
+        str(source),
     )
 
 
@@ -105,7 +107,9 @@ def _step(number, raw, where, catalog, comparisons):
     watch = tuple(_text(line, f"{here}: watch", LINE_LIMIT) for line in watch)
     start = _start(raw.get("start", {}), here, catalog)
     clients = _clients(raw.get("clients", {}), here, catalog, dict(start))
-    stage = _stage(raw.get("stage"), here, catalog, comparisons) or (("server", start[0][0]) if start else None)
+    stage = _stage(raw.get("stage"), here, catalog, comparisons) or (
+        ("server", start[0][0]) if start else None
+    )
     run = raw.get("run", False)
     if not isinstance(run, bool):
         raise LessonError(f"{here}: run must be true or false")
@@ -124,9 +128,13 @@ def _load(value, here, run):
     if not run or not isinstance(value, dict) or set(value) - {"clients", "seconds"}:
         raise LessonError(f"{here}: load = {{ clients = N, seconds = S }} goes with run = true")
     clients, seconds = value.get("clients"), value.get("seconds")
-    if clients is not None and (isinstance(clients, bool) or not isinstance(clients, int) or not 1 <= clients <= 8):
+    if clients is not None and (
+        isinstance(clients, bool) or not isinstance(clients, int) or not 1 <= clients <= 8
+    ):
         raise LessonError(f"{here}: load clients must be a whole number from 1 to 8")
-    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= 5):
+    if seconds is not None and (
+        isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= 5
+    ):
         raise LessonError(f"{here}: load seconds must be a number from 0 to 5")
     return (clients, seconds)
 

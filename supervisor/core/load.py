@@ -112,7 +112,9 @@ def _exchange(address, asking, sock, on_connected, on_answer):
     else:
         if address.kind == "unix_dgram":
             sock.bind("")  # an address of its own (the kernel picks one): the server answers to it
-            asking.step("note", text=f"bind() to {transcript_text(sock.getsockname())}: where the answer goes")
+            asking.step(
+                "note", text=f"bind() to {transcript_text(sock.getsockname())}: where the answer goes"
+            )
         asking.step("note", text=f"no connection: sendto() names {address.words} with the datagram")
         sock.sendto(QUESTION, target)
     asking.step("sent", QUESTION)
@@ -187,7 +189,9 @@ def run_clients(address, askings, timeout, stagger=0.0, on_change=None, on_answe
         if on_change:
             on_change(asking)
 
-    threads = [threading.Thread(target=client, args=(a,), daemon=True, name=f"load-{a.index}") for a in askings]
+    threads = [
+        threading.Thread(target=client, args=(a,), daemon=True, name=f"load-{a.index}") for a in askings
+    ]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + timeout + stagger * len(askings) + 5.0

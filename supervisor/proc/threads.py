@@ -36,9 +36,7 @@ def threads_of(pid):
     for tid in tids:
         stat = read_stat_file(f"{PROC}/{pid}/task/{tid}/stat", tid)
         if stat is not None:
-            found.append(
-                ThreadInfo(tid, stat.name, stat.status, stat.cpu_seconds, main=tid == pid)
-            )
+            found.append(ThreadInfo(tid, stat.name, stat.status, stat.cpu_seconds, main=tid == pid))
     found.sort(key=lambda t: (not t.main, t.tid))
     return found
 

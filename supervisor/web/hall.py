@@ -1,12 +1,12 @@
 """The lecture hall's routes: the stage, the lesson's steps and the comparisons.
 
-    GET  /api/stage                      what is on stage
-    POST /api/stage {kind, name}         put a server, a comparison or a recording on stage
-    GET  /api/lesson                     the plan and where the lesson is
-    POST /api/lesson/next | back         move one step (202: the step starts in the background)
-    POST /api/lesson/go {step}           move to a step
-    GET  /api/comparisons                the comparisons and the last run
-    POST /api/comparisons/NAME/run {clients, seconds}   run one (202: progress as events)
+GET  /api/stage                      what is on stage
+POST /api/stage {kind, name}         put a server, a comparison or a recording on stage
+GET  /api/lesson                     the plan and where the lesson is
+POST /api/lesson/next | back         move one step (202: the step starts in the background)
+POST /api/lesson/go {step}           move to a step
+GET  /api/comparisons                the comparisons and the last run
+POST /api/comparisons/NAME/run {clients, seconds}   run one (202: progress as events)
 """
 
 from flask import Blueprint, current_app, jsonify

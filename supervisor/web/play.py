@@ -127,7 +127,9 @@ def ask_time(manager, server, who, timeout):
                 time.sleep(0.01)
         delay = server.options.get("delay", 0)
         if child and delay:
-            manager.timeline(server.name, "play", f"{who} is waiting for child {child[0]} ({delay:g} s delay)…")
+            manager.timeline(
+                server.name, "play", f"{who} is waiting for child {child[0]} ({delay:g} s delay)…"
+            )
 
     load.ask(address, asking, timeout, on_connected=find_child)
     return {

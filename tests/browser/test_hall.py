@@ -67,9 +67,7 @@ def two_browsers(browser):
 
 
 def color_pair(locator, fore="color", back="backgroundColor"):
-    return locator.evaluate(
-        f"(n) => [getComputedStyle(n).{fore}, getComputedStyle(n).{back}]"
-    )
+    return locator.evaluate(f"(n) => [getComputedStyle(n).{fore}, getComputedStyle(n).{back}]")
 
 
 def test_the_staged_server_fills_the_first_screen_and_a_viewer_follows(board, two_browsers):
@@ -86,7 +84,9 @@ def test_the_staged_server_fills_the_first_screen_and_a_viewer_follows(board, tw
             expect(staged).to_be_visible()
             expect(staged.locator("svg.tree-drawing g.node")).to_have_count(4)
             stage = page.locator("#stage").bounding_box()
-            assert stage["y"] < 250 and stage["y"] + stage["height"] >= PROJECTOR["height"] - 2  # the first screen
+            assert (
+                stage["y"] < 250 and stage["y"] + stage["height"] >= PROJECTOR["height"] - 2
+            )  # the first screen
             # legible from the back row: labels and console at least 24 px, AA contrast
             label = staged.locator("svg.tree-drawing g.node text").first
             assert label.evaluate(DRAWN_SIZE) >= 24
@@ -95,7 +95,9 @@ def test_the_staged_server_fills_the_first_screen_and_a_viewer_follows(board, tw
             assert console.evaluate(DRAWN_SIZE) >= 24
             assert page.evaluate(CONTRAST, color_pair(console)) >= 4.5
             circle = staged.locator("svg.tree-drawing g.node circle").first
-            assert page.evaluate(CONTRAST, [color_pair(label, "fill")[0], color_pair(circle, "fill")[0]]) >= 4.5
+            assert (
+                page.evaluate(CONTRAST, [color_pair(label, "fill")[0], color_pair(circle, "fill")[0]]) >= 4.5
+            )
             timeline = page.locator("#stage #timeline li").first
             assert timeline.evaluate(DRAWN_SIZE) >= 20
         screenshot(teacher, "stage")
@@ -141,8 +143,10 @@ def test_next_walks_the_lesson_starting_what_each_step_needs(board, two_browsers
         if stage["kind"] == "server":
             for name, options in step["start"].items():
                 wait_for(
-                    lambda name=name, options=options: (info := board.server_detail(name))["state"] == "RUNNING"
-                    and info["options"] == options,
+                    lambda name=name, options=options: (
+                        (info := board.server_detail(name))["state"] == "RUNNING"
+                        and info["options"] == options
+                    ),
                     20.0,
                     f"{name} running with the options of step {step['step']}",
                 )
@@ -182,7 +186,9 @@ def test_each_comparison_runs_from_one_click_and_its_chart_shows_the_shape(board
     open_as_viewer(student, board)
 
     view = run_from_its_row(teacher, "threads_processes")
-    serial, threads, processes = (view.locator(f"[data-side={key}]") for key in ("serial", "threads", "processes"))
+    serial, threads, processes = (
+        view.locator(f"[data-side={key}]") for key in ("serial", "threads", "processes")
+    )
     ends = chart_ends(serial)
     assert len(ends) == N and all(k * S * 0.95 <= end <= k * S + 0.6 for k, end in enumerate(ends, 1)), ends
     for side in (threads, processes):
@@ -205,8 +211,10 @@ def test_each_comparison_runs_from_one_click_and_its_chart_shows_the_shape(board
 
     view = run_from_its_row(teacher, "transports", clients=1)
     for key, connects, address in [
-        ("tcp", True, r"127\.0\.0\.1:\d+"), ("udp", False, r"127\.0\.0\.1:\d+"),
-        ("unix", True, r"clock\.sock$"), ("unix_dgram", False, r"clock-dgram\.sock$"),
+        ("tcp", True, r"127\.0\.0\.1:\d+"),
+        ("udp", False, r"127\.0\.0\.1:\d+"),
+        ("unix", True, r"clock\.sock$"),
+        ("unix_dgram", False, r"clock-dgram\.sock$"),
     ]:
         side = view.locator(f"[data-side={key}]")
         expect(side.locator(".transcript li.received")).to_have_count(1)
@@ -225,15 +233,23 @@ def test_each_comparison_runs_from_one_click_and_its_chart_shows_the_shape(board
 
 
 def test_on_a_phone_the_staged_server_comes_first_and_the_games_are_one_tap_away(board, browser):
-    board.start_server("forking_clock", {"delay": 0, "reap": True})
+    board.start_server("forking_clock", {"delay": 30, "reap": True})
     board.start_server("secret_number")
     board.api("POST", "/api/stage", {"kind": "server", "name": "forking_clock"})
+    port = board.server_detail("forking_clock")["port"]
+    sock = socket.create_connection(("127.0.0.1", port))
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     try:
         phone = open_as_viewer(context.new_page(), board)
         staged = phone.locator("#stage #card-forking_clock.staged")
         expect(staged).to_be_visible()
         assert staged.bounding_box()["y"] < PHONE["height"] / 2
+        # the tree readable, its table whole: the client column is not cut off
+        expect(staged.locator("table.tree tbody tr")).to_have_count(2)
+        assert staged.locator("svg.tree-drawing g.node text").first.evaluate(DRAWN_SIZE) >= 14
+        scroller = staged.locator(".tree-scroll")
+        assert scroller.evaluate("(n) => n.scrollWidth <= n.clientWidth + 1")
+        expect(staged.locator("table.tree tbody tr:not(.root) td").nth(6)).to_be_in_viewport()
         # every other card is one line, the running game too
         expect(phone.locator(".cards > .card:not(.folded)")).to_have_count(0)
         ask = staged.locator("button[data-play=ask]")
@@ -249,6 +265,7 @@ def test_on_a_phone_the_staged_server_comes_first_and_the_games_are_one_tap_away
         screenshot(phone, "phone")
     finally:
         context.close()
+        sock.close()
 
 
 def test_the_instructors_keys_and_their_map(board, page):

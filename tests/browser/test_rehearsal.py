@@ -9,7 +9,8 @@ import socket
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import QUESTION, card, open_as_instructor, open_as_viewer, start_from_page, unfold, wait_for
+from supervisor.core.load import QUESTION
+from tests.helpers import card, open_as_instructor, open_as_viewer, start_from_page, unfold, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -45,8 +46,10 @@ def test_after_handle_request_a_client_is_refused_and_a_restart_keeps_the_consol
     expect(console.locator(".separator")).to_contain_text("started again at")
     expect(console).to_contain_text(f"server is listening to {live.server_detail('clock')['port']}")
     text = console.text_content()
-    assert text.index("served one client, exiting") < text.index("started again at") < text.rindex(
-        "server is listening to"
+    assert (
+        text.index("served one client, exiting")
+        < text.index("started again at")
+        < text.rindex("server is listening to")
     )
 
 
@@ -81,7 +84,9 @@ def test_the_secret_is_a_private_peek_and_the_finder_gets_a_banner_everywhere(br
         game.locator("input[name=guess]").fill(secret)
         game.get_by_role("button", name="Guess").click()
         for page in pages:
-            expect(page.locator("#banner")).to_contain_text("ada found the secret of Secret number (exercise 2)!")
+            expect(page.locator("#banner")).to_contain_text(
+                "ada found the secret of Secret number (exercise 2)!"
+            )
         expect(history).to_contain_text(f"ada guessed {secret}: right")  # the round is over: shown
         assert secret not in bob.locator("[data-field=secret]").all_text_contents()
     finally:
@@ -159,7 +164,9 @@ def test_the_status_column_follows_the_kernel_and_bursts_fold_on_the_timeline(pa
         for sock in socks:
             sock.sendall(QUESTION)
         wait_for(lambda: all(len(sock.recv(25)) == 25 for sock in socks), 20.0, "the four answers")
-        expect(child.locator("td.status")).to_have_text("sleeping", timeout=5_000)  # waiting for the next question
+        expect(child.locator("td.status")).to_have_text(
+            "sleeping", timeout=5_000
+        )  # waiting for the next question
         kill_all = box.locator("button[data-command=kill-children]")
         kill_all.click()
         kill_all.click()

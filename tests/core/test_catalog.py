@@ -47,8 +47,16 @@ def test_the_catalogue_is_in_the_lectures_order():
     from supervisor.core.catalog import CATALOG
 
     assert [spec.name for spec in CATALOG] == [
-        "clock", "clock_udp", "clock_unix", "clock_unix_dgram", "fork_demo", "forking_clock",
-        "web", "swap", "secret_number", "guess_word",
+        "clock",
+        "clock_udp",
+        "clock_unix",
+        "clock_unix_dgram",
+        "fork_demo",
+        "forking_clock",
+        "web",
+        "swap",
+        "secret_number",
+        "guess_word",
     ]
     forking = {spec.name for spec in CATALOG if spec.forks}
     assert forking == {"fork_demo", "forking_clock", "secret_number"}

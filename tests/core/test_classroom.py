@@ -43,7 +43,13 @@ def test_next_starts_the_step_stages_it_and_tells_the_room(room):
     classroom, manager, recorder = room
     assert classroom.lesson_state()["step"] == 0
     state = classroom.next()
-    assert state == {"step": 1, "of": 3, "title": "the clock", "watch": ["ask it"], "lesson": "a short lesson"}
+    assert state == {
+        "step": 1,
+        "of": 3,
+        "title": "the clock",
+        "watch": ["ask it"],
+        "lesson": "a short lesson",
+    }
     assert recorder.of("lesson")[-1]["step"] == 1
     wait_state(manager, "clock", "RUNNING")
     wait_for(lambda: classroom.stage["name"] == "clock", 10.0, "the clock on stage")
@@ -63,7 +69,9 @@ def test_the_next_step_stops_what_the_lesson_started_but_not_what_the_instructor
     wait_state(manager, "clock", "STOPPED")
     assert manager.servers["web"].state.name == "RUNNING"
     wait_for(
-        lambda: sum(g["alive"] for g in classroom.clients.describe()) == 2, 15.0, "the step's two looping clients"
+        lambda: sum(g["alive"] for g in classroom.clients.describe()) == 2,
+        15.0,
+        "the step's two looping clients",
     )
     # Back to step 1: the forking server and its clients go, the clock comes back
     classroom.back()
@@ -75,7 +83,9 @@ def test_the_next_step_stops_what_the_lesson_started_but_not_what_the_instructor
 def test_a_step_that_runs_a_comparison_stages_and_runs_it(room):
     classroom, manager, recorder = room
     classroom.go(3)
-    wait_for(lambda: recorder.of("compare") and recorder.of("compare")[-1]["state"] == "done", 30.0, "the run")
+    wait_for(
+        lambda: recorder.of("compare") and recorder.of("compare")[-1]["state"] == "done", 30.0, "the run"
+    )
     assert classroom.stage == {**classroom.stage, "kind": "compare", "name": "transports"}
     assert all(side["answered"] == 1 for side in recorder.of("compare")[-1]["sides"])
 

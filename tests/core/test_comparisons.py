@@ -59,7 +59,9 @@ def test_handle_request_serves_one_client_and_the_program_ends(comparisons):
     sides = run(comparisons, "once_forever", clients=3)
     once, forever = sides["once"], sides["forever"]
     assert [c["outcome"] for c in sorted(once["clients"], key=lambda c: c["index"])] == [
-        "answered", "refused", "refused"
+        "answered",
+        "refused",
+        "refused",
     ]
     assert once["clients"][1]["answer"].startswith("connection refused: nobody listens on 127.0.0.1:")
     assert once["after"] == {"state": "EXITED", "exit_code": 0}
@@ -74,7 +76,9 @@ def test_four_transports_answer_the_same_question_differently(comparisons):
         dirs = [step["dir"] for step in side["transcript"]]
         assert ("connect" in dirs) == (key in ("tcp", "unix")), (key, dirs)
         assert dirs[-2:] == ["sent", "received"]
-    assert sides["tcp"]["address"].startswith("127.0.0.1:") and sides["udp"]["address"].startswith("127.0.0.1:")
+    assert sides["tcp"]["address"].startswith("127.0.0.1:") and sides["udp"]["address"].startswith(
+        "127.0.0.1:"
+    )
     assert sides["unix"]["address"].endswith("clock.sock")
     assert sides["unix_dgram"]["address"].endswith("clock-dgram.sock")
     assert any(step["text"].startswith("bind() to") for step in sides["unix_dgram"]["transcript"])
@@ -126,7 +130,7 @@ def test_stop_everything_cancels_a_run(comparisons):
     made, manager, recorder = comparisons
     made.start("threads_processes", clients=2, seconds=2)
     # once the first side asks, everything is stopped
-    wait_for(lambda: (made.last_run()["sides"][0]["state"] == "asking"), 15.0, "the first side asking")
+    wait_for(lambda: made.last_run()["sides"][0]["state"] == "asking", 15.0, "the first side asking")
     manager.stop_all()
     assert made.wait(30)
     result = made.last_run()

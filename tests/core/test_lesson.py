@@ -37,7 +37,9 @@ def test_the_lectures_plan_follows_the_lecture():
     for step in lesson.steps:
         assert 1 <= len(step.watch) <= 2 and step.stage is not None, step
     forking = lesson.steps[4]
-    assert forking.start == (("forking_clock", {"delay": 10.0, "busy": False, "reap": True, "max_children": 100}),)
+    assert forking.start == (
+        ("forking_clock", {"delay": 10.0, "busy": False, "reap": True, "max_children": 100}),
+    )
     assert forking.clients == (("forking_clock", 3),) and forking.stage == ("server", "forking_clock")
     assert lesson.steps[1].stage == ("compare", "transports") and lesson.steps[1].run
 
@@ -55,20 +57,32 @@ STEP = '[[step]]\ntitle = "A step"\nwatch = ["one line"]\n'
         ('[[step]]\nwatch = ["x"]\n', "step 1: title must be text"),
         ('[[step]]\ntitle = "T"\nwatch = ["a", "b", "c"]\n', "watch must be one or two lines"),
         (STEP + "start = { clok = {} }\n", "there is no server named 'clok'"),
-        (STEP + "start = { forking_clock = { delay = 500 } }\n", "forking_clock: option delay must be between"),
+        (
+            STEP + "start = { forking_clock = { delay = 500 } }\n",
+            "forking_clock: option delay must be between",
+        ),
         (STEP + "start = { clock = { busy = true } }\n", "option busy needs work above 0"),
         (STEP + "start = { clock = 3 }\n", "the options of clock must be a table"),
-        (STEP + "clients = { forking_clock = 3 }\n", "clients for forking_clock, which the step does not start"),
+        (
+            STEP + "clients = { forking_clock = 3 }\n",
+            "clients for forking_clock, which the step does not start",
+        ),
         (STEP + "start = { clock = {} }\nclients = { clock = 3 }\n", "talk to the forking clock server"),
-        (STEP + 'start = { forking_clock = {} }\nclients = { forking_clock = 99 }\n', "from 1 to 20"),
+        (STEP + "start = { forking_clock = {} }\nclients = { forking_clock = 99 }\n", "from 1 to 20"),
         (STEP + 'stage = "server"\n', 'stage must be "server:NAME" or "compare:NAME"'),
         (STEP + 'stage = "compare:races"\n', "there is no compare named 'races'"),
         (STEP + 'stage = "server:clock"\nrun = true\n', "the stage is no comparison"),
-        (STEP + '[[step]]\ntitle = "Two"\nwatch = "x"\nrun = "yes"\n', "step 2 (Two): run must be true or false"),
+        (
+            STEP + '[[step]]\ntitle = "Two"\nwatch = "x"\nrun = "yes"\n',
+            "step 2 (Two): run must be true or false",
+        ),
         (STEP + "load = { clients = 2 }\n", "goes with run = true"),
         (STEP + 'stage = "compare:cpu"\nrun = true\nload = { clients = 20 }\n', "load clients must be"),
         (STEP + 'stage = "compare:cpu"\nrun = true\nload = { seconds = -1 }\n', "load seconds must be"),
-        (STEP + 'stage = "compare:transports"\nrun = true\nload = { seconds = 1 }\n', "transports takes no seconds"),
+        (
+            STEP + 'stage = "compare:transports"\nrun = true\nload = { seconds = 1 }\n',
+            "transports takes no seconds",
+        ),
     ],
 )
 def test_a_lesson_with_a_mistake_is_refused_with_where_and_why(tmp_path, text, words):
@@ -88,7 +102,7 @@ def test_a_missing_or_non_utf8_file_says_so(tmp_path):
 
 
 def test_a_step_stages_its_first_server_unless_it_says(tmp_path):
-    lesson = load_text(tmp_path, STEP + 'start = { web = {}, swap = { timeout = 5 } }\n')
+    lesson = load_text(tmp_path, STEP + "start = { web = {}, swap = { timeout = 5 } }\n")
     (step,) = lesson.steps
     assert step.stage == ("server", "web") and [name for name, _ in step.start] == ["web", "swap"]
     assert dict(step.start)["swap"]["timeout"] == 5.0

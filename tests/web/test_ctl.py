@@ -165,7 +165,12 @@ def test_start_restart_stop_with_options(live, ctl):
     assert code == 0, err
     second = json.loads(out)
     assert second["state"] == "RUNNING" and second["pid"] != first["pid"]
-    assert server_info(live, "forking_clock")["options"] == {"delay": 10.0, "busy": False, "reap": False, "max_children": 5}
+    assert server_info(live, "forking_clock")["options"] == {
+        "delay": 10.0,
+        "busy": False,
+        "reap": False,
+        "max_children": 5,
+    }
 
     code, out, err = ctl("stop", "forking_clock", "--wait")
     assert code == 0, err

@@ -21,7 +21,12 @@ def test_a_viewer_reads_the_stage_the_lesson_and_the_comparisons(client):
     assert (lesson["step"], lesson["of"]) == (0, len(lesson["steps"])) and lesson["of"] >= 11
     assert lesson["steps"][0]["title"] == "The clock server and its client"
     listing = client.get("/api/comparisons").get_json()
-    assert [c["name"] for c in listing["comparisons"]] == ["threads_processes", "once_forever", "transports", "cpu"]
+    assert [c["name"] for c in listing["comparisons"]] == [
+        "threads_processes",
+        "once_forever",
+        "transports",
+        "cpu",
+    ]
     assert listing["run"] is None
 
 
@@ -38,7 +43,9 @@ def test_a_viewer_reads_the_stage_the_lesson_and_the_comparisons(client):
 def test_only_the_instructor_moves_the_room(app, path, body):
     client, headers = browser_session(app)
     response = client.post(path, json=body, headers=headers)
-    assert response.status_code == 401 and response.get_json() == {"error": "this needs the instructor's token"}
+    assert response.status_code == 401 and response.get_json() == {
+        "error": "this needs the instructor's token"
+    }
     assert app.extensions["forkwatch_classroom"].stage["kind"] is None
 
 
@@ -68,11 +75,19 @@ def test_next_walks_the_lecture_and_every_page_sees_the_step(app, client):
     viewer = live_client(app, client)
     response = client.post("/api/lesson/next", headers=BEARER)
     assert response.status_code == 202
-    assert response.get_json()["step"] == 1 and response.get_json()["title"] == "The clock server and its client"
+    assert (
+        response.get_json()["step"] == 1 and response.get_json()["title"] == "The clock server and its client"
+    )
     (lesson,) = received(viewer, "lesson")
-    assert (lesson["step"], lesson["title"], len(lesson["watch"])) == (1, "The clock server and its client", 2)
+    assert (lesson["step"], lesson["title"], len(lesson["watch"])) == (
+        1,
+        "The clock server and its client",
+        2,
+    )
     wait_state(manager_of(app), "clock", "RUNNING")
-    wait_for(lambda: app.extensions["forkwatch_classroom"].stage["name"] == "clock", 10.0, "the clock on stage")
+    wait_for(
+        lambda: app.extensions["forkwatch_classroom"].stage["name"] == "clock", 10.0, "the clock on stage"
+    )
     assert client.post("/api/lesson/back", headers=BEARER).status_code == 409  # the first step
     assert client.post("/api/lesson/go", json={"step": "x"}, headers=BEARER).status_code == 400
     response = client.post("/api/lesson/go", json={"step": 99}, headers=BEARER)
@@ -108,7 +123,9 @@ def test_finding_the_secret_is_announced_with_the_finder(app):
     session = browser_session(app)
     viewer = live_client(app, session[0])
     for guess in (str(int(server.secret) % 100 + 1), server.secret):
-        session[0].post("/api/play/secret_number", json={"nickname": "ada", "guess": guess}, headers=session[1])
+        session[0].post(
+            "/api/play/secret_number", json={"nickname": "ada", "guess": guess}, headers=session[1]
+        )
     plays = received(viewer, "play")
     assert [p.get("found", False) for p in plays] == [False, True]
     assert plays[1]["who"] == "ada"

@@ -37,7 +37,9 @@ def test_asking_after_handle_request_ended_gets_what_a_real_client_gets(app):
     wait_state(manager, "clock", "EXITED")
     status, second = play(app, "clock", {"nickname": "ada"}, session)
     assert status == 200 and second["outcome"] == "refused"
-    assert second["answer"] == f"connection refused: nobody listens on 127.0.0.1:{manager.servers['clock'].port}"
+    assert (
+        second["answer"] == f"connection refused: nobody listens on 127.0.0.1:{manager.servers['clock'].port}"
+    )
 
 
 def test_ask_the_forking_server_names_the_child_that_answered(app):
