@@ -1,12 +1,13 @@
 """Benchmarks of knowing what each process is doing: the kernel's answer and the Python line.
 
-doing_cost  CPU of reading what every child is blocked in once a second, at 100 and
-            1,000 idle children of the forking clock server, against the same tick
-            without it (the tick reads each child's /proc/PID/stat, as the watcher's
-            stats tick does); in percent of one core and as the points it adds.
+doing_cost  at 100 and 1,000 idle children of the forking clock server: the tree
+            watcher's own CPU with `doing` read (as the dashboard runs it) against the
+            same watcher without it, in percent of one core and as the points it adds
+            (`watcher_*`); and the stats tick alone, with and without the readings.
 stack_ms    median / p95 of one py-spy stack read of a child sleeping in its delay.
 
 python -m bench.doing [--quick]     # prints the figures as JSON
+python -m bench --only doing        # the same, as a section of the suite
 """
 
 import argparse
@@ -23,7 +24,9 @@ import threading
 import time
 
 from bench.helpers import ROOT, child_env, wait_for
+from bench.watching import watcher_cpu
 from supervisor.core.process import ADDRESS_LINE
+from supervisor.core.watcher import TreeWatcher
 from supervisor.proc import blocking
 from supervisor.proc.host import raise_open_files_limit
 from supervisor.proc.pystack import StackReader
@@ -87,20 +90,46 @@ def _tick_cpu_s(pids, reader, ticks):
     return statistics.median(used), used[0]
 
 
-def doing_cost(counts=(100, 1000), ticks=10):
-    """{children: {off_cpu_pct, on_cpu_pct, added_pp, first_tick_ms, states}} at one tick a second."""
+def _watcher_cpu_pct(tree, read_doing, seconds):
+    """CPU % of one core of a TreeWatcher over the tree, reading `doing` or not."""
+    watcher = TreeWatcher(lambda kind, payload: None, read_doing=read_doing)
+    try:
+        watcher.watch("bench", tree.server.pid, tree.port, child_delay_s=0)
+        return watcher_cpu(watcher, seconds)
+    finally:
+        watcher.unwatch("bench")
+        watcher.close()
+
+
+def doing_cost(counts=(100, 1000), ticks=10, seconds=10.0, rounds=4):
+    """{children: {watcher_off_cpu_pct, watcher_on_cpu_pct, watcher_added_pp, off_cpu_pct,
+    on_cpu_pct, added_pp, per_process_us, first_tick_ms, states}}, one tick a second.
+
+    The watcher runs `seconds` each way, in `rounds` alternating windows (off, on, off, …):
+    others' forks anywhere on the machine reach it too, and alternating spreads them over
+    both; the figures are the medians, the points added the median of each pair's."""
     results = {}
     for count in counts:
         tree = ForkedTree(count)
         try:
             pids = [stat.pid for stat in tree.children()]
+            pairs = [
+                (
+                    _watcher_cpu_pct(tree, False, seconds / rounds),
+                    _watcher_cpu_pct(tree, True, seconds / rounds),
+                )
+                for _ in range(rounds)
+            ]
             off, _ = _tick_cpu_s(pids, None, ticks)
-            reader = blocking.BlockingReader()
+            reader = blocking.BlockingReader(every_wchan=False)  # as the watcher reads
             on, first = _tick_cpu_s(pids, reader, ticks)
             states = collections.Counter(r.syscall or r.state for r in map(reader.read, pids))
         finally:
             tree.close()
-        results[count] = {
+        results[str(count)] = {
+            "watcher_off_cpu_pct": round(statistics.median(off for off, _ in pairs), 2),
+            "watcher_on_cpu_pct": round(statistics.median(on for _, on in pairs), 2),
+            "watcher_added_pp": round(statistics.median(on - off for off, on in pairs), 2),
             "off_cpu_pct": round(100 * off / TICK_S, 3),
             "on_cpu_pct": round(100 * on / TICK_S, 3),
             "added_pp": round(100 * (on - off) / TICK_S, 3),
@@ -136,8 +165,20 @@ def stack_ms(reads=20):
 def run(quick=False):
     """Both figures; `quick` uses tiny sizes (a smoke run)."""
     if quick:
-        return {"doing_cost": doing_cost(counts=(5,), ticks=2), "stack_ms": stack_ms(reads=2)}
+        return {
+            "doing_cost": doing_cost(counts=(5,), ticks=2, seconds=0.4, rounds=2),
+            "stack_ms": stack_ms(reads=2),
+        }
     return {"doing_cost": doing_cost(), "stack_ms": stack_ms()}
+
+
+def section_doing(results, sizes):
+    """The suite's section: doing_cost and stack_ms."""
+    results["doing_cost"] = doing_cost(sizes["doing_children"], seconds=sizes["cost_seconds"])
+    for count, row in results["doing_cost"].items():
+        print(f"doing_cost[{count} children]: {row}", flush=True)
+    results["stack_ms"] = stack_ms(sizes["stack_reads"])
+    print(f"stack_ms: {results['stack_ms']}", flush=True)
 
 
 def main(argv=None):

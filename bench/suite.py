@@ -3,8 +3,8 @@ run where one exists; nothing here passes or fails.
 
     python -m bench                     # the full run (a few minutes), writes bench/results.json
     python -m bench --quick             # tiny sizes: a smoke run
-    python -m bench --only lifecycle    # one section (latency, watcher, viewers, lifecycle,
-                                        # burst), printed only
+    python -m bench --only lifecycle    # one section (latency, watcher, doing, viewers,
+                                        # lifecycle, burst), printed only
 """
 
 import argparse
@@ -13,6 +13,7 @@ import os
 import platform
 
 from bench.burst import section_burst
+from bench.doing import section_doing
 from bench.fanout import section_viewers
 from bench.latency import section_latency
 from bench.lifecycle import section_lifecycle
@@ -71,12 +72,15 @@ def sizes_for(quick):
         "stop_rounds": 1 if quick else 3,
         "stop_children": 5 if quick else 100,
         "burst": 20 if quick else 500,
+        "doing_children": (5,) if quick else (100, 1000),
+        "stack_reads": 2 if quick else 20,
     }
 
 
 SECTIONS = {
     "latency": section_latency,
     "watcher": section_watcher,
+    "doing": section_doing,
     "viewers": section_viewers,
     "lifecycle": section_lifecycle,
     "burst": section_burst,

@@ -20,7 +20,7 @@ def create_app(config=None):
     from supervisor.core.comparison_run import Comparisons
     from supervisor.core.fork_clients import ForkClients
     from supervisor.core.manager import Manager
-    from supervisor.web import api, hall, live, views
+    from supervisor.web import api, hall, live, source, views
     from supervisor.web.extensions import new_socketio
     from supervisor.web.play import RateLimiter
 
@@ -61,6 +61,7 @@ def create_app(config=None):
     app.extensions["forkwatch_clients"] = clients
     app.extensions["forkwatch_classroom"] = Classroom(manager, clients, comparisons, lesson)
     app.extensions["forkwatch_limiter"] = RateLimiter(settings["play_rate"], settings["play_burst"])
+    app.extensions["forkwatch_stack_limiter"] = RateLimiter(settings["play_rate"], settings["play_burst"])
     socketio = new_socketio(app, settings)
     app.extensions["forkwatch_socketio"] = socketio
     socketio.on_namespace(live.LiveNamespace(live.NAMESPACE, app))
@@ -69,6 +70,7 @@ def create_app(config=None):
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(hall.bp)
+    app.register_blueprint(source.bp)
     api.json_errors(app)
     app.after_request(views.security_headers)
     manager.start_background(spawn=socketio.start_background_task)

@@ -21,6 +21,8 @@ def test_the_benchmarks_run_end_to_end_at_tiny_sizes(tmp_path):
         "start_ready_ms",
         "stop_ms_100_children",
         "forking_burst",
+        "doing_cost",
+        "stack_ms",
     ):
         assert key in results, key
     for mechanism in results["machine"]["mechanisms"]:

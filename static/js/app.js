@@ -2,6 +2,7 @@
 // connect, then diffs), rendering on animation frames, and the instructor's controls.
 import { io } from "/static/vendor/socket.io-client-4.8.4/socket.io.esm.min.js";
 import { notify, post } from "./api.js";
+import { setupCodePane } from "./code_pane.js";
 import { setupCompare } from "./compare.js";
 import { confirmed } from "./confirm.js";
 import { fmtTime } from "./dom.js";
@@ -41,6 +42,7 @@ function load(snapshot) {
   compare.onSnapshot(snapshot);
   lesson.onSnapshot(snapshot);
   stage.onSnapshot(snapshot);
+  codePane.onSnapshot(snapshot);
 }
 
 function schedule(name) {
@@ -97,8 +99,9 @@ function onProc(proc) {
     }, LEAVE_MS);
     return;
   }
-  const known = server.procs.get(proc.pid) || {};
-  server.procs.set(proc.pid, { ...known, ...proc });
+  const known = server.procs.get(proc.pid);
+  if (proc.kind === "doing" && !known) return; // news of a process already gone from the tree
+  server.procs.set(proc.pid, { ...(known || {}), ...proc });
   schedule(proc.server);
 }
 
@@ -126,6 +129,7 @@ const compare = setupCompare({ store, isInstructor, clock });
 const lesson = setupLesson({ isInstructor });
 const stage = setupStage({ store, isInstructor, compare, redraw: schedule });
 setupKeys({ isInstructor, stage, lesson, optionsOf });
+const codePane = setupCodePane({ socket, store, isInstructor });
 socket.on("connect", () => setConn("live", "live"));
 socket.on("disconnect", () => setConn("connecting", "reconnecting…"));
 socket.on("connect_error", () => setConn("offline", "offline — retrying"));
@@ -145,6 +149,7 @@ window.addEventListener("resize", () => {
   for (const name of store.servers.keys()) schedule(name);
   compare.redrawAll();
 });
+socket.on("focus", (focus) => codePane.onFocus(focus));
 
 load(initial);
 setInterval(() => {

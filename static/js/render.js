@@ -1,5 +1,6 @@
 // Rendering a server card from the store: facts, controls, the tree table, the console.
 import { el, fmtAge, fmtBytes, fmtTime } from "./dom.js";
+import { fillLegend } from "./glyphs.js";
 import { foldBurst } from "./timeline_fold.js";
 import { drawTree } from "./tree_svg.js";
 
@@ -88,6 +89,11 @@ export function renderTree(server, clock, isInstructor) {
   setField(root, "children", String(childCount(server)));
   const drawing = root.querySelector("svg.tree-drawing");
   drawing.style.display = procs.length ? "" : "none";
+  const legend = root.querySelector("ul.legend");
+  if (legend) {
+    fillLegend(legend);
+    legend.hidden = !procs.length;
+  }
   root.querySelector("table.tree").hidden = !procs.length;
   if (procs.length) drawTree(drawing, procs, server.info.pid, server.leaving);
   else drawing.replaceChildren();
@@ -102,6 +108,7 @@ function row(proc, rootPid, clock, isInstructor) {
     el("td", { text: String(proc.pid) }),
     el("td", { text: String(proc.ppid ?? "") }),
     el("td", { class: "status", text: isRoot ? `${proc.status} (server)` : proc.status }),
+    el("td", { class: "doing", text: proc.doing || "", "data-activity": proc.activity || "" }),
     el("td", { text: fmtAge(age) }),
     el("td", { text: proc.cpu_percent === undefined ? "—" : `${proc.cpu_percent.toFixed(1)}%` }),
     el("td", { text: fmtBytes(proc.rss) }),

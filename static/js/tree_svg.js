@@ -1,6 +1,8 @@
 // The process tree drawn: the server as the root, children as nodes that pop in and
-// fade out, zombies greyed and dashed.
+// fade out, zombies greyed and dashed; each node's colour, badge and tooltip say what it
+// waits in (glyphs.js), a sleeping child's ring and number count its delay down.
 import { svg } from "./dom.js";
+import { activityOf, badge, countdownRing } from "./glyphs.js";
 
 const WIDTH = 600;
 const MOST_DRAWN = 120; // past this the table still lists every process; the drawing says how many more
@@ -60,12 +62,23 @@ export function drawTree(target, procs, rootPid, leaving) {
 function node(proc, x, y, kind, known, RADIUS) {
   const g = svg("g", { class: `node ${kind}`.trim(), "data-pid": proc.pid });
   if (!known.has(proc.pid)) g.classList.add("enter");
+  const activity = activityOf(proc);
+  if (activity) {
+    g.classList.add(`doing-${activity}`);
+    g.dataset.activity = activity;
+  }
   const title = svg("title");
-  title.textContent = `PID ${proc.pid} — ${proc.status}${proc.peer ? " — serving " + proc.peer : ""}`;
+  title.textContent = `PID ${proc.pid} — ${proc.doing || proc.status}${proc.peer ? " — serving " + proc.peer : ""}`;
   g.append(title);
-  g.append(svg("circle", { cx: x, cy: y, r: RADIUS }));
+  g.append(svg("circle", { class: "body", cx: x, cy: y, r: RADIUS }));
   const label = svg("text", { x, y: y + RADIUS * 0.2 });
   label.textContent = proc.status === "zombie" ? `Z ${proc.pid}` : String(proc.pid);
   g.append(label);
+  let seconds = null;
+  if (activity === "sleep" && proc.sleep_left_s != null) {
+    g.append(countdownRing(x, y, RADIUS + 5, proc.sleep_left_s, proc.sleep_s));
+    seconds = String(Math.max(1, Math.ceil(proc.sleep_left_s - 1e-6))); // the badge counts down
+  }
+  if (activity) g.append(badge(activity, x + RADIUS * 0.85, y - RADIUS * 0.85, Math.max(11, RADIUS * 0.45), seconds));
   return g;
 }

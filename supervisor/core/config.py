@@ -39,6 +39,8 @@ DEFAULTS = {
     "play_burst": 10,
     "play_timeout": 15.0,
     "max_fork_clients": 50,
+    "py_spy": None,  # the py-spy to read stacks with (default: the one beside Python, else on PATH)
+    "stack_timeout": 5.0,
     "lesson": None,  # a lesson plan (TOML); None: supervisor/core/lesson.toml
 }
 ENVIRONMENT = {

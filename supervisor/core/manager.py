@@ -4,7 +4,7 @@ Routes and socket handlers call its methods; it returns plain data or raises
 CommandError (a sentence and an HTTP status). Everything the OS reports flows through
 `_publish` to the subscribers (the Socket.IO fan-out) — one way, never back.
 
-It is longer than the other modules (about 400 lines) because it is the one door from the
+It is longer than the other modules (about 430 lines) because it is the one door from the
 screens into the supervision: every query and command the API and Socket.IO offer is a
 method here, with its input checked at this edge.
 """
@@ -19,9 +19,10 @@ from supervisor.core.catalog import OptionError, build_catalog
 from supervisor.core.events import EventLog
 from supervisor.core.guard import Guard
 from supervisor.core.process import CommandError, ManagedServer
+from supervisor.core.stacks import Stacks
 from supervisor.core.states import RUNNING_STATES, SIGNALLABLE_STATES, ServerState
 from supervisor.core.watcher import TreeWatcher
-from supervisor.proc import host
+from supervisor.proc import host, pystack
 from supervisor.proc.signals import SignalResult, signal_process
 from supervisor.proc.stat import create_time_of, read_stat, same_time
 
@@ -75,6 +76,11 @@ class Manager:
             name: ManagedServer(spec, self._publish, self.watcher, self.guard, self.settings)
             for name, spec in self.catalog.items()
         }
+        reader = pystack.StackReader(
+            py_spy=self.settings.get("py_spy"), timeout=self.settings.get("stack_timeout", 5.0)
+        )
+        self.stacks = Stacks(self.watcher, reader)  # one reader: at most two py-spy reads at a time
+        self.focus = None  # the process whose code the instructor shows the class
         self._stop_event = threading.Event()
         self._background = []
         self._epoch = 0
@@ -208,15 +214,23 @@ class Manager:
         return info
 
     def snapshot(self):
+        focus = self.focus
+        if focus is not None and self.watcher.owner_of(focus["pid"]) is None:
+            focus = None  # that process has exited
         return {
             "servers": [self.server_detail(name) for name in self.servers],
             "events": self.history.after(0)[-200:],
             "mechanism": self.mechanism,
+            "focus": focus,
             "now": time.time(),
         }
 
     def output(self, name, tail=200):
         return {"lines": self.get(name).output.tail(tail)}
+
+    def stack(self, pid, with_locals=False, every_line=False):
+        """The Python stack of a process in a managed tree (supervisor/core/stacks.py)."""
+        return self.stacks.read(pid, with_locals, every_line)
 
     # --- commands -----------------------------------------------------------------------
 
@@ -340,6 +354,17 @@ class Manager:
             raise CommandError(f"PID {pid} has exited", 404)
         self.timeline(server_name, "kill", f"{signame.upper()} sent to PID {pid} of {server_name}")
         return {"pid": pid, "signal": signame.upper(), "server": server_name}
+
+    def set_focus(self, pid):
+        """Show the class one process's code (every page opens its code pane), or, with
+        pid None, stop showing it. Publishes `focus {server, pid}`."""
+        if pid is None:
+            self.focus = None
+        else:
+            server, _, _ = self.stacks.owner(pid)
+            self.focus = {"server": server, "pid": pid}
+        self._publish("focus", {**(self.focus or {"server": None, "pid": None}), "t": time.time()})
+        return self.focus
 
     def send_stdin(self, name, line):
         if not isinstance(line, str) or len(line) > STDIN_LINE_LIMIT or any(c in line for c in "\r\n\x00"):

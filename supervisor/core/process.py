@@ -28,7 +28,7 @@ from supervisor.core.states import (
     STOPPABLE_STATES,
     ServerState,
 )
-from supervisor.proc import sockets
+from supervisor.proc import pystack, sockets
 from supervisor.proc.signals import SignalResult, kill_tree_and_wait, signal_group, signal_process
 from supervisor.proc.stat import create_time_of, read_stat
 
@@ -181,7 +181,10 @@ class ManagedServer:
         for reader in self._readers:
             reader.start()
         self._watcher.watch(
-            self.name, self.pid, self.spec.port if self.spec.protocol in ("tcp", "http") else None
+            self.name,
+            self.pid,
+            self.spec.port if self.spec.protocol in ("tcp", "http") else None,
+            child_delay_s=self.options.get("delay"),
         )
         threading.Thread(
             target=self._lifecycle, args=(run_id, self._popen), daemon=True, name=f"{self.name}-life"
@@ -204,6 +207,7 @@ class ManagedServer:
         env["PYTHONPATH"] = PROJECT_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         if self.secret is not None:
             env[SECRET_ENV] = self.secret
+        env.update(pystack.tracer_environment())  # under Yama's ptrace_scope 1: py-spy may read it
         return env
 
     def _read(self, pipe, stream):

@@ -1,15 +1,21 @@
 """TreeWatcher: turns the process changes under each watched server into events.
 
-    proc  {server, kind: fork | exit | status, pid, ppid, create_time, status, peer, t}
-    stats {server, procs: [{pid, status, cpu_percent, rss}]}
+    proc  {server, kind: fork | exit | status | doing, pid, ppid, create_time, status, peer,
+           doing, syscall, fd_target, activity, sleep_left_s, sleep_s, t}
+    stats {server, procs: [{pid, cpu_percent, rss, status, doing, activity[, sleep_left_s, sleep_s]}]}
 
 It holds one change source, chosen once (supervisor.proc.sources: netlink, else /proc
 listing with pidfd exits, else psutil), waits on it, and applies what it drains. Zombies
 are rechecked often (a reaped zombie emits `exit`), cpu/rss are read on a slower cadence,
 and where the source can miss news a full rescan now and then repairs it.
 
+What each process is doing (supervisor/core/activity.py) is read at every stats tick, for a
+new child when it forks, and again for it and its parent a zombie tick later (a fork or an
+exit changes what both do): a change of activity is a `doing` event, while a sleep's
+countdown rides on the stats.
+
 Its cost grows with the number of watched processes, not with every process on the machine
-(but for one directory listing per tick with the procfs source). At about 360 lines it keeps
+(but for one directory listing per tick with the procfs source). At about 410 lines it keeps
 the adoption rules (parents first, reused PIDs, orphans reaped by PID) in one place.
 """
 
@@ -19,6 +25,7 @@ import select
 import threading
 import time
 
+from supervisor.core.activity import Activities
 from supervisor.proc import sockets
 from supervisor.proc.sources import CHANGED, LOST, NEW, choose_source
 from supervisor.proc.stat import (
@@ -60,6 +67,7 @@ class TreeWatcher:
         stats_interval=1.0,
         zombie_interval=0.1,
         rescan_interval=2.0,
+        read_doing=True,
     ):
         self.publish = publish
         self.source = choose_source(mechanism, fast_interval, psutil_interval)
@@ -72,6 +80,8 @@ class TreeWatcher:
         self._nodes = {}  # pid -> Node
         self._zombies = set()  # pids
         self._cpu = CpuMeter()
+        self.activities = Activities(read_doing)
+        self._recheck = set()  # pids to read again at the next zombie tick
         self._me = os.getpid()
         self._next_stats = self._next_zombies = self._next_rescan = 0.0
         self.sweeps = 0
@@ -82,16 +92,19 @@ class TreeWatcher:
 
     # --- what is watched --------------------------------------------------------------
 
-    def watch(self, server, pid, tcp_port=None):
-        """Start watching a server whose root process is pid; reports what it has already."""
+    def watch(self, server, pid, tcp_port=None, child_delay_s=None):
+        """Start watching a server whose root process is pid; reports what it has already.
+        `child_delay_s`: how long each forked child sleeps before it answers (its countdown)."""
         stat = read_stat(pid)
         if stat is None:
             return False
+        self.activities.set_delay(server, child_delay_s)
         with self._lock:
             self._roots[server] = pid
             self._ports[server] = tcp_port
-            self._nodes[pid] = Node(server, stat, root=True)
+            self._nodes[pid] = node = Node(server, stat, root=True)
             self.source.watch(pid, stat.create_time, root=True)
+        self.activities.read(node, stat)
         self.rescan()
         return True
 
@@ -106,6 +119,7 @@ class TreeWatcher:
             self._ports.pop(server, None)
             for node in [n for n in self._nodes.values() if n.server == server]:
                 self._forget(node, announce=not node.root)
+        self.activities.forget_server(server)
 
     def descendants(self, server):
         """[(pid, create_time, status)] of the server's known descendants (not the root)."""
@@ -133,7 +147,12 @@ class TreeWatcher:
             infos = []
             for node in nodes:
                 stat = self._fresh_stat(node) or node.stat
-                infos.append(info_from_stat(stat, self._cpu.percent(stat, now), now_wall, node.peer))
+                if not self.activities.known(node):
+                    self.activities.read(node, stat)
+                fields = self.activities.fields(node, now_wall)
+                infos.append(
+                    info_from_stat(stat, self._cpu.percent(stat, now), now_wall, node.peer, **fields)
+                )
             return infos
 
     # --- the loop --------------------------------------------------------------------
@@ -158,6 +177,7 @@ class TreeWatcher:
         if now >= self._next_zombies:
             self._next_zombies = now + self.zombie_interval
             self._check_zombies()
+            self._read_again()
         if now >= self._next_rescan:
             self._next_rescan = now + self.rescan_interval
             if self.source.needs_rescan:
@@ -225,6 +245,8 @@ class TreeWatcher:
             node = Node(server, stat, peer=peer)
             self._nodes[stat.pid] = node
             self.source.watch(stat.pid, stat.create_time)
+            self._recheck.update((stat.pid, stat.ppid))
+        self.activities.read(node, stat)
         self._emit("fork", node)
         if stat.state == "Z":
             self._set_status(node, ZOMBIE)
@@ -243,6 +265,7 @@ class TreeWatcher:
             "create_time": None,
             "status": "dead",
             "peer": None,
+            **self.activities.gone(pid),
         }
         self.publish("proc", {**event, "kind": "fork", "t": time.time()})
         self.publish("proc", {**event, "kind": "exit", "t": time.time()})
@@ -264,6 +287,10 @@ class TreeWatcher:
             node.status = status
             if status == ZOMBIE:
                 self._zombies.add(node.pid)
+        if status == ZOMBIE:
+            self.activities.mark_zombie(node)
+        else:
+            self.activities.read(node)
         if not node.root:
             self._emit("status", node)
 
@@ -285,8 +312,20 @@ class TreeWatcher:
             del self._nodes[node.pid]
             self._zombies.discard(node.pid)
             self.source.forget(node.pid)
+            self._recheck.add(node.ppid)
         if announce and not node.root:
             self._emit("exit", node)
+
+    def _read_again(self):
+        """Read what the processes of the last forks and exits do now (a child that has
+        reached its sleep, a parent back in accept)."""
+        with self._lock:
+            nodes = [self._nodes[pid] for pid in self._recheck if pid in self._nodes]
+            self._recheck.clear()
+        for node in nodes:
+            stat = self._fresh_stat(node)
+            if stat is not None and self.activities.read(node, stat):
+                self._emit("doing", node)
 
     def rescan(self):
         """One full scan: adopt anything missed, forget anything gone, reap orphans."""
@@ -321,6 +360,7 @@ class TreeWatcher:
 
     def _publish_stats(self):
         now = time.monotonic()
+        now_wall = time.time()
         by_server = {}
         with self._lock:
             nodes = list(self._nodes.values())
@@ -332,19 +372,24 @@ class TreeWatcher:
             node.stat = stat
             node.ppid = stat.ppid
             keep.add((stat.pid, stat.start_ticks))
+            if self.activities.read(node, stat):
+                self._emit("doing", node)
             by_server.setdefault(node.server, []).append(
                 {
                     "pid": node.pid,
-                    "status": stat.status,  # the status column stays fresh between proc events
                     "cpu_percent": self._cpu.percent(stat, now),
                     "rss": stat.rss_pages * PAGE_SIZE,
+                    "status": stat.status,
+                    **self.activities.for_stats(node, now_wall),
                 }
             )
         self._cpu.prune(keep)
+        self.activities.prune(keep)
         for server, procs in by_server.items():
             self.publish("stats", {"server": server, "procs": procs})
 
     def _emit(self, kind, node):
+        fields = self.activities.gone(node.pid) if kind == "exit" else self.activities.fields(node)
         self.publish(
             "proc",
             {
@@ -355,6 +400,7 @@ class TreeWatcher:
                 "create_time": round(node.create_time, 2),
                 "status": node.status if kind != "exit" else "exited",
                 "peer": node.peer,
+                **fields,
                 "t": time.time(),
             },
         )

@@ -69,7 +69,8 @@ def status_table(servers, now=None):
 
 
 def tree_table(tree):
-    """A server's processes: the server first, then its descendants."""
+    """A server's processes: the server first, then its descendants, each with what it is
+    doing ("waiting for a client in accept() on :12092")."""
     rows = [
         [
             proc["pid"],
@@ -77,10 +78,11 @@ def tree_table(tree):
             proc["status"],
             duration(proc.get("age_s") or 0),
             _dash(proc.get("peer")),
+            proc.get("doing") or "",
         ]
         for proc in tree
     ]
-    return table(["PID", "PPID", "STATUS", "AGE", "CLIENT"], rows)
+    return table(["PID", "PPID", "STATUS", "AGE", "CLIENT", "DOING"], rows)
 
 
 def event_line(event):

@@ -44,6 +44,12 @@ class ProcInfo:
     rss: int
     age_s: float
     peer: str | None = None
+    doing: str | None = None  # what it is doing, in words (supervisor/core/doing.py)
+    syscall: str | None = None
+    fd_target: str | None = None
+    activity: str | None = None
+    sleep_left_s: float | None = None
+    sleep_s: float | None = None
 
     def as_dict(self):
         return dataclasses.asdict(self)
@@ -243,7 +249,8 @@ class CpuMeter:
                 del self._last[key]
 
 
-def info_from_stat(stat, cpu, now_wall, peer=None):
+def info_from_stat(stat, cpu, now_wall, peer=None, **activity):
+    """The row of one process; `activity` is what it is doing (ProcInfo's doing … sleep_s)."""
     created = stat.create_time
     return ProcInfo(
         pid=stat.pid,
@@ -255,4 +262,5 @@ def info_from_stat(stat, cpu, now_wall, peer=None):
         rss=stat.rss_pages * PAGE_SIZE,
         age_s=round(max(0.0, now_wall - created), 1),
         peer=peer,
+        **activity,
     )

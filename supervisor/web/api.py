@@ -1,10 +1,10 @@
 """The JSON API. Every answer is JSON; every error is {"error": "<sentence>"} with a 4xx."""
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request, session
 from werkzeug.exceptions import HTTPException
 
 from supervisor.core.process import CommandError
-from supervisor.web.auth import csrf_required, instructor_required
+from supervisor.web.auth import INSTRUCTOR, csrf_required, current_role, instructor_required
 from supervisor.web.play import play as play_once
 
 bp = Blueprint("api", __name__)
@@ -107,6 +107,24 @@ def signal_process(pid):
     signame = field(data, "signal", str, default="SIGTERM")
     created = field(data, "create_time", (int, float), required=True)
     return jsonify(manager().signal_process(pid, created, signame))
+
+
+@bp.get("/api/processes/<int:pid>/stack")
+def stack(pid):
+    """The Python stack of a managed process: anyone may look (rate-limited per browser
+    session and address); local variables, which may hold a game's secret, and the code
+    lines outside the lecture programs only for the instructor."""
+    role = current_role()
+    if role is None:
+        raise CommandError("the token is wrong", 403)
+    with_locals = request.args.get("locals", "0") not in ("0", "", "false")
+    if with_locals and role != INSTRUCTOR:
+        raise CommandError("local variables are for the instructor's eyes (they may hold a secret)", 403)
+    limiter = current_app.extensions["forkwatch_stack_limiter"]
+    keys = (f"session:{session.get('sid', '-')}", f"addr:{request.remote_addr}")
+    if not all(limiter.allow(key) for key in keys):
+        raise CommandError(f"slow down: at most {limiter.rate:g} stack reads a second", 429)
+    return jsonify(manager().stack(pid, with_locals, every_line=role == INSTRUCTOR))
 
 
 @bp.get("/api/servers/<name>/output")

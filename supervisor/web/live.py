@@ -1,8 +1,8 @@
 """Socket.IO namespace /live: a snapshot on connect, then every event as it happens.
 
 Viewers and the instructor get the same stream. Control events (start, stop, restart,
-kill, kill_children, stdin, stop_all) check the role on every call and answer through
-the ack: {ok, error, result}.
+kill, kill_children, stdin, stop_all, focus) check the role on every call and answer
+through the ack: {ok, error, result}.
 """
 
 import logging
@@ -15,7 +15,7 @@ from supervisor.web.auth import INSTRUCTOR, session_role, tokens_match
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/live"
-BROADCAST = ("server", "proc", "stats", "output", "event", "play", "clients", "stage", "lesson", "compare")
+BROADCAST = ("server", "proc", "stats", "output", "event", "play", "clients", "focus", "stage", "lesson", "compare")
 
 
 class LiveNamespace(Namespace):
@@ -83,6 +83,12 @@ class LiveNamespace(Namespace):
     def on_stdin(self, data=None):
         data = data if isinstance(data, dict) else {}
         return self._command(lambda m: m.send_stdin(data.get("name"), data.get("line")))
+
+    def on_focus(self, data=None):
+        """Show the class a process's code pane: {pid} (and its server, for the record), or
+        {pid: null} to stop."""
+        data = data if isinstance(data, dict) else {}
+        return self._command(lambda m: m.set_focus(data.get("pid")))
 
     def on_stop_all(self, data=None):
         clients = current_app.extensions["forkwatch_clients"]

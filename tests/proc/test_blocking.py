@@ -38,6 +38,8 @@ def test_accept_waits_for_a_client_on_the_listening_socket(blockers, reader):
     assert found.target.kind == LISTENING and found.target.port == port
     assert found.wchan  # the kernel function it sleeps in, e.g. inet_csk_accept
     assert describe(found) == f"waiting for a client in accept() on :{port}"
+    named_only = blocking.BlockingReader(every_wchan=False).read(proc.pid)
+    assert (named_only.syscall, named_only.wchan) == (found.syscall, None)  # the call is named: no wchan read
 
 
 def _connected_child(blockers, recv_line):

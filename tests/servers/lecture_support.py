@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 
-from tests.helpers import QUESTION, ROOT, child_env, wait_for
+from tests.helpers import QUESTION, ROOT, ask, child_env, wait_for
 
 CTIME_TEXT = (
     r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d "
@@ -64,16 +64,9 @@ def ask_and_close(server):
         return port, recv_reply_after(sock)
 
 
-def recv_reply_after(sock, question=QUESTION, limit=256):
+def recv_reply_after(sock, question=QUESTION):
     """Ask, then read one reply line with its newline (less if the server closed first)."""
-    sock.sendall(question)
-    data = b""
-    while not data.endswith(b"\n") and len(data) < limit:
-        chunk = sock.recv(limit - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data.decode()
+    return ask(sock, question, limit=256).decode()
 
 
 def syscall_number(pid):

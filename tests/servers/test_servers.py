@@ -361,7 +361,8 @@ def test_fork_client_loops_over_one_connection(run_server):
 
 def test_web_hello_and_a_real_404(run_server):
     server = run_server("web", "--port", "0")
-    assert server.output()[1] == "welcome to our web server"
+    lines = wait_for(lambda: server.output()[1:2], what="the line after the address line")
+    assert lines == ["welcome to our web server"]
     status, headers, body = get(server.host, server.port, "/")
     assert status == 200 and headers["content-type"].startswith("text/html")
     assert "hello client" in body

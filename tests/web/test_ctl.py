@@ -149,7 +149,12 @@ def test_status_is_a_table_for_people_and_json_for_scripts(live, ctl):
 
     code, out, err = ctl("status", "clock")
     assert code == 0, err
-    assert re.search(rf"^{clock['pid']}\s+\d+\s+\w+\s+\d+:\d\d:\d\d\s+-$", out, re.M), out
+    assert re.search(rf"^{clock['pid']}\s+\d+\s+\w+\s+\d+:\d\d:\d\d\s+-\s+\S.*$", out, re.M), out
+    wait_for(
+        lambda: "polling its listening socket (serve_forever, every 0.5 s)" in ctl("status", "clock")[1],
+        5,
+        "the DOING column to say the clock server polls",
+    )
     code, out, err = ctl("--json", "status", "clock")
     assert code == 0 and [proc["pid"] for proc in json.loads(out)["tree"]] == [clock["pid"]]
 

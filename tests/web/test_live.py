@@ -30,6 +30,7 @@ def test_socket_viewer_gets_a_snapshot_and_cannot_control(app, client, report):
         ("kill_children", {"name": "clock"}),
         ("stdin", {"name": "fork_demo", "line": "q"}),
         ("stop_all", {}),
+        ("focus", {"pid": 1}),
     ]
     report["cases"] = len(events)
     for event, data in events:
@@ -83,3 +84,33 @@ def test_socket_receives_live_events(app, client):
     kinds = [m["args"][0]["kind"] for m in seen if m["name"] == "proc"]
     assert "fork" in kinds
     sio.disconnect(namespace="/live")
+
+
+def test_the_instructor_shows_a_process_to_the_class(app):
+    client = app.test_client()
+    client.post("/api/servers/forking_clock/start", json={"options": {"delay": 30}}, headers=BEARER)
+    info = wait_state(manager_of(app), "forking_clock", "RUNNING")
+    viewer_page, _ = browser_session(app)
+    viewer = live_client(app, viewer_page)
+    instructor = live_client(app, auth={"token": TOKEN})
+    with socket.create_connection(("127.0.0.1", info["port"])):
+        watcher = manager_of(app).watcher
+        pid = wait_for(lambda: [p for p, _, _ in watcher.descendants("forking_clock")], 10, "a child")[0]
+        ack = viewer.emit("focus", {"server": "forking_clock", "pid": pid}, namespace="/live", callback=True)
+        assert ack == {"ok": False, "error": "this needs the instructor's token", "result": None}
+        viewer.get_received("/live")
+        ack = instructor.emit(
+            "focus", {"server": "forking_clock", "pid": pid}, namespace="/live", callback=True
+        )
+        assert ack["ok"] and ack["result"] == {"server": "forking_clock", "pid": pid}
+        focus = wait_for(lambda: received(viewer, "focus"), 5, "the focus event")[0]
+        assert (focus["server"], focus["pid"]) == ("forking_clock", pid)
+        late = live_client(app, browser_session(app)[0])  # a page opened later follows it too
+        assert received(late, "snapshot")[0]["focus"] == {"server": "forking_clock", "pid": pid}
+        ack = instructor.emit("focus", {"pid": 1}, namespace="/live", callback=True)
+        assert not ack["ok"] and "not a process of any server" in ack["error"]
+        ack = instructor.emit("focus", {"pid": None}, namespace="/live", callback=True)
+        assert ack == {"ok": True, "error": None, "result": None}
+        assert wait_for(lambda: received(viewer, "focus"), 5, "the end of the focus")[-1]["pid"] is None
+    for sio in (viewer, instructor, late):
+        sio.disconnect(namespace="/live")
