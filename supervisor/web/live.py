@@ -15,7 +15,19 @@ from supervisor.web.auth import INSTRUCTOR, session_role, tokens_match
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/live"
-BROADCAST = ("server", "proc", "stats", "output", "event", "play", "clients", "focus", "stage", "lesson", "compare")
+BROADCAST = (
+    "server",
+    "proc",
+    "stats",
+    "output",
+    "event",
+    "play",
+    "clients",
+    "focus",
+    "stage",
+    "lesson",
+    "compare",
+)
 
 
 class LiveNamespace(Namespace):
