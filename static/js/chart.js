@@ -6,8 +6,13 @@ import { svg } from "./dom.js";
 const LABEL = 9; // characters of the row label ("client 4") and a gap
 const TICKS = [0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60];
 
-function niceStep(scale) {
-  return TICKS.find((step) => scale / step <= 6) || 60;
+function niceStep(scale, most = 6) {
+  return TICKS.find((step) => scale / step <= most) || 60;
+}
+
+// Seconds as the chart says them: milliseconds when under a tenth of a second.
+export function seconds(value) {
+  return value < 0.1 ? `${(value * 1000).toFixed(1)} ms` : `${value.toFixed(2)} s`;
 }
 
 // The seconds a chart spans: at least what every side measured (or has waited so far).
@@ -38,7 +43,7 @@ export function drawChart(target, side, scale, elapsed) {
   target.setAttribute("height", String(height));
   const x = (seconds) => left + (Math.min(seconds, scale) / scale) * plot;
   const parts = [];
-  const step = niceStep(scale);
+  const step = niceStep(scale, Math.max(1, Math.floor(plot / (fontSize * 3.6))));
   for (let t = 0; t <= scale + 1e-9; t += step) {
     parts.push(svg("line", { class: "grid", x1: x(t), x2: x(t), y1: 0, y2: rowHeight * clients.length }));
     const tick = svg("text", { class: "tick", x: x(t), y: rowHeight * clients.length + fontSize * 1.2, "text-anchor": "middle" });
@@ -70,7 +75,7 @@ export function drawChart(target, side, scale, elapsed) {
     bar.append(tip);
     parts.push(bar);
     const note = svg("text", { class: `bar-note ${kind}`, x: x(end) + 6, y: y + rowHeight * 0.65 });
-    note.textContent = !done ? "…" : kind === "answered" ? `${client.answered.toFixed(2)} s` : `✗ ${client.outcome}`;
+    note.textContent = !done ? "…" : kind === "answered" ? seconds(client.answered) : `✗ ${client.outcome}`;
     parts.push(note);
   });
   target.replaceChildren(...parts);

@@ -3,7 +3,7 @@
 // it had, and what differs (the state after, the transcript, the CPU each process used).
 // Runs come as `compare` events, each with the whole run, measured on the server.
 import { notify, post } from "./api.js";
-import { chartScale, drawChart } from "./chart.js";
+import { chartScale, drawChart, seconds } from "./chart.js";
 import { el, svg } from "./dom.js";
 import { drawSide } from "./side_drawing.js";
 
@@ -32,7 +32,7 @@ function totalWords(side) {
   const done = side.clients.filter((c) => c.answered !== null);
   const failed = done.filter((c) => c.outcome !== "answered");
   const head = `${side.answered} of ${side.clients.length} answered`;
-  const time = side.total !== null ? ` · all done after ${side.total.toFixed(2)} s` : "";
+  const time = side.total !== null ? ` · all done after ${seconds(side.total)}` : "";
   const why = failed.length ? ` · ${failed.length} ${failed[0].outcome}` : "";
   return side.state === "asking" ? `${head}…` : head + time + why;
 }
@@ -56,7 +56,7 @@ function extra(definition, side) {
     box.append(list);
   }
   if (definition.shows === "cpu" && side.cores) {
-    const busy = side.others_busy ? `; the rest of the machine kept ${side.others_busy} busy meanwhile` : "";
+    const busy = side.others_busy ? `; other programs kept ${side.others_busy} of them busy meanwhile` : "";
     box.append(el("p", { class: "machine", text: `this machine: ${side.cores} cores${busy}` }));
   }
   return box;
@@ -195,6 +195,10 @@ export function setupCompare(ctx) {
     },
     onCompare(latest) {
       runs.set(latest.name, latest);
+      // every form of it shows the load it runs with (unless someone is typing there)
+      for (const input of document.querySelectorAll(`form[data-compare="${CSS.escape(latest.name)}"] input`)) {
+        if (input !== document.activeElement) input.value = String(latest[input.name]);
+      }
       for (const [container, name] of views) if (name === latest.name) renderView(container, name);
       if (latest.state === "running" && timer === null) timer = setInterval(tick, TICK_MS);
     },

@@ -41,7 +41,7 @@ function threadRow(parts, proc, x, y, r, width, showCpu) {
       caption(parts, tx, rowY + size + r * 0.6, `${thread.cpu_percent}%`, "cpu");
     }
   });
-  caption(parts, x, rowY + size + r * (showCpu ? 1.4 : 0.8), `${threads.length} threads in this one process`);
+  caption(parts, x, rowY + size + r * (showCpu ? 1.4 : 0.8), `${threads.length} threads in one process`);
   return rowY + size + r * 1.6 - y;
 }
 
@@ -71,7 +71,7 @@ export function drawSide(target, side, showCpu) {
   const peaks = svg("text", { class: "caption", x: width / 2, y: height + fontSize, "text-anchor": "middle" });
   const processes = side.peak_processes || 0;
   peaks.textContent = processes
-    ? `at most ${processes} process${processes === 1 ? "" : "es"} and ${side.peak_threads} thread${side.peak_threads === 1 ? "" : "s"} at once`
+    ? `at most ${processes} process${processes === 1 ? "" : "es"}, ${side.peak_threads} thread${side.peak_threads === 1 ? "" : "s"}`
     : "";
   parts.push(peaks);
   height += fontSize * 1.6;
