@@ -40,6 +40,12 @@ DRAWN_SIZE = """(node) => {
 }"""
 
 
+def drawn_size(locator):
+    """DRAWN_SIZE of a node, asked again if the drawing was redrawn under the question (a
+    node replaced between finding and measuring it has no size)."""
+    return wait_for(lambda: (size := locator.evaluate(DRAWN_SIZE)) == size and size, 5.0, "a drawn size")
+
+
 @pytest.fixture
 def board(tmp_path):
     """A dashboard of its own, whose lesson is the lecture's with a short comparison load."""
@@ -70,7 +76,13 @@ def two_browsers(browser):
 
 
 def color_pair(locator, fore="color", back="backgroundColor"):
-    return locator.evaluate(f"(n) => [getComputedStyle(n).{fore}, getComputedStyle(n).{back}]")
+    """Two computed colours of a node (asked again if it was redrawn under the question)."""
+    script = f"(n) => [getComputedStyle(n).{fore}, getComputedStyle(n).{back}]"
+    return wait_for(
+        lambda: all(c.startswith("rgb") for c in (pair := locator.evaluate(script))) and pair,
+        5.0,
+        "its colours",
+    )
 
 
 def test_the_staged_server_fills_the_first_screen_and_a_viewer_follows(board, two_browsers):
@@ -92,17 +104,17 @@ def test_the_staged_server_fills_the_first_screen_and_a_viewer_follows(board, tw
             )  # the first screen
             # legible from the back row: labels and console at least 24 px, AA contrast
             label = staged.locator("svg.tree-drawing g.node > text").first
-            assert label.evaluate(DRAWN_SIZE) >= 24
+            assert drawn_size(label) >= 24
             console = staged.locator("pre.console")
             expect(console).to_contain_text("client is blocked for 30 seconds")
-            assert console.evaluate(DRAWN_SIZE) >= 24
+            assert drawn_size(console) >= 24
             assert page.evaluate(CONTRAST, color_pair(console)) >= 4.5
             circle = staged.locator("svg.tree-drawing g.node circle.body").first
             assert (
                 page.evaluate(CONTRAST, [color_pair(label, "fill")[0], color_pair(circle, "fill")[0]]) >= 4.5
             )
             timeline = page.locator("#stage #timeline li").first
-            assert timeline.evaluate(DRAWN_SIZE) >= 20
+            assert drawn_size(timeline) >= 20
         screenshot(teacher, "stage")
         # the stopped servers fold to one line each, after the running one
         folded = teacher.locator(".cards > .card.folded")
@@ -253,7 +265,7 @@ def test_on_a_phone_the_staged_server_comes_first_and_the_games_are_one_tap_away
         assert staged.bounding_box()["y"] < PHONE["height"] / 2
         # the tree readable, its table whole: the client column is not cut off
         expect(staged.locator("table.tree tbody tr")).to_have_count(2)
-        assert staged.locator("svg.tree-drawing g.node > text").first.evaluate(DRAWN_SIZE) >= 14
+        assert drawn_size(staged.locator("svg.tree-drawing g.node > text").first) >= 14
         scroller = staged.locator(".tree-scroll")
         assert scroller.evaluate("(n) => n.scrollWidth <= n.clientWidth + 1")
         client = staged.locator("table.tree thead th", has_text="client").bounding_box()
