@@ -78,11 +78,12 @@ def two_browsers(browser):
 def color_pair(locator, fore="color", back="backgroundColor"):
     """Two computed colours of a node (asked again if it was redrawn under the question)."""
     script = f"(n) => [getComputedStyle(n).{fore}, getComputedStyle(n).{back}]"
-    return wait_for(
-        lambda: all(c.startswith("rgb") for c in (pair := locator.evaluate(script))) and pair,
-        5.0,
-        "its colours",
-    )
+
+    def colours():
+        pair = locator.evaluate(script)
+        return all(c.startswith("rgb") for c in pair) and pair
+
+    return wait_for(colours, 5.0, "its colours")
 
 
 def test_the_staged_server_fills_the_first_screen_and_a_viewer_follows(board, two_browsers):
