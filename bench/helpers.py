@@ -86,7 +86,7 @@ class Dashboard:
         settings = {"stop_timeout": 1.0, "play_rate": 50.0, "play_burst": 50, **settings}
         with open(self.config, "w") as handle:
             for key, value in settings.items():
-                handle.write(f"{key} = {value!r}\n")
+                handle.write(f"{key} = {json.dumps(value) if isinstance(value, bool) else repr(value)}\n")
             for name, values in ALL_PORTS_FREE.items():
                 handle.write(f"[servers.{name}]\nport = {(ports or {}).get(name, values['port'])}\n")
         self.proc = None

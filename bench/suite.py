@@ -4,7 +4,7 @@ run where one exists; nothing here passes or fails.
     python -m bench                     # the full run (a few minutes), writes bench/results.json
     python -m bench --quick             # tiny sizes: a smoke run
     python -m bench --only lifecycle    # one section (latency, watcher, doing, viewers,
-                                        # lifecycle, burst), printed only
+                                        # lifecycle, burst, recording), printed only
 """
 
 import argparse
@@ -17,6 +17,7 @@ from bench.doing import section_doing
 from bench.fanout import section_viewers
 from bench.latency import section_latency
 from bench.lifecycle import section_lifecycle
+from bench.recording_cost import section_recording
 from bench.watching import section_watcher
 from supervisor.proc.host import raise_open_files_limit
 from supervisor.proc.sources import MECHANISMS, choose_source
@@ -74,6 +75,9 @@ def sizes_for(quick):
         "burst": 20 if quick else 500,
         "doing_children": (5,) if quick else (100, 1000),
         "stack_reads": 2 if quick else 20,
+        "recording_rounds": 10 if quick else 300,
+        "recording_seconds": 60 if quick else 3600,
+        "recording_seeks": 2 if quick else 10,
     }
 
 
@@ -84,6 +88,7 @@ SECTIONS = {
     "viewers": section_viewers,
     "lifecycle": section_lifecycle,
     "burst": section_burst,
+    "recording": section_recording,
 }
 
 

@@ -11,8 +11,8 @@ from supervisor.core.catalog import PROJECT_ROOT
 def create_app(config=None):
     """The app: defaults → config file → environment (FORKWATCH_*) → `config` overrides.
 
-    Starts the supervisor core (watcher, watchdog). Call `app.forkwatch_shutdown()` to
-    stop every server, client and background task.
+    Starts the supervisor core (watcher, watchdog, recorder). Call `app.forkwatch_shutdown()`
+    to stop every server, client and background task.
     """
     from supervisor.core import config as settings_module
     from supervisor.core import lesson as lesson_module
@@ -20,7 +20,8 @@ def create_app(config=None):
     from supervisor.core.comparison_run import Comparisons
     from supervisor.core.fork_clients import ForkClients
     from supervisor.core.manager import Manager
-    from supervisor.web import api, hall, live, source, views
+    from supervisor.core.recording import Recording
+    from supervisor.web import api, hall, live, replay, source, views
     from supervisor.web.extensions import new_socketio
     from supervisor.web.play import RateLimiter
 
@@ -59,17 +60,23 @@ def create_app(config=None):
         raise
     app.extensions["forkwatch"] = manager
     app.extensions["forkwatch_clients"] = clients
-    app.extensions["forkwatch_classroom"] = Classroom(manager, clients, comparisons, lesson)
+    classroom = Classroom(manager, clients, comparisons, lesson)
+    app.extensions["forkwatch_classroom"] = classroom
     app.extensions["forkwatch_limiter"] = RateLimiter(settings["play_rate"], settings["play_burst"])
     app.extensions["forkwatch_stack_limiter"] = RateLimiter(settings["play_rate"], settings["play_burst"])
     socketio = new_socketio(app, settings)
     app.extensions["forkwatch_socketio"] = socketio
     socketio.on_namespace(live.LiveNamespace(live.NAMESPACE, app))
     manager.subscribe(live.fan_out(socketio))
+    recording = Recording.start(manager, settings)
+    app.extensions["forkwatch_recording"] = recording
+    if recording.store is not None:
+        classroom.stage_recordings(recording.store)
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(hall.bp)
+    app.register_blueprint(replay.bp)
     app.register_blueprint(source.bp)
     api.json_errors(app)
     app.after_request(views.security_headers)
@@ -80,6 +87,7 @@ def create_app(config=None):
         manager.stop_all()  # a comparison or lesson step under way starts nothing more
         comparisons.wait(10.0)
         manager.shutdown()
+        recording.close()
 
     app.forkwatch_shutdown = shutdown
     return app

@@ -52,6 +52,14 @@ def parse_args(argv):
         metavar="FILE",
         help="the lesson plan to walk through (TOML; default: the lecture's, supervisor/core/lesson.toml)",
     )
+    parser.add_argument(
+        "--no-recording",
+        dest="recording",
+        action="store_const",
+        const=False,
+        default=None,
+        help="record nothing this run (default: every demo is recorded for replay)",
+    )
     return parser.parse_args(argv)
 
 
@@ -93,6 +101,7 @@ def main(argv=None):
         "token": args.token,
         "config_file": args.config,
         "lesson": args.lesson,
+        "recording": args.recording,
     }
     try:
         app = create_app(overrides)

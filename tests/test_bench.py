@@ -23,10 +23,16 @@ def test_the_benchmarks_run_end_to_end_at_tiny_sizes(tmp_path):
         "forking_burst",
         "doing_cost",
         "stack_ms",
+        "recording_cost",
+        "recording_open_and_seek",
     ):
         assert key in results, key
     for mechanism in results["machine"]["mechanisms"]:
         assert results["fork_to_viewer_ms"][mechanism]["n"] == 5
+    cost = results["recording_cost"]
+    assert cost["fork_to_viewer_ms"]["on"]["n"] == cost["fork_to_viewer_ms"]["off"]["n"] == 10
+    assert cost["size"]["forks"] == 10 and cost["size"]["bytes_per_1000_forks"] > 0
+    assert results["recording_open_and_seek"]["ms"]["open_and_seek"]["n"] == 2
     burst = results["forking_burst"]
     assert (
         burst["forking_clock"]["answered"]

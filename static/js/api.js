@@ -1,16 +1,24 @@
-// Talking to the JSON API: every POST carries the page's CSRF token; errors become
-// exceptions whose message is the server's sentence.
+// Talking to the JSON API: every change (POST, PATCH, DELETE) carries the page's CSRF
+// token; errors become exceptions whose message is the server's sentence.
 const csrfMeta = document.querySelector('meta[name="csrf-token"]');
 const csrf = csrfMeta ? csrfMeta.content : "";
 
-export async function post(url, body) {
+export function post(url, body) {
+  return request("POST", url, body);
+}
+
+export function getJSON(url) {
+  return request("GET", url);
+}
+
+export async function request(method, url, body) {
   let response;
   try {
     response = await fetch(url, {
-      method: "POST",
+      method,
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify(body ?? {}),
+      headers: method === "GET" ? {} : { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: method === "GET" ? undefined : JSON.stringify(body ?? {}),
     });
   } catch (err) {
     throw new Error("the dashboard cannot be reached");

@@ -5,115 +5,33 @@ import { notify, post } from "./api.js";
 import { setupCodePane } from "./code_pane.js";
 import { setupCompare } from "./compare.js";
 import { confirmed } from "./confirm.js";
-import { fmtTime } from "./dom.js";
 import { setupGames } from "./games.js";
 import { setupKeys } from "./keys.js";
 import { setupLesson } from "./lesson.js";
-import {
-  LIVE_STATES, addTimeline, appendConsole, card, renderInfo, renderMode, renderTree, renderUptime, resetTimeline,
-  showOptions,
-} from "./render.js";
+import { card, renderUptime } from "./render.js";
 import { setupStage } from "./stage.js";
+import { createStore } from "./store.js";
 
-const LEAVE_MS = 600;
 const initial = JSON.parse(document.getElementById("snapshot").textContent);
-const store = { role: initial.role, servers: new Map(), offset: 0 };
 const isInstructor = document.body.dataset.role === "instructor";
 // Server time = local time + offset, so ages are right even when the laptop's clock is not.
 const clock = { now: () => Date.now() / 1000 + store.offset };
-const dirty = new Set();
-let frame = null;
-
-function load(snapshot) {
-  if (snapshot.now) store.offset = snapshot.now - Date.now() / 1000;
-  for (const info of snapshot.servers) {
-    const server = { info, procs: new Map(), leaving: new Set() };
-    for (const proc of info.tree || []) server.procs.set(proc.pid, proc);
-    store.servers.set(info.name, server);
-    if (info.started_at) showOptions(info);
-    renderInfo(server, clock);
-    renderMode(info);
-    schedule(info.name);
-  }
-  resetTimeline(snapshot.events || []);
-  const mechanism = document.getElementById("mechanism");
-  if (mechanism && snapshot.mechanism) mechanism.textContent = `watching by ${snapshot.mechanism}`;
-  games.onSnapshot(snapshot);
-  compare.onSnapshot(snapshot);
-  lesson.onSnapshot(snapshot);
-  stage.onSnapshot(snapshot);
-  codePane.onSnapshot(snapshot);
-}
-
-function schedule(name) {
-  dirty.add(name);
-  if (frame === null) frame = requestAnimationFrame(flush);
-}
-
-function flush() {
-  frame = null;
-  for (const name of dirty) {
-    const server = store.servers.get(name);
-    if (server) renderTree(server, clock, isInstructor);
-  }
-  dirty.clear();
-}
-
-function onServer(info) {
-  const server = store.servers.get(info.name);
-  if (!server) return;
-  const wasLive = LIVE_STATES.has(server.info.state);
-  Object.assign(server.info, info);
-  if (info.state === "STARTING") {
-    server.procs.clear(); // a start begins a new tree
-    server.info.started_at = info.t;
-    showOptions(info);
-    renderMode(info);
-    games.onStart(info.name);
-    // The console keeps the last run, below a separator, so two runs can be compared.
-    const pre = card(info.name)?.querySelector("pre.console");
-    if (!wasLive && pre && pre.childNodes.length) {
-      appendConsole(info.name, "separator", [`──── started again at ${fmtTime(info.t)} ────`]);
-    }
-  }
-  if (info.pid && LIVE_STATES.has(info.state) && !server.procs.has(info.pid)) {
-    server.procs.set(info.pid, { pid: info.pid, ppid: null, status: "running", create_time: info.t, peer: null });
-  }
-  if (!LIVE_STATES.has(info.state)) server.procs.clear();
-  renderInfo(server, clock);
-  schedule(info.name);
-  stage.arrange();
-}
-
-function onProc(proc) {
-  const server = store.servers.get(proc.server);
-  if (!server) return;
-  if (proc.kind === "exit") {
-    if (!server.procs.has(proc.pid)) return;
-    server.leaving.add(proc.pid);
-    schedule(proc.server);
-    setTimeout(() => {
-      server.leaving.delete(proc.pid);
-      server.procs.delete(proc.pid);
-      schedule(proc.server);
-    }, LEAVE_MS);
-    return;
-  }
-  const known = server.procs.get(proc.pid);
-  if (proc.kind === "doing" && !known) return; // news of a process already gone from the tree
-  server.procs.set(proc.pid, { ...(known || {}), ...proc });
-  schedule(proc.server);
-}
-
-function onStats(stats) {
-  const server = store.servers.get(stats.server);
-  if (!server) return;
-  for (const item of stats.procs) {
-    const proc = server.procs.get(item.pid);
-    if (proc) Object.assign(proc, item);
-  }
-  schedule(stats.server);
-}
+const { store, load, schedule, apply, kinds } = createStore({
+  clock,
+  isInstructor,
+  onLoad: (snapshot) => {
+    games.onSnapshot(snapshot);
+    codePane.onSnapshot(snapshot);
+    compare.onSnapshot(snapshot);
+    lesson.onSnapshot(snapshot);
+    stage.onSnapshot(snapshot);
+  },
+  onServer: (info) => {
+    if (info.state === "STARTING") games.onStart(info.name);
+    stage.arrange();
+  },
+});
+store.role = initial.role;
 
 // --- the connection ------------------------------------------------------------------
 
@@ -125,22 +43,19 @@ function setConn(kind, text) {
 
 const socket = io("/live", { transports: ["websocket", "polling"], reconnectionDelay: 500, reconnectionDelayMax: 2000 });
 const games = setupGames({ socket, store, isInstructor, clock });
+const codePane = setupCodePane({ socket, store, isInstructor });
 const compare = setupCompare({ store, isInstructor, clock });
 const lesson = setupLesson({ isInstructor });
 const stage = setupStage({ store, isInstructor, compare, redraw: schedule });
 setupKeys({ isInstructor, stage, lesson, optionsOf });
-const codePane = setupCodePane({ socket, store, isInstructor });
 socket.on("connect", () => setConn("live", "live"));
 socket.on("disconnect", () => setConn("connecting", "reconnecting…"));
 socket.on("connect_error", () => setConn("offline", "offline — retrying"));
 socket.on("snapshot", load);
-socket.on("server", onServer);
-socket.on("proc", onProc);
-socket.on("stats", onStats);
-socket.on("output", (out) => appendConsole(out.server, out.stream, out.lines));
-socket.on("event", addTimeline);
+for (const kind of kinds) socket.on(kind, (payload) => apply(kind, payload));
 socket.on("play", (play) => games.onPlay(play));
 socket.on("clients", (clients) => games.onClients(clients));
+socket.on("focus", (focus) => codePane.onFocus(focus));
 socket.on("stage", (next) => stage.onStage(next));
 socket.on("lesson", (next) => { lesson.onLesson(next); stage.fit(); });
 socket.on("compare", (run) => compare.onCompare(run));
@@ -149,7 +64,6 @@ window.addEventListener("resize", () => {
   for (const name of store.servers.keys()) schedule(name);
   compare.redrawAll();
 });
-socket.on("focus", (focus) => codePane.onFocus(focus));
 
 load(initial);
 setInterval(() => {

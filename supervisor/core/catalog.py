@@ -74,6 +74,11 @@ class Secret:
     high: int = 100
     words: str | None = None
 
+    @property
+    def kind(self):
+        """How a guess of it is read: "word" or "number" (the recordings hide it so)."""
+        return "word" if self.words else "number"
+
     def pick(self):
         if self.words:
             module, name = self.words.split(":")

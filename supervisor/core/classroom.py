@@ -41,6 +41,21 @@ class Classroom:
 
     # --- the stage --------------------------------------------------------------------
 
+    def stage_recordings(self, store):
+        """Recordings can be staged too, by their id (a recordings store: its get(id) is
+        refused for an id it does not have)."""
+
+        def known(name):
+            if not name.isdigit():
+                return False
+            try:
+                store.get(int(name))
+            except CommandError:
+                return False
+            return True
+
+        self.stageable["recording"] = known
+
     @property
     def stage(self):
         with self._lock:

@@ -7,11 +7,14 @@ A config file looks like this (every key optional):
     watch_mechanism = "auto"     # auto | netlink | procfs | psutil
     stop_timeout = 3.0
     autorestart = false
+    recording = true             # record every demo in recordings.sqlite3 (false: off)
+    max_recordings_mb = 200      # the oldest recordings go first above this size
 
     [servers.clock]
     port = 13091
 """
 
+import math
 import os
 import secrets
 import tomllib
@@ -41,6 +44,8 @@ DEFAULTS = {
     "max_fork_clients": 50,
     "py_spy": None,  # the py-spy to read stacks with (default: the one beside Python, else on PATH)
     "stack_timeout": 5.0,
+    "recording": True,
+    "max_recordings_mb": 200,
     "lesson": None,  # a lesson plan (TOML); None: supervisor/core/lesson.toml
 }
 ENVIRONMENT = {
@@ -89,6 +94,7 @@ def load(config_file=None, overrides=None, environ=None):
             except ValueError as exc:
                 raise ConfigError(f"{variable} must be a {kind.__name__}") from exc
     settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    check_recording(settings)
     settings["state_dir"] = settings["state_dir"] or user_state_dir()
     settings["runtime_dir"] = settings["runtime_dir"] or os.path.join(settings["state_dir"], "run")
     os.makedirs(settings["state_dir"], mode=0o700, exist_ok=True)
@@ -98,6 +104,14 @@ def load(config_file=None, overrides=None, environ=None):
     if not settings["secret_key"]:
         settings["secret_key"] = persistent_secret(settings["state_dir"], "secret_key", 32)
     return settings
+
+
+def check_recording(settings):
+    if not isinstance(settings["recording"], bool):
+        raise ConfigError("recording must be true or false")
+    cap = settings["max_recordings_mb"]
+    if isinstance(cap, bool) or not isinstance(cap, int | float) or not math.isfinite(cap) or cap <= 0:
+        raise ConfigError("max_recordings_mb must be a number of megabytes above 0")
 
 
 def persistent_secret(folder, name, size):

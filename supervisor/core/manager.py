@@ -20,7 +20,7 @@ from supervisor.core.events import EventLog
 from supervisor.core.guard import Guard
 from supervisor.core.process import CommandError, ManagedServer
 from supervisor.core.stacks import Stacks
-from supervisor.core.states import RUNNING_STATES, SIGNALLABLE_STATES, ServerState
+from supervisor.core.states import RUNNING_STATES, SIGNALLABLE_STATES, STOPPED_STATES, ServerState
 from supervisor.core.watcher import TreeWatcher
 from supervisor.proc import host, pystack
 from supervisor.proc.signals import SignalResult, signal_process
@@ -42,6 +42,7 @@ SIGNALS = {
         "SIGQUIT",
     )
 }
+STOPPED_NAMES = frozenset(state.name for state in STOPPED_STATES)
 OUTPUT_FLUSH_INTERVAL = 0.05
 OUTPUT_LINES_PER_FLUSH = 500
 STDIN_LINE_LIMIT = 200
@@ -63,6 +64,7 @@ class Manager:
         self.history = EventLog(self.settings.get("history", 2000))
         self._subscribers = []
         self._lock = threading.Lock()
+        self._output_lock = threading.RLock()
         self.open_files_limit = host.raise_open_files_limit()
         self.subreaper = host.become_subreaper()
         self.guard = Guard(self.settings.get("state_dir"), use_watchdog=self.settings.get("watchdog", True))
@@ -115,6 +117,10 @@ class Manager:
 
     def flush_output(self):
         for server in self.servers.values():
+            self._flush_output_of(server)
+
+    def _flush_output_of(self, server):
+        with self._output_lock:  # one flusher at a time: each server's lines stay in order
             batches, dropped = server.output.take_pending(OUTPUT_LINES_PER_FLUSH)
             if dropped:
                 self._publish(
@@ -140,6 +146,8 @@ class Manager:
                 self._subscribers.remove(callback)
 
     def _publish(self, kind, payload):
+        if kind == "server" and payload["state"] in STOPPED_NAMES and payload["name"] in self.servers:
+            self._flush_output_of(self.servers[payload["name"]])  # its last lines come before its end
         if kind == "event":
             payload = self.history.append(payload["server"], payload["kind"], payload["text"])
         with self._lock:
@@ -381,6 +389,8 @@ class Manager:
         if server.secret is None:
             raise CommandError(f"{name} has not been started yet, so it has no secret", 409)
         self.timeline(name, "secret", f"the instructor peeked at the secret of {name}")
+        # Not for the viewers (live broadcasts no "secret"); the recorder may show it from now on.
+        self._publish("secret", {"server": name, "revealed": True, "t": time.time()})
         return {"secret": server.secret}
 
     def new_round(self, name, epoch=None):

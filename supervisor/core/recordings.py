@@ -58,6 +58,12 @@ def _time(value, name):
     return float(value)
 
 
+def _kind(value):
+    if not isinstance(value, str) or not value.isidentifier() or len(value) > 40:
+        raise CommandError("kind must be the name of an event kind (server, proc, output, event, …)", 400)
+    return value
+
+
 def _meta(row, now):
     rid, title, started, ended, servers, forks, kills = row
     return {
@@ -106,16 +112,18 @@ class Recordings:
             raise CommandError(f"there is no recording {recording_id}", 404)
         return _meta(rows[0], time.time())
 
-    def events(self, recording_id, after=None, until=None, by="id", limit=EVENTS_LIMIT):
+    def events(self, recording_id, after=None, until=None, by="id", limit=EVENTS_LIMIT, kind=None):
         """Events of a recording in (after, until], by event id (`by="id"`, exact paging:
-        pass the last id seen as `after`) or by time (`by="t"`), at most `limit`."""
-        self.get(recording_id)
+        pass the last id seen as `after`) or by time (`by="t"`), at most `limit`; with
+        `kind`, only events of that kind (the timeline's are "event")."""
         limit = min(_whole_number(limit, "limit"), EVENTS_LIMIT_MAX)
+        where = "recording = ?" + (" AND kind = ?" if kind is not None else "")
+        args = [recording_id] + ([_kind(kind)] if kind is not None else [])
         if by == "id":
             low = _whole_number(after, "after") if after is not None else 0
             high = _whole_number(until, "until") if until is not None else None
-            sql = "SELECT id, t, kind, payload FROM events WHERE recording = ? AND id > ?"
-            args = [recording_id, low]
+            sql = f"SELECT id, t, kind, payload FROM events WHERE {where} AND id > ?"
+            args.append(low)
             if high is not None:
                 sql += " AND id <= ?"
                 args.append(high)
@@ -123,13 +131,11 @@ class Recordings:
         elif by == "t":
             low = _time(after, "after") if after is not None else float("-inf")
             high = _time(until, "until") if until is not None else float("inf")
-            sql = (
-                "SELECT id, t, kind, payload FROM events WHERE recording = ? AND t > ? AND t <= ?"
-                " ORDER BY t, id LIMIT ?"
-            )
-            args = [recording_id, low, high]
+            sql = f"SELECT id, t, kind, payload FROM events WHERE {where} AND t > ? AND t <= ? ORDER BY t, id LIMIT ?"
+            args += [low, high]
         else:
             raise CommandError('by must be "id" or "t"', 400)
+        self.get(recording_id)
         args.append(limit)
         return [_event(row) for row in self._query(sql, args)]
 

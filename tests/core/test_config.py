@@ -45,3 +45,22 @@ def test_missing_config_file_and_bad_environment(tmp_path):
         config.load(str(tmp_path / "nope.toml"), {"state_dir": str(tmp_path)}, {})
     with pytest.raises(config.ConfigError, match="FORKWATCH_PORT must be a int"):
         config.load(None, {"state_dir": str(tmp_path)}, {"FORKWATCH_PORT": "lots"})
+
+
+@pytest.mark.parametrize(
+    "line, words",
+    [
+        ("max_recordings_mb = 0", "max_recordings_mb must be a number of megabytes above 0"),
+        ('max_recordings_mb = "big"', "max_recordings_mb must be a number of megabytes above 0"),
+        ("max_recordings_mb = nan", "max_recordings_mb must be a number of megabytes above 0"),
+        ('recording = "yes"', "recording must be true or false"),
+    ],
+)
+def test_recording_settings_are_checked(tmp_path, line, words):
+    path = tmp_path / "forkwatch.toml"
+    path.write_text(line + "\n")
+    with pytest.raises(config.ConfigError, match=words):
+        config.load(str(path), {"state_dir": str(tmp_path)}, {})
+    path.write_text("recording = false\nmax_recordings_mb = 0.5\n")
+    settings = config.load(str(path), {"state_dir": str(tmp_path)}, {})
+    assert (settings["recording"], settings["max_recordings_mb"]) == (False, 0.5)

@@ -125,3 +125,19 @@ def test_open_files_limit_is_raised(manager):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert soft == hard or hard == resource.RLIM_INFINITY
     assert manager.subreaper is True
+
+
+def test_a_servers_last_console_lines_are_published_before_it_is_stopped(manager_factory):
+    manager, recorder = manager_factory()
+    start_ready(manager, "forking_clock", {"delay": 0})
+    manager.stop("forking_clock")
+    wait_state(manager, "forking_clock", "STOPPED")
+    events = [
+        (kind, payload)
+        for kind, payload in recorder.events
+        if payload.get("server", payload.get("name")) == "forking_clock"
+    ]
+    stopped = next(i for i, (kind, p) in enumerate(events) if kind == "server" and p["state"] == "STOPPED")
+    before = [line for kind, p in events[:stopped] if kind == "output" for line in p["lines"]]
+    assert "SIGTERM received, closing server" in before  # what it said while stopping
+    assert before == manager.output("forking_clock", 5000)["lines"]

@@ -73,6 +73,7 @@ def test_every_program_explains_itself(module):
 
 def test_clock_answers_ctime_and_prints_the_lecture_lines(run_server):
     server = run_server("clock", "--port", "0")
+    wait_for(lambda: len(server.output()) >= 2, what="the line after the address line")
     assert server.output()[1] == f"server is listening to {server.port}"
     with server.connect() as sock:
         answer = ask(sock)
@@ -233,6 +234,7 @@ def test_fork_demo_keeps_zombies_until_exit_and_reaps_with_flag(run_server):
 
 def test_forking_clock_forks_one_child_per_client(run_server):
     server = run_server("forking_clock", "--port", "0", "--delay", "0")
+    wait_for(lambda: len(server.output()) >= 2, what="the line after the address line")
     assert server.output()[1] == f"server is listening to {server.port}"
     with server.connect() as sock:
         assert CTIME.match(ask(sock).rstrip("\n"))

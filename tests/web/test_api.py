@@ -11,13 +11,14 @@ from tests.helpers import BEARER, browser_session, manager_of, wait_for, wait_st
 # --- auth on every control route ------------------------------------------------------------
 
 
-def control_routes(app):
+def control_routes(app, with_methods=False):
     routes = []
     for rule in app.url_map.iter_rules():
         view = app.view_functions[rule.endpoint]
         if getattr(view, "instructor_only", False):
-            url = rule.rule.replace("<name>", "clock").replace("<int:pid>", "1")
-            routes.append(url)
+            url = rule.rule.replace("<name>", "clock").replace("<int:pid>", "1").replace("<rid>", "1")
+            [method] = rule.methods - {"HEAD", "OPTIONS"}
+            routes.append((method, url) if with_methods else url)
     return routes
 
 
@@ -37,13 +38,13 @@ def test_every_control_route_is_enumerated(app):
     "intruders", "every control route without / with a wrong token (enumerated from the app)"
 )
 def test_every_control_route_refuses_without_the_token(app, client, report):
-    routes = control_routes(app)
+    routes = control_routes(app, with_methods=True)
     report["cases"] = 2 * len(routes)
-    for url in routes:
-        response = client.post(url, json={})
+    for method, url in routes:
+        response = client.open(url, method=method, json={})
         assert response.status_code == 401, url
         assert response.get_json() == {"error": "this needs the instructor's token"}
-        wrong = client.post(url, json={}, headers={"Authorization": "Bearer nope"})
+        wrong = client.open(url, method=method, json={}, headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 403, url
     assert all(s.state.name == "STOPPED" for s in manager_of(app).servers.values())
 

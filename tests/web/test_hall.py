@@ -62,6 +62,7 @@ def test_the_stage_goes_to_every_page(app, client):
         ({"kind": "server", "name": "nope"}, 404, "there is no server named 'nope'"),
         ({"kind": "stadium", "name": "x"}, 400, "kind must be one of"),
         ({"kind": 3}, 400, "kind must be text"),
+        ({"kind": "recording", "name": "999"}, 404, "there is no recording named '999'"),
         ([1], 400, "the body must be a JSON object"),
     ]:
         response = client.post("/api/stage", json=body, headers=BEARER)

@@ -1,0 +1,125 @@
+// The page's model of every server: its facts and its process tree, fed by events (live
+// from the socket, or read back from a recording) and rendered on animation frames.
+import { fmtTime } from "./dom.js";
+import {
+  LIVE_STATES, addTimeline, appendConsole, card, renderInfo, renderMode, renderTree, resetTimeline, showOptions,
+} from "./render.js";
+
+const LEAVE_MS = 600;
+
+// clock.now() is the time the page shows (server time, or a replay's position);
+// onLoad(snapshot) runs after each snapshot is loaded, onServer(info) after each server event.
+export function createStore({ clock, isInstructor, onLoad = () => {}, onServer: afterServer = () => {} }) {
+  const store = { servers: new Map(), offset: 0, leaveMs: LEAVE_MS };
+  const dirty = new Set();
+  let frame = null;
+
+  function schedule(name) {
+    dirty.add(name);
+    if (frame === null) frame = requestAnimationFrame(flush);
+  }
+
+  function flush() {
+    frame = null;
+    for (const name of dirty) {
+      const server = store.servers.get(name);
+      if (server) renderTree(server, clock, isInstructor);
+    }
+    dirty.clear();
+  }
+
+  function load(snapshot) {
+    if (snapshot.now) store.offset = snapshot.now - Date.now() / 1000;
+    for (const info of snapshot.servers) {
+      const server = { info, procs: new Map(), leaving: new Set() };
+      for (const proc of info.tree || []) server.procs.set(proc.pid, proc);
+      store.servers.set(info.name, server);
+      if (info.started_at) showOptions(info);
+      renderInfo(server, clock);
+      renderMode(info);
+      schedule(info.name);
+    }
+    resetTimeline(snapshot.events || []);
+    const mechanism = document.getElementById("mechanism");
+    if (mechanism && snapshot.mechanism) mechanism.textContent = `watching by ${snapshot.mechanism}`;
+    onLoad(snapshot);
+  }
+
+  function onServer(info) {
+    const server = store.servers.get(info.name);
+    if (!server) return;
+    const wasLive = LIVE_STATES.has(server.info.state);
+    Object.assign(server.info, info);
+    if (info.state === "STARTING") {
+      server.procs.clear(); // a start begins a new tree
+      server.info.started_at = info.t;
+      showOptions(info);
+      renderMode(info);
+      // The console keeps the last run, below a separator, so two runs can be compared.
+      const pre = card(info.name)?.querySelector("pre.console");
+      if (!wasLive && pre && pre.childNodes.length) {
+        appendConsole(info.name, "separator", [`──── started again at ${fmtTime(info.t)} ────`]);
+      }
+    }
+    if (info.pid && LIVE_STATES.has(info.state) && !server.procs.has(info.pid)) {
+      server.procs.set(info.pid, { pid: info.pid, ppid: null, status: "running", create_time: info.t, peer: null });
+    }
+    if (!LIVE_STATES.has(info.state)) server.procs.clear();
+    renderInfo(server, clock);
+    schedule(info.name);
+    afterServer(info);
+  }
+
+  function onProc(proc) {
+    const server = store.servers.get(proc.server);
+    if (!server) return;
+    if (proc.kind === "exit") {
+      if (!server.procs.has(proc.pid)) return;
+      if (!store.leaveMs) {
+        server.procs.delete(proc.pid); // no fading out (a replay jumping to a moment)
+        schedule(proc.server);
+        return;
+      }
+      server.leaving.add(proc.pid);
+      schedule(proc.server);
+      setTimeout(() => {
+        server.leaving.delete(proc.pid);
+        server.procs.delete(proc.pid);
+        schedule(proc.server);
+      }, store.leaveMs);
+      return;
+    }
+    const known = server.procs.get(proc.pid);
+    if (proc.kind === "doing" && !known) return; // news of a process already gone from the tree
+    server.procs.set(proc.pid, { ...(known || {}), ...proc });
+    schedule(proc.server);
+  }
+
+  function onStats(stats) {
+    const server = store.servers.get(stats.server);
+    if (!server) return;
+    for (const item of stats.procs) {
+      const proc = server.procs.get(item.pid);
+      if (proc) Object.assign(proc, item);
+    }
+    schedule(stats.server);
+  }
+
+  const handlers = {
+    server: onServer,
+    proc: onProc,
+    stats: onStats,
+    output: (out) => appendConsole(out.server, out.stream, out.lines),
+    event: addTimeline,
+  };
+
+  // One published event, by its kind; kinds the page does not show are ignored.
+  function apply(kind, payload) {
+    const handler = handlers[kind];
+    if (handler) handler(payload);
+  }
+
+  return { store, load, schedule, apply, kinds: Object.keys(handlers) };
+}
+
+export { LEAVE_MS };
