@@ -8,7 +8,10 @@ const WORDS = {
   exit: (count, server) => `${count} children of ${server} gone`,
 };
 
+// Folds `event` into the newest line when both belong to one burst (on a timeline that
+// asks for it: the live page's; a replay keeps every line, to jump to).
 export function foldBurst(list, event) {
+  if (list.dataset.fold !== "bursts") return false;
   const words = WORDS[event.kind];
   const top = list.firstElementChild;
   if (!words || !top || top.dataset.kind !== event.kind || top.dataset.server !== (event.server || "")) return false;

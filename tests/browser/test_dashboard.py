@@ -123,13 +123,14 @@ def test_viewer_sees_live_changes_but_has_no_controls(page, live):
 def test_an_error_shows_in_the_page(page, live):
     open_as_instructor(page, live)
     box = unfold(page, "forking_clock")
-    before = box.bounding_box()
+    where = "(n) => { const r = n.getBoundingClientRect(); return [r.x + scrollX, r.y + scrollY, r.width, r.height]; }"
+    before = box.evaluate(where)
     box.locator("input[name=delay]").fill("5000")
     box.locator("button[data-command=start]").click()
     # pinned to the card that caused it, over its edge: nothing moves
     notice = box.locator(".card-notice")
     expect(notice).to_contain_text("option delay must be between 0 and 120")
-    assert box.bounding_box() == before
+    assert box.evaluate(where) == before
     expect(page.locator("#notice")).to_be_hidden()
 
 
