@@ -81,9 +81,9 @@ class Classroom:
         """What a page joining now needs to follow the room: stage, lesson, last comparison."""
         return {"stage": self.stage, "lesson": self.lesson_state(), "compare": self.comparisons.last_run()}
 
-    def run_comparison(self, name, clients=None, seconds=None):
+    def run_comparison(self, name, clients=None, seconds=None, epoch=None):
         """Run a comparison and put it on stage: one click for the instructor."""
-        result = self.comparisons.start(name, clients, seconds)
+        result = self.comparisons.start(name, clients, seconds, epoch)
         self.set_stage("compare", name)
         return result
 
@@ -129,18 +129,21 @@ class Classroom:
         self.manager.announce("lesson", state)
         if position:
             self.manager.timeline(None, "lesson", f"step {position} of {count}: {state['title']}")
-            self.manager.in_background("lesson", f"step {position}", self._apply_current)
+            epoch = self.manager.epoch  # a "stop everything" after this Next cancels the step
+            self.manager.in_background("lesson", f"step {position}", lambda: self._apply_current(epoch))
         return state
 
-    def _apply_current(self):
+    def _apply_current(self, epoch):
         """Bring the room to the step the lesson is at now (a later Next wins)."""
         with self._apply_lock:
             with self._lock:
                 position = self.position
             if position:
-                self._apply(self.lesson.steps[position - 1])
+                self._apply(self.lesson.steps[position - 1], epoch)
 
-    def _apply(self, step):
+    def _apply(self, step, epoch):
+        if self.manager.epoch != epoch:
+            raise CommandError("cancelled: everything was stopped meanwhile", 409)
         wanted = dict(step.start)
         for name in sorted(self._lesson_started - set(wanted)):
             self._stop(name)
@@ -148,7 +151,6 @@ class Classroom:
         restarting = [name for name, options in wanted.items() if not self._runs_with(name, options)]
         if restarting or not step.clients:
             self._stop_clients_unless(dict(step.clients), restarting)
-        epoch = self.manager.epoch
         for name, options in wanted.items():
             if name in restarting:
                 self.manager.restart(name, options, epoch=epoch)
@@ -159,7 +161,9 @@ class Classroom:
                 self.clients.spawn(name, count)
         if step.run:
             self.comparisons.wait(COMPARISON_WAIT)  # one that a quick Next left running ends first
-            self.run_comparison(step.stage[1], *step.load)
+            if self.manager.epoch != epoch:
+                raise CommandError("cancelled: everything was stopped meanwhile", 409)
+            self.run_comparison(step.stage[1], *step.load, epoch=epoch)
         elif step.stage:
             self.set_stage(*step.stage)
 

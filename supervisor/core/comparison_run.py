@@ -140,7 +140,7 @@ def _percent(cpu_seconds, total):
 
 
 class ComparisonRun:
-    def __init__(self, comparison, clients, seconds, manager):
+    def __init__(self, comparison, clients, seconds, manager, epoch):
         self.comparison = comparison
         self.clients = clients
         self.seconds = seconds
@@ -150,7 +150,7 @@ class ComparisonRun:
         self.started = time.time()
         self.sides = [SideRun(side, side.options_for(seconds)) for side in comparison.sides]
         self._lock = threading.Lock()
-        self._epoch = manager.epoch
+        self._epoch = epoch  # a "stop everything" after it cancels the run
 
     def as_dict(self):
         with self._lock:
@@ -309,7 +309,10 @@ class Comparisons:
             run = self._run
         return run.as_dict() if run else None
 
-    def start(self, name, clients=None, seconds=None):
+    def start(self, name, clients=None, seconds=None, epoch=None):
+        """Run comparison `name` in the background (one at a time); `epoch` is the
+        manager's epoch the caller began in (default: now): a "stop everything" since then
+        cancels it."""
         comparison = self.known.get(name) if isinstance(name, str) else None
         if comparison is None:
             raise CommandError(f"there is no comparison named {str(name)[:60]!r}", 404)
@@ -328,7 +331,8 @@ class Comparisons:
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 raise CommandError(f"a comparison is running already ({self._run.comparison.title})", 409)
-            self._run = ComparisonRun(comparison, clients, float(seconds), self.manager)
+            epoch = self.manager.epoch if epoch is None else epoch
+            self._run = ComparisonRun(comparison, clients, float(seconds), self.manager, epoch)
             self._thread = threading.Thread(target=self._run.run, daemon=True, name=f"compare-{name}")
             run = self._run
         run.publish()

@@ -244,6 +244,8 @@ class Manager:
 
     def start(self, name, options=None):
         server = self.get(name)
+        if self._closed:  # a late restart, lesson step or comparison starts nothing now
+            raise CommandError("forkwatch is shutting down", 409)
         try:
             server.start(options)
         except OptionError as exc:

@@ -141,3 +141,10 @@ def test_a_servers_last_console_lines_are_published_before_it_is_stopped(manager
     before = [line for kind, p in events[:stopped] if kind == "output" for line in p["lines"]]
     assert "SIGTERM received, closing server" in before  # what it said while stopping
     assert before == manager.output("forking_clock", 5000)["lines"]
+
+
+def test_nothing_starts_once_the_manager_shut_down(manager):
+    manager.shutdown()
+    with pytest.raises(CommandError, match="forkwatch is shutting down"):
+        manager.start("clock")
+    assert manager.servers["clock"].state.name == "STOPPED"
