@@ -12,7 +12,7 @@ import pytest
 
 from supervisor.proc.stat import read_stat
 from tests import report as reliability_report
-from tests.helpers import ROOT, TOKEN, Dashboard, ServerProcess, app_config, make_manager, wait_for
+from tests.helpers import ROOT, ServerProcess, app_config, make_manager, running_dashboard, wait_for
 
 ME = os.getpid()
 
@@ -205,9 +205,7 @@ def browser_type_launch_args(browser_type_launch_args):
 @pytest.fixture(scope="session")
 def dashboard(tmp_path_factory):
     """One live dashboard for the module's tests; every test leaves it with nothing running."""
-    board = Dashboard(str(tmp_path_factory.mktemp("dashboard")), TOKEN).start()
-    yield board
-    board.stop()
+    yield from running_dashboard(tmp_path_factory, "dashboard")
 
 
 @pytest.fixture

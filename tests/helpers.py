@@ -332,6 +332,14 @@ class Dashboard(DashboardProcess):
         return code
 
 
+def running_dashboard(tmp_path_factory, name):
+    """A live dashboard in a folder of its own, for a fixture to yield from: stopped, and
+    its tree proven gone, when the fixture ends."""
+    board = Dashboard(str(tmp_path_factory.mktemp(name)), TOKEN).start()
+    yield board
+    board.stop()
+
+
 def open_as_instructor(page, board):
     page.goto(f"{board.url}?token={TOKEN}")
     expect(page.locator("#conn")).to_have_text("live")

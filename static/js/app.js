@@ -8,7 +8,8 @@ import { confirmed } from "./confirm.js";
 import { setupGames } from "./games.js";
 import { setupKeys } from "./keys.js";
 import { setupLesson } from "./lesson.js";
-import { card, renderUptime } from "./render.js";
+import { setupPairs } from "./pairs.js";
+import { appendConsole, card, renderUptime, resetConsole } from "./render.js";
 import { setupStage } from "./stage.js";
 import { createStore } from "./store.js";
 
@@ -20,6 +21,8 @@ const { store, load, schedule, apply, kinds } = createStore({
   clock,
   isInstructor,
   onLoad: (snapshot) => {
+    loadConsoles(snapshot);
+    pairs.onSnapshot(snapshot);
     games.onSnapshot(snapshot);
     codePane.onSnapshot(snapshot);
     compare.onSnapshot(snapshot);
@@ -30,8 +33,31 @@ const { store, load, schedule, apply, kinds } = createStore({
     if (info.state === "STARTING") games.onStart(info.name);
     stage.arrange();
   },
+  decorate: (server) => pairs.decorate(server),
+  keepConsole: true,
 });
 store.role = initial.role;
+
+// --- the consoles: the snapshot's last lines at once, then each live line once ---------
+
+const consoleFrom = new Map(); // server -> the number of its first console line not yet shown
+
+function loadConsoles(snapshot) {
+  for (const info of snapshot.servers) {
+    resetConsole(info.name);
+    appendConsole(info.name, "stdout", info.output || []);
+    consoleFrom.set(info.name, info.output_seq ?? 0);
+  }
+}
+
+// A live batch numbers its first line (`seq`): the lines the snapshot already showed are left out.
+function onOutput(out) {
+  const from = consoleFrom.get(out.server) ?? 0;
+  if (out.seq === undefined) return apply("output", out);
+  consoleFrom.set(out.server, Math.max(from, out.seq + out.lines.length));
+  const skip = Math.max(0, from - out.seq);
+  if (skip < out.lines.length) apply("output", { ...out, lines: out.lines.slice(skip), pids: (out.pids || []).slice(skip) });
+}
 
 // --- the connection ------------------------------------------------------------------
 
@@ -44,6 +70,7 @@ function setConn(kind, text) {
 const socket = io("/live", { transports: ["websocket", "polling"], reconnectionDelay: 500, reconnectionDelayMax: 2000 });
 const games = setupGames({ socket, store, isInstructor, clock });
 const codePane = setupCodePane({ socket, store, isInstructor });
+const pairs = setupPairs({ store, clock, schedule });
 const compare = setupCompare({ store, isInstructor, clock });
 const lesson = setupLesson({ isInstructor });
 const stage = setupStage({ store, isInstructor, compare, redraw: schedule });
@@ -52,9 +79,11 @@ socket.on("connect", () => setConn("live", "live"));
 socket.on("disconnect", () => setConn("connecting", "reconnecting…"));
 socket.on("connect_error", () => setConn("offline", "offline — retrying"));
 socket.on("snapshot", load);
-for (const kind of kinds) socket.on(kind, (payload) => apply(kind, payload));
+for (const kind of kinds) socket.on(kind, (payload) => (kind === "output" ? onOutput(payload) : apply(kind, payload)));
 socket.on("play", (play) => games.onPlay(play));
-socket.on("clients", (clients) => games.onClients(clients));
+socket.on("clients", (clients) => { games.onClients(clients); pairs.onClients(clients); });
+socket.on("client_output", pairs.onClientOutput);
+socket.on("story", pairs.onStory);
 socket.on("focus", (focus) => codePane.onFocus(focus));
 socket.on("stage", (next) => stage.onStage(next));
 socket.on("lesson", (next) => { lesson.onLesson(next); stage.fit(); });
@@ -89,11 +118,12 @@ async function command(name, what, form) {
   try {
     if (what === "start") await post(`${base}/start`, { options: optionsOf(form) });
     else if (what === "stop") await post(`${base}/stop`);
+    else if (what === "interrupt") await post(`${base}/interrupt`);
     else if (what === "restart") await post(`${base}/restart`, { options: optionsOf(form) });
     else if (what === "kill-children") {
       const result = await post(`${base}/kill-children`, { signal: "SIGKILL" });
       const skipped = result.skipped.length ? `; skipped ${result.skipped.length} zombies` : "";
-      notify(`kill_processes(): SIGKILL sent to ${result.killed.length} children${skipped}`, "info", form);
+      notify(`forkwatch killed ${result.killed.length} children from outside (SIGKILL)${skipped}`, "info", form);
     } else if (what === "new-round") {
       await post(`${base}/new-round`);
       notify(`${name}: a new round with a new secret`, "info", form);

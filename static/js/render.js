@@ -1,7 +1,6 @@
 // Rendering a server card from the store: facts, controls, the tree table, the console.
 import { el, fmtAge, fmtBytes, fmtTime } from "./dom.js";
 import { fillLegend } from "./glyphs.js";
-import { foldBurst } from "./timeline_fold.js";
 import { drawTree } from "./tree_svg.js";
 
 const LIVE_STATES = new Set(["STARTING", "RUNNING", "STOPPING"]);
@@ -30,6 +29,8 @@ export function renderInfo(server, clock) {
   setField(root, "exit", info.exit_code ?? "—");
   const reason = setField(root, "reason", info.reason || "");
   reason.hidden = !info.reason;
+  // An exit the program meant (finished) is calm; only a crash is an alarm.
+  root.dataset.exitClass = info.state === "EXITED" ? info.exit_class || "" : "";
   renderUptime(server, clock);
   const running = info.state === "RUNNING";
   for (const button of root.querySelectorAll("[data-command]")) {
@@ -37,7 +38,7 @@ export function renderInfo(server, clock) {
     if (command === "start") button.disabled = !["STOPPED", "EXITED", "FATAL"].includes(info.state);
     else if (command === "stop") button.disabled = !["STARTING", "RUNNING", "BACKOFF"].includes(info.state);
     else if (command === "restart") button.disabled = info.state === "STOPPING" || info.state === "STARTING";
-    else if (command === "kill-children") button.disabled = !running;
+    else if (command === "kill-children" || command === "interrupt") button.disabled = !running;
   }
   root.dataset.state = info.state;
 }
@@ -77,7 +78,7 @@ function childCount(server) {
   return count;
 }
 
-export function renderTree(server, clock, isInstructor) {
+export function renderTree(server, clock, isInstructor, extra) {
   const root = card(server.info.name);
   if (!root) return;
   const body = root.querySelector("table.tree tbody");
@@ -95,7 +96,7 @@ export function renderTree(server, clock, isInstructor) {
     legend.hidden = !procs.length;
   }
   root.querySelector("table.tree").hidden = !procs.length;
-  if (procs.length) drawTree(drawing, procs, server.info.pid, server.leaving);
+  if (procs.length) drawTree(drawing, procs, server.info.pid, server.leaving, extra);
   else drawing.replaceChildren();
 }
 
@@ -124,13 +125,17 @@ function row(proc, rootPid, clock, isInstructor) {
   return tr;
 }
 
-export function appendConsole(name, stream, lines) {
+// Console lines of one stream; `pids`, when known, says which process printed each.
+export function appendConsole(name, stream, lines, pids = []) {
   const root = card(name);
   if (!root) return;
-  const pre = root.querySelector("pre.console");
+  const pre = root.querySelector("pre.server-console");
   const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 20;
   const fragment = document.createDocumentFragment();
-  for (const line of lines) fragment.append(el("span", { class: stream, text: line + "\n" }));
+  lines.forEach((line, i) => {
+    const pid = pids[i];
+    fragment.append(el("span", { class: stream, text: line + "\n", "data-pid": pid, title: pid ? `printed by PID ${pid}` : null }));
+  });
   pre.append(fragment);
   while (pre.childNodes.length > CONSOLE_LINES) pre.firstChild.remove();
   if (atBottom) pre.scrollTop = pre.scrollHeight;
@@ -138,23 +143,15 @@ export function appendConsole(name, stream, lines) {
 
 export function resetConsole(name) {
   const root = card(name);
-  if (root) root.querySelector("pre.console").replaceChildren();
+  if (root) root.querySelector("pre.server-console").replaceChildren();
 }
 
 export function addTimeline(event) {
   const list = document.getElementById("timeline");
-  if (!list || list.querySelector(`[data-id="${event.id}"], [data-ids~="${event.id}"]`)) return;
-  if (foldBurst(list, event)) return;
+  if (!list || list.querySelector(`[data-id="${event.id}"]`)) return;
   const item = el(
     "li",
-    {
-      class: `k-${event.kind}`,
-      "data-id": event.id,
-      "data-kind": event.kind,
-      "data-server": event.server || "",
-      "data-t": event.t,
-      "data-first": event.text,
-    },
+    { class: `k-${event.kind}`, "data-id": event.id },
     el("time", { text: fmtTime(event.t) }),
     el("span", { text: event.text }),
   );

@@ -1,15 +1,19 @@
 // The page's model of every server: its facts and its process tree, fed by events (live
 // from the socket, or read back from a recording) and rendered on animation frames.
-import { fmtTime } from "./dom.js";
 import {
-  LIVE_STATES, addTimeline, appendConsole, card, renderInfo, renderMode, renderTree, resetTimeline, showOptions,
+  LIVE_STATES, addTimeline, appendConsole, renderInfo, renderMode, renderTree, resetConsole, resetTimeline, showOptions,
 } from "./render.js";
 
 const LEAVE_MS = 600;
 
 // clock.now() is the time the page shows (server time, or a replay's position);
-// onLoad(snapshot) runs after each snapshot is loaded, onServer(info) after each server event.
-export function createStore({ clock, isInstructor, onLoad = () => {}, onServer: afterServer = () => {} }) {
+// onLoad(snapshot) runs after each snapshot is loaded, onServer(info) after each server
+// event; decorate(server), when given, says what the drawing adds under each child
+// (pairs.js); keepConsole: a start goes on with the console (the live page: the server
+// adds a separator line) instead of a new one (a replay, as the recording keeps it).
+export function createStore({
+  clock, isInstructor, onLoad = () => {}, onServer: afterServer = () => {}, decorate = () => undefined, keepConsole = false,
+}) {
   const store = { servers: new Map(), offset: 0, leaveMs: LEAVE_MS };
   const dirty = new Set();
   let frame = null;
@@ -23,7 +27,7 @@ export function createStore({ clock, isInstructor, onLoad = () => {}, onServer: 
     frame = null;
     for (const name of dirty) {
       const server = store.servers.get(name);
-      if (server) renderTree(server, clock, isInstructor);
+      if (server) renderTree(server, clock, isInstructor, decorate(server));
     }
     dirty.clear();
   }
@@ -55,11 +59,7 @@ export function createStore({ clock, isInstructor, onLoad = () => {}, onServer: 
       server.info.started_at = info.t;
       showOptions(info);
       renderMode(info);
-      // The console keeps the last run, below a separator, so two runs can be compared.
-      const pre = card(info.name)?.querySelector("pre.console");
-      if (!wasLive && pre && pre.childNodes.length) {
-        appendConsole(info.name, "separator", [`──── started again at ${fmtTime(info.t)} ────`]);
-      }
+      if (!wasLive && !keepConsole) resetConsole(info.name);
     }
     if (info.pid && LIVE_STATES.has(info.state) && !server.procs.has(info.pid)) {
       server.procs.set(info.pid, { pid: info.pid, ppid: null, status: "running", create_time: info.t, peer: null });
@@ -109,7 +109,7 @@ export function createStore({ clock, isInstructor, onLoad = () => {}, onServer: 
     server: onServer,
     proc: onProc,
     stats: onStats,
-    output: (out) => appendConsole(out.server, out.stream, out.lines),
+    output: (out) => appendConsole(out.server, out.stream, out.lines, out.pids),
     event: addTimeline,
   };
 

@@ -1,6 +1,8 @@
 // The process tree drawn: the server as the root, children as nodes that pop in and
 // fade out, zombies greyed and dashed; each node's colour, badge and tooltip say what it
-// waits in (glyphs.js), a sleeping child's ring and number count its delay down.
+// waits in (glyphs.js), a sleeping child's ring and number count its delay down. `extra`
+// may add what goes under each child (below(proc, x, y, room) -> an SVG element) and a
+// taller row for it (rowHeight).
 import { svg } from "./dom.js";
 import { activityOf, badge, countdownRing } from "./glyphs.js";
 
@@ -16,7 +18,7 @@ function geometry(target) {
   return { WIDTH: Math.round(target.clientWidth) || WIDTH, RADIUS: radius, ROW: Math.round(radius * 2.9) };
 }
 
-export function drawTree(target, procs, rootPid, leaving) {
+export function drawTree(target, procs, rootPid, leaving, extra = {}) {
   const { WIDTH, RADIUS, ROW } = geometry(target);
   const all = procs.filter((p) => p.pid !== rootPid);
   const children = all.slice(0, MOST_DRAWN);
@@ -24,7 +26,9 @@ export function drawTree(target, procs, rootPid, leaving) {
   const fits = Math.max(2, Math.floor(WIDTH / (RADIUS * 2.6)));
   const perRow = Math.min(fits, Math.max(6, Math.min(14, Math.ceil(Math.sqrt(children.length * 3)))));
   const rows = Math.ceil(children.length / perRow);
-  const height = RADIUS * 2 + ROW * rows + 12 + (hidden ? 30 : 0);
+  const rowHeight = Math.max(ROW, extra.rowHeight || 0);
+  const rootY = RADIUS + 6;
+  const height = rootY + RADIUS + 6 + rowHeight * rows + (hidden ? 30 : 0);
   target.setAttribute("viewBox", `0 0 ${WIDTH} ${height}`);
   const known = new Set();
   for (const node of target.querySelectorAll("g.node")) known.add(Number(node.dataset.pid));
@@ -32,13 +36,12 @@ export function drawTree(target, procs, rootPid, leaving) {
   const root = procs.find((p) => p.pid === rootPid);
   if (!root) return;
   const rootX = WIDTH / 2;
-  const rootY = RADIUS + 6;
   const placed = [];
   children.forEach((proc, index) => {
     const row = Math.floor(index / perRow);
     const inRow = Math.min(perRow, children.length - row * perRow);
     const gap = WIDTH / (inRow + 1);
-    placed.push({ proc, x: gap * ((index % perRow) + 1), y: rootY + ROW * (row + 1) });
+    placed.push({ proc, x: gap * ((index % perRow) + 1), y: rootY + ROW + rowHeight * row, room: gap });
   });
   const edges = svg("g");
   for (const { x, y } of placed) {
@@ -46,11 +49,13 @@ export function drawTree(target, procs, rootPid, leaving) {
   }
   target.append(edges);
   target.append(node(root, rootX, rootY, "root", known, RADIUS));
-  for (const { proc, x, y } of placed) {
+  for (const { proc, x, y, room } of placed) {
     const kind = proc.status === "zombie" ? "zombie" : "";
     const g = node(proc, x, y, kind, known, RADIUS);
     if (leaving && leaving.has(proc.pid)) g.classList.add("leave");
     target.append(g);
+    const more = extra.below ? extra.below(proc, x, y + RADIUS, room) : null;
+    if (more) target.append(more);
   }
   if (hidden) {
     const more = svg("text", { class: "more", x: WIDTH / 2, y: height - 12, "text-anchor": "middle" });

@@ -30,6 +30,7 @@ class Option:
     low: float | None = None
     high: float | None = None
     needs: str | None = None  # a number option that must be above 0 when this one is on
+    ends: str | None = None  # a bool option that makes the program end: why, in words
 
     def parse(self, value):
         if self.kind is bool:
@@ -100,6 +101,7 @@ class ServerSpec:
     secret: Secret | None = None
     reads_stdin: bool = False
     unix_socket: str | None = None  # file name in the runtime folder
+    quits_on: tuple | None = None  # (the input line that ends it, why in words)
     package: str = "servers"  # the package holding `module`
     forks: bool = False  # it can have child processes (kill_processes() applies)
 
@@ -154,7 +156,14 @@ CATALOG = (
         client="clock",
         description="TCPServer + StreamRequestHandler: a 25-byte question, a ctime() answer.",
         options=(
-            Option("once", bool, False, "--once", "handle_request(): serve one client, then exit"),
+            Option(
+                "once",
+                bool,
+                False,
+                "--once",
+                "handle_request(): serve one client, then exit",
+                ends="served one request, as handle_request() does",
+            ),
             Option("threading", bool, False, "--threading", "a thread per client"),
             WORK,
             BUSY,
@@ -198,9 +207,10 @@ CATALOG = (
         port=None,
         protocol="none",
         client=None,
-        description="fork.py: each Enter forks a child that says hello; q quits.",
+        description="fork.py: forks a child that says hello, then again on each line; q quits.",
         options=(Option("reap", bool, False, "--reap", "reap exited children"),),
         reads_stdin=True,
+        quits_on=("q", "quit on q, as fork.py does"),
         forks=True,
     ),
     ServerSpec(
@@ -215,7 +225,15 @@ CATALOG = (
             Option("delay", float, 10.0, "--delay", "seconds a child waits before answering", 0, 120),
             Option("busy", bool, False, "--busy", "spend the delay as CPU work (each child on a core)"),
             Option("reap", bool, False, "--reap", "reap exited children (off: they stay zombies)"),
-            Option("max_children", int, 100, "--max-children", "live children at most", 1, 2000),
+            Option(
+                "max_children",
+                int,
+                100,
+                "--max-children",
+                "children not yet reaped at most, zombies included; past it a client gets `server busy`",
+                1,
+                2000,
+            ),
         ),
         forks=True,
     ),
@@ -223,7 +241,7 @@ CATALOG = (
         name="web",
         title="Our web server",
         module="web",
-        port=8080,
+        port=8000,
         protocol="http",
         client="web",
         description="BaseHTTPServer: GET / says hello client, any other path is a real 404.",

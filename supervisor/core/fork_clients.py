@@ -2,9 +2,14 @@
 
 Each batch is one process group (the first client leads it), recorded with the guard so
 it cannot outlive the dashboard. Progress and exits are reported as timeline events and
-as a `clients` event with the current groups.
+as a `clients` event with the current groups. Each client's own lines (`client is
+connected`, `client sleeps for 7 seconds`) are its server's clients console
+(`client_output` events, the last CLIENT_LINES kept for a page that opens later); once it
+says it is connected, its address is read from its socket, so the page and the timeline
+pair it with the child that serves it (that child's peer).
 """
 
+import collections
 import logging
 import os
 import signal
@@ -17,9 +22,13 @@ from supervisor.core.catalog import PROJECT_ROOT
 from supervisor.core.process import CommandError
 from supervisor.core.states import ServerState
 from supervisor.proc.signals import signal_group
+from supervisor.proc.sockets import address_towards
 from supervisor.proc.stat import create_time_of
 
 log = logging.getLogger(__name__)
+CLIENT_LINES = 200
+LINE_LIMIT = 2000
+CONNECTED = "client is connected"
 
 
 class ClientBatch:
@@ -28,6 +37,7 @@ class ClientBatch:
         self.server = server
         self.port = port
         self.procs = []
+        self.addresses = {}  # pid -> "host:port" of its connection
         self.pgid = None
         self.created = None
         self.spawning = True
@@ -42,6 +52,10 @@ class ClientBatch:
             "count": len(self.procs),
             "alive": len(self.alive()),
             "pids": [p.pid for p in self.procs],
+            "clients": [
+                {"pid": p.pid, "address": self.addresses.get(p.pid), "alive": p.poll() is None}
+                for p in self.procs
+            ],
         }
 
 
@@ -51,11 +65,17 @@ class ForkClients:
         self.limit = limit
         self._batches = {}
         self._next_id = 1
+        self._lines = {}  # server -> deque of {pid, text}
         self._lock = threading.Lock()
 
     def describe(self):
         with self._lock:
             return [batch.describe() for batch in self._batches.values()]
+
+    def lines(self):
+        """{server: [{pid, text}]}: the last lines of each server's clients console."""
+        with self._lock:
+            return {server: list(lines) for server, lines in self._lines.items()}
 
     def _publish(self):
         self.manager.publish_clients(self.describe())
@@ -93,8 +113,8 @@ class ForkClients:
                 proc = subprocess.Popen(
                     argv,
                     stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
                     env=env,
                     cwd=PROJECT_ROOT,
                     **group,
@@ -120,9 +140,29 @@ class ForkClients:
         self._end_if_finished(batch)
 
     def _wait(self, batch, proc):
+        """Read the client's console to its end, then collect its exit."""
+        with proc.stdout:
+            for raw in iter(lambda: proc.stdout.readline(LINE_LIMIT), b""):
+                self._on_line(batch, proc.pid, raw.decode("utf-8", "replace").rstrip("\r\n"))
         proc.wait()
+        address = batch.addresses.get(proc.pid)
+        if address:
+            self.manager.narrator.client_gone(batch.server, address)
         self._end_if_finished(batch)
         self._publish()
+
+    def _on_line(self, batch, pid, text):
+        with self._lock:
+            lines = self._lines.setdefault(batch.server, collections.deque(maxlen=CLIENT_LINES))
+            lines.append({"pid": pid, "text": text})
+        self.manager.publish_client_output(batch.server, pid, [text])
+        if text == CONNECTED:
+            address = address_towards(pid, batch.port)
+            if address:
+                with self._lock:
+                    batch.addresses[pid] = address
+                self.manager.narrator.client_connected(batch.server, address, pid)
+                self._publish()
 
     def _end_if_finished(self, batch):
         with self._lock:

@@ -18,6 +18,7 @@ import time
 from supervisor.core.catalog import OptionError, build_catalog
 from supervisor.core.events import EventLog
 from supervisor.core.guard import Guard
+from supervisor.core.narrator import Narrator
 from supervisor.core.process import CommandError, ManagedServer
 from supervisor.core.stacks import Stacks
 from supervisor.core.states import RUNNING_STATES, SIGNALLABLE_STATES, STOPPED_STATES, ServerState
@@ -45,6 +46,7 @@ SIGNALS = {
 STOPPED_NAMES = frozenset(state.name for state in STOPPED_STATES)
 OUTPUT_FLUSH_INTERVAL = 0.05
 OUTPUT_LINES_PER_FLUSH = 500
+SNAPSHOT_OUTPUT_LINES = 200
 STDIN_LINE_LIMIT = 200
 
 
@@ -74,8 +76,11 @@ class Manager:
             mechanism=self.settings.get("watch_mechanism", "auto"),
             fast_interval=self.settings.get("poll_interval", 0.02),
         )
+        self.narrator = Narrator(self.timeline, self._publish, self._root_pid)
         self.servers = {
-            name: ManagedServer(spec, self._publish, self.watcher, self.guard, self.settings)
+            name: ManagedServer(
+                spec, self._publish, self.watcher, self.guard, self.settings, on_line=self.narrator.on_line
+            )
             for name, spec in self.catalog.items()
         }
         reader = pystack.StackReader(
@@ -116,6 +121,7 @@ class Manager:
             self.flush_output()
 
     def flush_output(self):
+        self.narrator.flush()
         for server in self.servers.values():
             self._flush_output_of(server)
 
@@ -131,8 +137,8 @@ class Manager:
                         "lines": [f"… {dropped} lines not shown live"],
                     },
                 )
-            for stream, lines in batches:
-                self._publish("output", {"server": server.name, "stream": stream, "lines": lines})
+            for batch in batches:
+                self._publish("output", {"server": server.name, **batch})
 
     # --- events -------------------------------------------------------------------------
 
@@ -150,6 +156,8 @@ class Manager:
             self._flush_output_of(self.servers[payload["name"]])  # its last lines come before its end
         if kind == "event":
             payload = self.history.append(payload["server"], payload["kind"], payload["text"])
+        elif kind == "server":
+            self.narrator.on_server(payload)  # the children's story is told before the server's end
         with self._lock:
             subscribers = list(self._subscribers)
         for callback in subscribers:
@@ -157,16 +165,12 @@ class Manager:
                 callback(kind, payload)
             except Exception:
                 log.exception("an event subscriber failed")
-        if kind == "proc" and payload["kind"] in ("fork", "exit"):
-            self._proc_timeline(payload)
+        if kind == "proc":
+            self.narrator.on_proc(payload)
 
-    def _proc_timeline(self, proc):
-        if proc["kind"] == "fork":
-            served = f" for {proc['peer']}" if proc.get("peer") else ""
-            text = f"{proc['server']} forked PID {proc['pid']}{served}"
-        else:
-            text = f"PID {proc['pid']} of {proc['server']} is gone"
-        self._publish("event", {"server": proc["server"], "kind": proc["kind"], "text": text})
+    def _root_pid(self, name):
+        server = self.servers.get(name)
+        return server.pid if server is not None else None
 
     def publish_play(self, payload):
         """A game move, for the room's live history (and the timeline)."""
@@ -178,6 +182,10 @@ class Manager:
 
     def publish_clients(self, groups):
         self._publish("clients", {"groups": groups})
+
+    def publish_client_output(self, server, pid, lines):
+        """Lines a fork client of `server` printed (its own console, not the server's)."""
+        self._publish("client_output", {"server": server, "pid": pid, "lines": lines})
 
     def announce(self, kind, payload):
         """A room-wide event that belongs to no one server (stage, lesson, compare)."""
@@ -222,11 +230,20 @@ class Manager:
         return info
 
     def snapshot(self):
+        """Everything a page needs when it connects: each server with its tree, the story of
+        each child, and its last console lines (`output`) with the number of the line after
+        them (`output_seq`; a live batch's `seq` numbers its first line)."""
+        servers = []
+        for name, server in self.servers.items():
+            info = self.server_detail(name)
+            info["output"], info["output_seq"] = server.output.tail_numbered(SNAPSHOT_OUTPUT_LINES)
+            info["stories"] = self.narrator.stories(name) if info["tree"] else []
+            servers.append(info)
         focus = self.focus
         if focus is not None and self.watcher.owner_of(focus["pid"]) is None:
             focus = None  # that process has exited
         return {
-            "servers": [self.server_detail(name) for name in self.servers],
+            "servers": servers,
             "events": self.history.after(0)[-200:],
             "mechanism": self.mechanism,
             "focus": focus,
@@ -329,7 +346,18 @@ class Manager:
         return {"stopping": stopped}
 
     def kill_children(self, name, signame="SIGKILL"):
-        return self.get(name).kill_children(signal_number(signame))
+        """kill_processes() done from outside: forkwatch signals every live child itself
+        (the server's active_processes never learns of it), and the timeline says so."""
+        sig = signal_number(signame)
+        result = self.get(name).kill_children(sig)
+        self.narrator.forkwatch_killed(
+            name, result["killed"], signal.Signals(sig).name, len(result["skipped"])
+        )
+        return result
+
+    def interrupt(self, name):
+        """Ctrl-C: SIGINT to the server process alone; it runs its own shutdown."""
+        return self.get(name).interrupt()
 
     def signal_process(self, pid, create_time, signame="SIGTERM"):
         """Signal one process, only if it is a live descendant of a managed server and
@@ -362,6 +390,8 @@ class Manager:
             )
         if result != SignalResult.SENT:
             raise CommandError(f"PID {pid} has exited", 404)
+        if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+            self.narrator.forkwatch_signalled(server_name, pid)
         self.timeline(server_name, "kill", f"{signame.upper()} sent to PID {pid} of {server_name}")
         return {"pid": pid, "signal": signame.upper(), "server": server_name}
 

@@ -1,17 +1,33 @@
-"""A server's console: its output pipes read to the end into a bounded buffer of lines.
+"""A server's console: its output read to the end, each line with the PID that wrote it,
+into a bounded buffer of numbered lines.
+
+A server's stdout and stderr are the writing ends of Unix stream sockets whose reading
+ends ask the kernel for the writer's credentials (SO_PASSCRED): the kernel never glues
+the bytes of two writers into one read, so every line is known to come from the server
+or from one of its forked children, even when they print at the same moment. Each
+writer's partial line waits apart from the others', so two processes' halves never mix.
 
 One huge line or a flood of them never fills memory: lines are cut at `max_line`
 characters and only the last `max_lines` are kept; the lines not yet published wait
-in the buffer for the manager's next batch.
+in the buffer for the manager's next batch. Every line gets a number (`seq`, counted from 0
+since the server was first started), so a page that receives the same line in its snapshot
+and in a live batch shows it once: a snapshot says where its lines end (`output_seq`), a
+batch where its lines begin.
 """
 
 import collections
-import os
+import socket
+import struct
 import threading
+
+CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
+CREDENTIALS_SPACE = socket.CMSG_SPACE(CREDENTIALS.size)
+READ_SIZE = 65536
 
 
 class OutputBuffer:
-    """The last `max_lines` lines of a server's output, each at most `max_line` characters.
+    """The last `max_lines` lines of a server's output, each at most `max_line` characters,
+    each numbered and with the PID that wrote it (None when unknown).
 
     Also keeps the lines not yet published, so the manager can send them in batches.
     """
@@ -21,38 +37,41 @@ class OutputBuffer:
         self._lines = collections.deque(maxlen=max_lines)
         self._pending = collections.deque(maxlen=max_lines)
         self._dropped = 0
+        self._seq = 0
         self._lock = threading.Lock()
 
-    def add(self, stream, text):
+    def add(self, stream, text, pid=None):
         if len(text) > self.max_line:
             text = text[: self.max_line] + f" … [{len(text) - self.max_line} characters cut]"
         with self._lock:
-            self._lines.append((stream, text))
+            line = (self._seq, stream, text, pid)
+            self._seq += 1
+            self._lines.append(line)
             if len(self._pending) == self._pending.maxlen:
                 self._dropped += 1
-            self._pending.append((stream, text))
+            self._pending.append(line)
 
     def tail(self, count=None):
         with self._lock:
-            lines = [text for _, text in self._lines]
+            lines = [text for _, _, text, _ in self._lines]
         return lines[-count:] if count else lines
 
+    def tail_numbered(self, count):
+        """(the last `count` lines, the number of the line after them)."""
+        with self._lock:
+            return [text for _, _, text, _ in list(self._lines)[-count:]], self._seq
+
     def take_pending(self, limit=None):
-        """[(stream, [lines])] in order, and how many lines were dropped unsent. With
-        `limit`, a flood sends only its newest `limit` lines."""
+        """The lines not yet published, as [{stream, lines, pids, seq}] in order, and how
+        many lines were dropped unsent. With `limit`, a flood sends only its newest
+        `limit` lines."""
         with self._lock:
             pending, self._pending = list(self._pending), collections.deque(maxlen=self._pending.maxlen)
             dropped, self._dropped = self._dropped, 0
         if limit is not None and len(pending) > limit:
             dropped += len(pending) - limit
             pending = pending[-limit:]
-        batches = []
-        for stream, text in pending:
-            if batches and batches[-1][0] == stream:
-                batches[-1][1].append(text)
-            else:
-                batches.append((stream, [text]))
-        return batches, dropped
+        return _batches(pending), dropped
 
     def clear(self):
         with self._lock:
@@ -60,41 +79,87 @@ class OutputBuffer:
             self._pending.clear()
 
 
-def read_lines(pipe, on_line, max_line):
-    """Read a pipe to EOF, calling on_line(text) per line. A line longer than max_line is
-    cut (the rest up to its newline discarded), so one huge line never fills memory;
-    invalid UTF-8 becomes U+FFFD; a last line without a newline is still delivered."""
-    fd = pipe.fileno()
-    partial = bytearray()
-    cut = 0
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
+def _batches(lines):
+    batches = []
+    for seq, stream, text, pid in lines:
+        last = batches[-1] if batches else None
+        if last and last["stream"] == stream and last["seq"] + len(last["lines"]) == seq:
+            last["lines"].append(text)
+            last["pids"].append(pid)
+        else:
+            batches.append({"stream": stream, "lines": [text], "pids": [pid], "seq": seq})
+    return batches
+
+
+def console_socket():
+    """(reader, writer): a Unix stream socket pair for one output stream of a program. The
+    writer becomes the program's stdout or stderr (close it here once the program has it);
+    `read_console` reads the reader."""
+    reader, writer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    return reader, writer
+
+
+class _LineCutter:
+    """One writer's bytes cut into lines: a line longer than max_line is cut (the rest up
+    to its newline discarded), invalid UTF-8 becomes U+FFFD, a trailing \\r is dropped."""
+
+    def __init__(self, max_line):
+        self.max_line = max_line
+        self.partial = bytearray()
+        self.cut = 0
+
+    def feed(self, chunk, emit):
         start = 0
         while True:
             end = chunk.find(b"\n", start)
             piece = chunk[start:] if end < 0 else chunk[start:end]
-            room = max_line + 1 - len(partial)
+            room = self.max_line + 1 - len(self.partial)
             if room > 0:
-                partial += piece[:room]
-            cut += max(0, len(piece) - max(room, 0))
+                self.partial += piece[:room]
+            self.cut += max(0, len(piece) - max(room, 0))
             if end < 0:
-                break
-            on_line(_line_text(partial, cut))
-            partial.clear()
-            cut = 0
+                return
+            self.end(emit)
             start = end + 1
-    if partial or cut:
-        on_line(_line_text(partial, cut))
-    pipe.close()
+
+    def end(self, emit):
+        text = bytes(self.partial).decode("utf-8", "replace").rstrip("\r")
+        if self.cut:
+            text += f" … [{self.cut} bytes cut]"
+        self.partial.clear()
+        self.cut = 0
+        emit(text)
+
+    @property
+    def empty(self):
+        return not self.partial and not self.cut
 
 
-def _line_text(raw, cut):
-    text = bytes(raw).decode("utf-8", "replace").rstrip("\r")
-    if cut:
-        text += f" … [{cut} bytes cut]"
-    return text
+def read_console(sock, on_line, max_line):
+    """Read a console socket to EOF, calling on_line(pid, text) per line, pid being the
+    process that wrote it. A last line without a newline is still delivered."""
+    writers = {}  # pid -> _LineCutter, only while that writer has a partial line
+    while True:
+        try:
+            data, ancillary, _, _ = sock.recvmsg(READ_SIZE, CREDENTIALS_SPACE)
+        except OSError:
+            break
+        if not data:
+            break
+        pid = _writer_of(ancillary)
+        cutter = writers.pop(pid, None) or _LineCutter(max_line)
+        cutter.feed(data, lambda text, pid=pid: on_line(pid, text))
+        if not cutter.empty:
+            writers[pid] = cutter
+    for pid, cutter in writers.items():
+        cutter.end(lambda text, pid=pid: on_line(pid, text))
+    sock.close()
+
+
+def _writer_of(ancillary):
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and len(data) >= CREDENTIALS.size:
+            pid = CREDENTIALS.unpack_from(data)[0]
+            return pid or None
+    return None

@@ -1,13 +1,14 @@
-"""ManagedServer: one lecture server as a subprocess — spawn, readiness, output, stop, exit.
+"""ManagedServer: one lecture server as a subprocess — spawn, readiness, output, Ctrl-C, stop, exit.
 
 A ManagedServer owns its state and changes it only through `_change_state`, which checks
 the allowed-from table in states.py and publishes one `server` event per change. Its
 threads only report (lines of output, "ready", "exited"); the state follows from them.
 
-It is longer than the other modules (about 460 lines) because it is one state machine:
-start, readiness, exit, backoff and stop share its lock and run ids, and splitting them
-would spread the only code that changes a server's state over several files. The console
-buffer lives in output.py, the OS work (signals, sockets, the kill of a tree) in proc/.
+It is longer than the other modules (about 520 lines) because it is one state machine:
+start, readiness, Ctrl-C, exit, backoff and stop share its lock and run ids, and splitting
+them would spread the only code that changes a server's state over several files. The
+console lives in output.py, the words of an exit in exits.py, the OS work (signals,
+sockets, the kill of a tree) in proc/.
 """
 
 import logging
@@ -20,12 +21,15 @@ import threading
 import time
 
 from supervisor.core.catalog import PROJECT_ROOT
-from supervisor.core.output import OutputBuffer, read_lines
+from supervisor.core.exits import classify
+from supervisor.core.output import OutputBuffer, console_socket, read_console
 from supervisor.core.states import (
     ALLOWED_FROM,
+    INTERRUPTIBLE_STATES,
     SIGNALLABLE_STATES,
     STARTABLE_STATES,
     STOPPABLE_STATES,
+    ExitClass,
     ServerState,
 )
 from supervisor.proc import pystack, sockets
@@ -48,7 +52,7 @@ class CommandError(Exception):
 
 
 class ManagedServer:
-    def __init__(self, spec, publish, watcher, guard, settings):
+    def __init__(self, spec, publish, watcher, guard, settings, on_line=None):
         self.spec = spec
         self.name = spec.name
         self._publish = publish  # publish(kind, payload)
@@ -62,12 +66,17 @@ class ManagedServer:
         self.unix_path = None
         self.started_at = None
         self.exit_code = None
+        self.exit_class = None
         self.reason = None
         self.options = spec.parse_options({})
         self.secret = None
         self.output = OutputBuffer(
             settings.get("output_lines", 5000), settings.get("output_line_length", 2000)
         )
+        self._on_console = on_line  # on_line(server, pid, stream, text): who printed what
+        self._interrupted = False
+        self._exited = False  # the process of this run has ended by itself: too late to Stop it
+        self._last_input = None
         self._lock = threading.RLock()
         self._popen = None
         self._readers = []
@@ -103,6 +112,7 @@ class ManagedServer:
                 "port": self.port,
                 "reason": self.reason,
                 "exit_code": self.exit_code,
+                "exit_class": self.exit_class.value if self.exit_class else None,
                 "options": dict(self.options),
             }
             if for_event:
@@ -139,44 +149,52 @@ class ManagedServer:
                 self.secret = secret if secret is not None else self.spec.secret.pick()
             self._run_id += 1
             self._stop_requested = False
+            self._interrupted = False
+            self._exited = False
+            self._last_input = None
             self._stop_done.clear()
             self._startup_news.clear()
             self._address = None
             self.exit_code = None
+            self.exit_class = None
             self.pid = self.create_time = None
             self.port = self.spec.port
             self.unix_path = None
             argv = self._argv()
             env = self._env()
             self._change_state(ServerState.STARTING)
+            (out, out_writer), (err, err_writer) = console_socket(), console_socket()
             try:
                 self._popen = subprocess.Popen(
                     argv,
                     stdin=subprocess.PIPE if self.spec.reads_stdin else subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
+                    stdout=out_writer.fileno(),
+                    stderr=err_writer.fileno(),
                     env=env,
                     cwd=PROJECT_ROOT,
                     start_new_session=True,
                     close_fds=True,
                 )
             except OSError as exc:
+                for end in (out, err):
+                    end.close()
                 self._change_state(ServerState.FATAL, f"could not start: {exc}")
                 raise CommandError(f"{self.name} could not start: {exc}", 500) from exc
+            finally:
+                out_writer.close()  # the program holds them now: EOF comes when its tree is done
+                err_writer.close()
             self.pid = self._popen.pid
             self.create_time = create_time_of(self.pid)
             self.started_at = time.time()
             if self.create_time is not None:
                 self._guard.add(self.pid, self.create_time)
             run_id = self._run_id
+            if self.output.tail(1):  # a restart: the console goes on, with a separator
+                self.output.add("forkwatch", f"──── {self.name} started again as PID {self.pid} ────")
         self._timeline("start", f"{self.name} started as PID {self.pid}: {' '.join(argv[1:])}")
         self._readers = [
-            threading.Thread(
-                target=self._read, args=(self._popen.stdout, "stdout"), daemon=True, name=f"{self.name}-out"
-            ),
-            threading.Thread(
-                target=self._read, args=(self._popen.stderr, "stderr"), daemon=True, name=f"{self.name}-err"
-            ),
+            threading.Thread(target=self._read, args=(out, "stdout"), daemon=True, name=f"{self.name}-out"),
+            threading.Thread(target=self._read, args=(err, "stderr"), daemon=True, name=f"{self.name}-err"),
         ]
         for reader in self._readers:
             reader.start()
@@ -210,18 +228,20 @@ class ManagedServer:
         env.update(pystack.tracer_environment())  # under Yama's ptrace_scope 1: py-spy may read it
         return env
 
-    def _read(self, pipe, stream):
-        read_lines(pipe, lambda text: self._on_line(stream, text), self.output.max_line)
+    def _read(self, sock, stream):
+        read_console(sock, lambda pid, text: self._on_line(stream, pid, text), self.output.max_line)
         if stream == "stdout":
             self._startup_news.set()
 
-    def _on_line(self, stream, text):
-        self.output.add(stream, text)
+    def _on_line(self, stream, pid, text):
+        self.output.add(stream, text, pid)
         if stream == "stdout" and self._address is None:
             match = ADDRESS_LINE.match(text)
             if match:
                 self._address = match
                 self._startup_news.set()
+        if self._on_console is not None:
+            self._on_console(self.name, pid, stream, text)
 
     # --- the life of one run -----------------------------------------------------------
 
@@ -292,6 +312,7 @@ class ManagedServer:
         """The process has exited: clean its group, drain output, report the final state."""
         with self._lock:
             stopping = self._stop_requested
+            self._exited = not stopping  # a Stop from now on would never be reported
         if not stopping:
             self._kill_leftovers(popen.pid)
         if stopping:
@@ -317,10 +338,14 @@ class ManagedServer:
                 self._change_state(ServerState.FATAL, start_failure)
                 self._timeline("crash", f"{self.name} could not start: {start_failure}")
             else:
-                reason = describe_exit(returncode)
+                self.exit_class, reason = classify(
+                    returncode, self.spec, self.options, self._interrupted, self._last_input
+                )
                 self._change_state(ServerState.EXITED, reason)
-                self._timeline("finished" if returncode == 0 else "crash", f"{self.name} {reason}")
-                self._maybe_restart(ran_for)
+                verb = "finished" if self.exit_class is ExitClass.FINISHED else "crashed"
+                self._timeline(self.exit_class.value, f"{self.name} {verb}: {reason}")
+                if self.exit_class is ExitClass.CRASH:
+                    self._maybe_restart(ran_for)
 
     def _maybe_restart(self, ran_for):
         if not self.settings.get("autorestart", False):
@@ -358,7 +383,7 @@ class ManagedServer:
 
     # --- stop -------------------------------------------------------------------------
 
-    def stop(self):
+    def stop(self, reason=None):
         with self._lock:
             if self.state == ServerState.STOPPING:
                 raise CommandError(f"{self.name} is already stopping")
@@ -370,8 +395,10 @@ class ManagedServer:
                 return
             if self.state not in STOPPABLE_STATES:
                 raise CommandError(f"{self.name} is not running ({self.state.name.lower()})")
+            if self._exited:
+                raise CommandError(f"{self.name} has just ended by itself")
             self._stop_requested = True
-            self._change_state(ServerState.STOPPING)
+            self._change_state(ServerState.STOPPING, reason)
             popen = self._popen
         threading.Thread(
             target=self._stop_sequence, args=(popen,), daemon=True, name=f"{self.name}-stop"
@@ -420,9 +447,6 @@ class ManagedServer:
                 )
             else:
                 skipped.append({"pid": pid, "reason": "already gone"})
-        signame = signal.Signals(sig).name
-        text = f"{signame} to {len(killed)} children of {self.name}"
-        self._timeline("kill", text + (f": {', '.join(map(str, killed))}" if killed else ""))
         return {"killed": killed, "skipped": skipped}
 
     def send_stdin(self, line):
@@ -436,6 +460,49 @@ class ManagedServer:
                 self._popen.stdin.flush()
             except (BrokenPipeError, ValueError, OSError) as exc:
                 raise CommandError(f"{self.name} no longer reads its input") from exc
+            self._last_input = line
+
+    def interrupt(self):
+        """Ctrl-C, the lecture's way: SIGINT to the server process alone, as a terminal sends
+        it to its foreground program; the server runs its own shutdown (kill_processes()
+        for the forking server). If it has not exited `stop_timeout` seconds later,
+        forkwatch stops it as Stop does, and says so."""
+        with self._lock:
+            if self.state not in INTERRUPTIBLE_STATES:
+                raise CommandError(f"{self.name} is not running ({self.state.name.lower()})")
+            if self._interrupted:
+                raise CommandError(f"{self.name} already got Ctrl-C and is shutting down")
+            pid, created, popen, run_id = self.pid, self.create_time, self._popen, self._run_id
+            if signal_process(pid, created, signal.SIGINT) != SignalResult.SENT:
+                raise CommandError(f"{self.name} has already exited")
+            self._interrupted = True
+        timeout = self.settings.get("stop_timeout", 3.0)
+        self._timeline(
+            "interrupt", f"Ctrl-C: SIGINT to {self.name} (PID {pid}) alone; it runs its own shutdown"
+        )
+        threading.Thread(
+            target=self._after_interrupt, args=(run_id, popen, timeout), daemon=True, name=f"{self.name}-int"
+        ).start()
+        return self.describe()
+
+    def _after_interrupt(self, run_id, popen, timeout):
+        try:
+            popen.wait(timeout)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+        with self._lock:
+            if self._run_id != run_id or self.state not in STOPPABLE_STATES:
+                return
+            self._timeline(
+                "interrupt",
+                f"{self.name} has not exited {timeout:g} s after Ctrl-C; "
+                "forkwatch stops it as Stop does (SIGTERM to its group, then SIGKILL)",
+            )
+            try:
+                self.stop(f"still running {timeout:g} s after Ctrl-C; stopped")
+            except CommandError:
+                pass  # stopped meanwhile
 
     def wait_stopped(self, timeout):
         deadline = time.monotonic() + timeout
@@ -444,15 +511,3 @@ class ManagedServer:
                 return False
             time.sleep(0.01)
         return True
-
-
-def describe_exit(returncode):
-    if returncode is None:
-        return "exited"
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"was killed by {name}"
-    return f"exited with code {returncode}"

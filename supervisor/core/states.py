@@ -5,6 +5,11 @@ STOPPED --start--> STARTING --ready--> RUNNING --stop--> STOPPING --> STOPPED
                       +--died/timeout--> FATAL (could not start)
                                          +--died on its own--> EXITED
 EXITED --autorestart--> BACKOFF --delay--> STARTING;  too many quick deaths --> FATAL
+
+An EXITED server also has an exit class: FINISHED when it ended as it meant to (code 0:
+`--once` after its request, `q` in fork.py, the end of a Ctrl-C shutdown; or it died of the
+very signal someone sent it, as an uncaught Ctrl-C does), CRASH for a non-zero code or a
+signal nobody sent. Only a crash is restarted by autorestart.
 """
 
 import enum
@@ -33,6 +38,9 @@ SIGNALLABLE_STATES = frozenset({S.STARTING, S.RUNNING, S.STOPPING})
 # States in which nothing of the server is left.
 STOPPED_STATES = frozenset({S.STOPPED, S.EXITED, S.FATAL})
 
+# States in which Ctrl-C (SIGINT to the server process alone) may be sent.
+INTERRUPTIBLE_STATES = frozenset({S.RUNNING})
+
 # For each target state, the states it may be entered from.
 ALLOWED_FROM = {
     S.STARTING: frozenset({S.STOPPED, S.EXITED, S.FATAL, S.BACKOFF}),
@@ -43,3 +51,16 @@ ALLOWED_FROM = {
     S.EXITED: frozenset({S.RUNNING}),
     S.FATAL: frozenset({S.STARTING, S.BACKOFF, S.EXITED}),
 }
+
+
+class ExitClass(enum.Enum):
+    FINISHED = "finished"
+    CRASH = "crash"
+
+
+def exit_class(returncode, signals_sent=frozenset()):
+    """FINISHED for code 0 or death by a signal in `signals_sent` (those someone sent the
+    server on purpose); CRASH for any other code or signal."""
+    if returncode == 0 or (returncode is not None and returncode < 0 and -returncode in signals_sent):
+        return ExitClass.FINISHED
+    return ExitClass.CRASH

@@ -98,6 +98,15 @@ def peer_of(pid):
     return f"{peers[0][0]}:{peers[0][1]}" if peers else None
 
 
+def address_towards(pid, port):
+    """'host:port' of pid's own end of a TCP connection to `port`: a client's address, the
+    very peer the server's child that serves it has."""
+    for info in sockets_of(pid):
+        if info.kind == "tcp" and info.peer and info.peer[1] == port and info.local:
+            return f"{info.local[0]}:{info.local[1]}"
+    return None
+
+
 def port_holder(port, udp=False):
     """(pid, command line) of the process listening on port, or None."""
     kind = "udp" if udp else "tcp"

@@ -85,6 +85,12 @@ def restart(name):
     return jsonify(manager().restart_later(name, options)), 202
 
 
+@bp.post("/api/servers/<name>/interrupt")
+@instructor_required
+def interrupt(name):
+    return jsonify(manager().interrupt(name))
+
+
 @bp.post("/api/stop-all")
 @instructor_required
 def stop_all():

@@ -1,8 +1,8 @@
 """Socket.IO namespace /live: a snapshot on connect, then every event as it happens.
 
 Viewers and the instructor get the same stream. Control events (start, stop, restart,
-kill, kill_children, stdin, stop_all, focus) check the role on every call and answer
-through the ack: {ok, error, result}.
+interrupt, kill, kill_children, stdin, stop_all, focus) check the role on every call and
+answer through the ack: {ok, error, result}.
 """
 
 import logging
@@ -23,6 +23,8 @@ BROADCAST = (
     "event",
     "play",
     "clients",
+    "client_output",
+    "story",
     "focus",
     "stage",
     "lesson",
@@ -49,6 +51,7 @@ class LiveNamespace(Namespace):
         snapshot = current_app.extensions["forkwatch"].snapshot()
         snapshot["role"] = role
         snapshot["clients"] = current_app.extensions["forkwatch_clients"].describe()
+        snapshot["client_lines"] = current_app.extensions["forkwatch_clients"].lines()
         snapshot.update(current_app.extensions["forkwatch_classroom"].snapshot())
         emit("snapshot", snapshot)  # to this connection only
         return True
@@ -79,6 +82,10 @@ class LiveNamespace(Namespace):
     def on_restart(self, data=None):
         data = data if isinstance(data, dict) else {}
         return self._command(lambda m: m.restart_later(data.get("name"), data.get("options")))
+
+    def on_interrupt(self, data=None):
+        data = data if isinstance(data, dict) else {}
+        return self._command(lambda m: m.interrupt(data.get("name")))
 
     def on_kill(self, data=None):
         data = data if isinstance(data, dict) else {}

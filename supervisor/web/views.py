@@ -32,6 +32,7 @@ def index():
             **manager.snapshot(),
             "role": role,
             "clients": current_app.extensions["forkwatch_clients"].describe(),
+            "client_lines": current_app.extensions["forkwatch_clients"].lines(),
             **classroom.snapshot(),
         },
         lesson=classroom.describe_lesson(),

@@ -2,6 +2,7 @@
 back with the same forks, exits and console lines at the same times, scrubbed, and saved
 as one page that replays from disk with the network off."""
 
+import re
 import socket
 import time
 import urllib.request
@@ -40,6 +41,11 @@ def api(board, path):
     return board.api("GET", path)[1]
 
 
+def gone_text(texts, pid):
+    """The timeline's line for the end of child pid (`child 7086 …`, `zombie 7086 …`)."""
+    return next((text for text in texts if re.match(rf"(child|zombie) {pid} ", text)), None)
+
+
 def held_child(board, peer):
     tree = api(board, f"/api/servers/{SERVER}")["tree"]
     return next((proc for proc in tree if proc["peer"] == peer), None)
@@ -66,9 +72,9 @@ def demo(dashboard):
         kill = {"signal": "SIGKILL", "create_time": child["create_time"]}
         assert dashboard.api("POST", f"/api/processes/{child['pid']}/signal", kill)[0] == 200
         wait_for(
-            lambda: any(
-                e["text"] == f"PID {child['pid']} of {SERVER} is gone"
-                for e in api(dashboard, "/api/events")["events"]
+            lambda: gone_text(
+                [e["text"] for e in api(dashboard, "/api/events")["events"] if e["kind"] == "exit"],
+                child["pid"],
             ),
             what="the killed child's exit",
         )
@@ -171,7 +177,7 @@ def assert_on_time(what, shown, recorded, speed, pressed, started):
 def test_a_recorded_demo_replays_with_the_same_forks_exits_and_lines_at_the_same_times(page, dashboard, demo):
     meta = demo["meta"]
     assert len(demo["forks"]) == 2 and set(demo["exits"]) == {
-        f"PID {pid} of {SERVER} is gone" for pid in demo["forks"]
+        gone_text(demo["exits"], pid) for pid in demo["forks"]
     }
     recorded = [line for line, _ in demo["lines"]]
     assert recorded == demo["console"][-len(recorded) :]  # this run's lines, as the console showed them live
@@ -209,9 +215,11 @@ def test_scrubbing_and_the_timeline_land_on_the_state_of_that_moment(page, dashb
     expect_state_at(box, demo, meta["ended"])
     assert "SIGTERM received, closing server" in recorded_state(demo, meta["ended"])[2]
 
-    page.locator("#timeline li", has_text=f"PID {killed} of {SERVER} is gone").click()  # back to then
-    expect_state_at(box, demo, timeline[f"PID {killed} of {SERVER} is gone"])
-    assert killed not in recorded_state(demo, timeline[f"PID {killed} of {SERVER} is gone"])[1]
+    gone = gone_text(demo["exits"], killed)
+    assert gone.startswith(f"child {killed} killed by forkwatch")
+    page.locator("#timeline li", has_text=gone).click()  # back to then
+    expect_state_at(box, demo, timeline[gone])
+    assert killed not in recorded_state(demo, timeline[gone])[1]
     expect(page.locator("#timeline li", has_text="stop everything")).to_have_count(0)  # not yet
 
     moment = demo["forks"][answered] + 0.5  # both children asleep
@@ -233,10 +241,10 @@ def test_scrubbing_and_the_timeline_land_on_the_state_of_that_moment(page, dashb
         mark.click()
         titles.append(mark.get_attribute("title"))
         assert float(mark.get_attribute("data-t")) in [
-            t for text, t in timeline.items() if "forked PID" in text
+            t for text, t in timeline.items() if " forked child " in text
         ]
         expect_state_at(box, demo, float(mark.get_attribute("data-t")))
-    assert all(f"forked PID {pid} " in " ".join(titles) for pid in demo["forks"])
+    assert all(f"forked child {pid} " in " ".join(titles) for pid in demo["forks"])
 
 
 def test_an_exported_page_replays_from_disk_with_the_network_off(browser, dashboard, demo, tmp_path):
@@ -277,7 +285,7 @@ def test_an_exported_page_replays_from_disk_with_the_network_off(browser, dashbo
             [shown] = [at for text, at in seen["timeline"].items() if text.endswith(gone)]
             assert_on_time(f"{gone} at 4×", shown, t, 4, seen["pressed"], meta["started"])
         assert [line for line, _ in seen["lines"]] == [line for line, _ in demo["lines"]]
-        page.locator("#timeline li", has_text=f"{SERVER} forked PID {answered}").click()
+        page.locator("#timeline li", has_text=f"{SERVER} forked child {answered} ").click()
         expect(box.locator(f"tr[data-pid='{answered}']")).to_have_count(1)
         assert errors == []
         assert [url for url in requested if not url.startswith("file://")] == []

@@ -186,18 +186,19 @@ def test_output_flood_stays_bounded(manager_factory, report):
 
 
 def test_huge_line_is_cut_and_invalid_utf8_replaced():
-    from supervisor.core.output import read_lines
+    from supervisor.core.output import console_socket, read_console
 
-    read_fd, write_fd = os.pipe()
+    reader, writer = console_socket()
     payload = b"a" * 50_000 + b"\nbad \xff\xfe bytes\r\nlast without newline"
-    writer = threading.Thread(target=lambda: (os.write(write_fd, payload), os.close(write_fd)))
-    writer.start()
+    sender = threading.Thread(target=lambda: (writer.sendall(payload), writer.close()))
+    sender.start()
     lines = []
-    read_lines(os.fdopen(read_fd, "rb"), lines.append, 100)
-    writer.join()
-    assert lines[0] == "a" * 101 + " … [49899 bytes cut]"
-    assert lines[1] == "bad \ufffd\ufffd bytes"
-    assert lines[2] == "last without newline"
+    read_console(reader, lambda pid, text: lines.append((pid, text)), 100)
+    sender.join()
+    me = os.getpid()
+    assert lines[0] == (me, "a" * 101 + " … [49899 bytes cut]")
+    assert lines[1] == (me, "bad \ufffd\ufffd bytes")
+    assert lines[2] == (me, "last without newline")
 
 
 @pytest.mark.reliability("faults", "a server that closes stdout early")
@@ -206,3 +207,37 @@ def test_closing_stdout_early_does_not_end_the_server(manager_factory, report):
     start_ready(manager, "close_stdout")
     manager.stop("close_stdout")
     wait_state(manager, "close_stdout", "STOPPED")
+
+
+def test_the_console_numbers_its_lines_for_snapshots_and_batches():
+    from supervisor.core.output import OutputBuffer
+
+    console = OutputBuffer(max_lines=300)
+    for i in range(250):
+        console.add("stderr" if i in (100, 200) else "stdout", f"line {i}", pid=1000 + i)
+    lines, after = console.tail_numbered(200)
+    assert lines == [f"line {i}" for i in range(50, 250)] and after == 250
+    pending, dropped = console.take_pending(limit=160)
+    assert dropped == 90
+    assert [(b["stream"], b["seq"], len(b["lines"]), b["pids"][0]) for b in pending] == [
+        ("stdout", 90, 10, 1090),
+        ("stderr", 100, 1, 1100),
+        ("stdout", 101, 99, 1101),
+        ("stderr", 200, 1, 1200),
+        ("stdout", 201, 49, 1201),
+    ]
+    assert console.take_pending() == ([], 0)
+
+
+def test_a_restart_keeps_the_console_with_a_separator(manager):
+    server = start_ready(manager, "clock")
+    manager.stop("clock")
+    wait_state(manager, "clock", "STOPPED")
+    first = server.output.tail()
+    assert first[-1] == "SIGTERM received, closing server"
+    start_ready(manager, "clock")
+    wait_for(lambda: server.output.tail(1) == ["press ctrl c to stop server"], what="the second run's lines")
+    lines = server.output.tail()
+    assert lines[: len(first)] == first
+    assert lines[len(first)] == f"──── clock started again as PID {server.pid} ────"
+    assert lines[len(first) + 1].startswith("listening on tcp://")

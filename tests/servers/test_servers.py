@@ -4,6 +4,7 @@ One section a program, in the lecture's order; at about 560 lines it is longer t
 other test modules because it covers all nine programs and each one's fixes.
 """
 
+import contextlib
 import os
 import re
 import socket
@@ -314,24 +315,27 @@ def test_forking_clock_refuses_past_max_children(run_server):
 
 def test_forking_clock_sigterm_runs_kill_processes_and_children_do_not(run_server):
     server = run_server("forking_clock", "--port", "0", "--delay", "30")
-    holders = [server.connect() for _ in range(3)]
-    children = wait_for(
-        lambda: len(server.descendants()) == 3 and server.descendants(), what="three children"
-    )
-    # A child must not run the parent's shutdown: SIGTERM to one child only ends that child.
-    children[0].terminate()
-    wait_for(
-        lambda: len([p for p in server.descendants() if p.status() != "zombie"]) == 2, what="one child ended"
-    )
-    assert server.proc.poll() is None
-    server.stop()
+    with contextlib.ExitStack() as stack:
+        for _ in range(3):
+            stack.enter_context(server.connect())
+        children = wait_for(
+            lambda: len(server.descendants()) == 3 and server.descendants(), what="three children"
+        )
+        for proc in children:  # in active_processes before the stop, not only forked
+            server.wait_line(rf"^appending PID {proc.pid}$")
+        # A child must not run the parent's shutdown: SIGTERM to one child only ends that child.
+        children[0].terminate()
+        wait_for(
+            lambda: len([p for p in server.descendants() if p.status() != "zombie"]) == 2,
+            what="one child ended",
+        )
+        assert server.proc.poll() is None
+        server.stop()
     assert server.proc.returncode == 0
     killing = sorted(line for line in server.output() if line.startswith("-> killing process"))
     assert killing == sorted(f"-> killing process {proc.pid}" for proc in children)
     for proc in children:
         assert not psutil.pid_exists(proc.pid) or proc.status() == psutil.STATUS_ZOMBIE
-    for sock in holders:
-        sock.close()
 
 
 def test_forking_clock_short_question_and_silent_client(run_server):

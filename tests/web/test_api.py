@@ -101,6 +101,8 @@ def test_bearer_token_needs_no_csrf(app, client):
         ("/api/servers/forking_clock/start", {"options": [1]}, 400, "options must be an object"),
         ("/api/servers/clock/stop", {}, 409, "is not running"),
         ("/api/servers/clock/kill-children", {}, 409, "is not running"),
+        ("/api/servers/clock/interrupt", {}, 409, "clock is not running (stopped)"),
+        ("/api/servers/nope/interrupt", {}, 404, "no server named 'nope'"),
         ("/api/servers/clock/stdin", {"line": "x"}, 400, "does not read its input"),
         ("/api/servers/fork_demo/stdin", {}, 400, "line must be text"),
         ("/api/servers/fork_demo/stdin", {"line": "a\nb"}, 400, "without line breaks"),

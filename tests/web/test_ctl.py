@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.helpers import ROOT, TOKEN, child_env, wait_for
+from tests.helpers import ROOT, TOKEN, child_env, wait_for, wait_state
 
 CTL = [sys.executable, "-m", "supervisor", "ctl"]
 QUIET_ENV = ("FORKWATCH_TOKEN", "FORKWATCH_URL", "FORKWATCH_CONFIG", "FORKWATCH_HOST", "FORKWATCH_PORT")
@@ -280,17 +280,43 @@ def test_stop_all_stops_every_server(live, ctl):
     assert code == 0 and json.loads(out)["stopping"] == []
 
 
-def test_interrupt_on_a_dashboard_without_the_route_is_refused_clearly(live, ctl):
-    live.start_server("clock")
-    code, out, err = ctl("interrupt", "clock")
-    assert (code, out) == (1, "")
-    assert err.strip() == (
-        "forkwatch ctl: this dashboard has no interrupt command: "
-        "there is no such route (POST /api/servers/clock/interrupt)"
-    )
+def this_run(live, server, lines=None):
+    """(PIDs appended to active_processes, console lines) of this run of a server: from its
+    address line on (the session's dashboard keeps the console of earlier runs)."""
+    if lines is None:
+        lines = live.api("GET", f"/api/servers/{server['name']}/output?tail=200")[1]["lines"]
+    start = max(i for i, line in enumerate(lines) if line.endswith(f":{server['port']}"))
+    lines = lines[start:]
+    return [int(line.split()[-1]) for line in lines if line.startswith("appending PID ")], lines
+
+
+def test_interrupt_is_the_lectures_ctrl_c_and_the_server_shuts_down_its_own_way(live, ctl):
+    server = live.start_server("forking_clock", {"delay": 60})
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(sock) for sock in connect_clients(server["port"], 2)]
+        wait_for(lambda: len(children_of(live, "forking_clock")) == 2, what="two forked children")
+        wait_for(lambda: len(this_run(live, server)[0]) == 2, what="both in active_processes")
+        code, out, err = ctl("interrupt", "forking_clock")
+        assert code == 0, err
+        assert out.strip() == "forking_clock: SIGINT sent (the lecture's Ctrl-C)"
+        info = wait_state(live, "forking_clock", "EXITED")
+        assert (info["exit_code"], info["exit_class"]) == (0, "finished")
+        for sock in socks:
+            sock.settimeout(10)
+            assert sock.recv(10) == b""  # each child was killed by the server itself
+    code, out, err = ctl("tail", "forking_clock", "-n", "200")
+    assert code == 0, err
+    appended, lines = this_run(live, server, out.splitlines())
+    shutdown = lines[lines.index("ctrl c pressed, closing server") :]
+    assert [line for line in shutdown if not line.startswith("client is blocked")] == [
+        "ctrl c pressed, closing server",
+        f"active processes : {appended}",
+        *(f"-> killing process {pid}" for pid in appended),
+    ]
+    code, _, err = ctl("interrupt", "forking_clock")
+    assert code == 1 and "forking_clock is not running (exited)" in err
     code, _, err = ctl("interrupt", "no_such_server")
     assert code == 1 and "there is no server named 'no_such_server'" in err
-    assert state_of(live, "clock") == "RUNNING"
 
 
 # --- output and the timeline ------------------------------------------------------------------

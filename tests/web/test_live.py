@@ -26,6 +26,7 @@ def test_socket_viewer_gets_a_snapshot_and_cannot_control(app, client, report):
         ("start", {"name": "clock"}),
         ("stop", {"name": "clock"}),
         ("restart", {"name": "clock"}),
+        ("interrupt", {"name": "clock"}),
         ("kill", {"pid": 1, "create_time": 0}),
         ("kill_children", {"name": "clock"}),
         ("stdin", {"name": "fork_demo", "line": "q"}),
@@ -83,6 +84,44 @@ def test_socket_receives_live_events(app, client):
     )
     kinds = [m["args"][0]["kind"] for m in seen if m["name"] == "proc"]
     assert "fork" in kinds
+    sio.disconnect(namespace="/live")
+
+
+def test_socket_interrupt_is_ctrl_c_and_answers_through_the_ack(app):
+    sio = live_client(app, auth={"token": TOKEN})
+    ack = sio.emit("interrupt", {"name": "clock"}, namespace="/live", callback=True)
+    assert ack == {"ok": False, "error": "clock is not running (stopped)", "result": None}
+    sio.emit("start", {"name": "clock"}, namespace="/live", callback=True)
+    wait_state(manager_of(app), "clock", "RUNNING")
+    sio.get_received("/live")
+    ack = sio.emit("interrupt", {"name": "clock"}, namespace="/live", callback=True)
+    assert ack["ok"] is True and ack["result"]["name"] == "clock"
+    info = wait_state(manager_of(app), "clock", "EXITED")
+    assert (info["exit_code"], info["exit_class"]) == (0, "finished")
+    seen = []
+    wait_for(
+        lambda: seen.extend(received(sio, "event")) or any(e["kind"] == "finished" for e in seen),
+        what="the finished event",
+    )
+    assert [e["kind"] for e in seen if e["server"] == "clock"][-2:] == ["interrupt", "finished"]
+    sio.disconnect(namespace="/live")
+
+
+def test_the_snapshot_carries_the_console_so_a_late_page_sees_it(app):
+    manager = manager_of(app)
+    manager.start("fork_demo")
+    server = manager.servers["fork_demo"]
+    wait_for(
+        lambda: any(line.startswith("hello from child") for line in server.output.tail()), what="the hello"
+    )
+    sio = live_client(app)
+    snapshot = received(sio, "snapshot")[0]
+    demo = next(s for s in snapshot["servers"] if s["name"] == "fork_demo")
+    assert demo["output"] == server.output.tail(200)
+    assert any(line.startswith("hello from child") for line in demo["output"])
+    assert demo["output_seq"] == len(server.output.tail())  # the number of the line after them
+    assert {story["pid"] for story in demo["stories"]} <= {p["pid"] for p in demo["tree"]}
+    assert snapshot["client_lines"] == {}
     sio.disconnect(namespace="/live")
 
 

@@ -63,10 +63,16 @@ def fork_demo(app, client):
             assert held.recv(100) == b""  # the child is gone: EOF, or a reset for an unread question
         except ConnectionResetError:
             pass
-    events = client.get("/api/events?after=0").get_json()["events"]
-    forked = [int(re.search(r"PID (\d+)", e["text"]).group(1)) for e in events if e["kind"] == "fork"]
     client.post("/api/stop-all", headers=BEARER)
     wait_state(manager_of(app), "forking_clock", "STOPPED")
+
+    def forks_told():  # the timeline tells a fork a moment after it (its story is held 0.2 s)
+        events = client.get("/api/events?after=0").get_json()["events"]
+        return [
+            int(re.search(r"forked child (\d+)", e["text"]).group(1)) for e in events if e["kind"] == "fork"
+        ]
+
+    forked = wait_for(lambda: len(forks_told()) == 2 and forks_told(), what="both forks told")
     return finished(client), forked, child["pid"]
 
 

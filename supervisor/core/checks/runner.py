@@ -22,7 +22,8 @@ import time
 from supervisor.core.catalog import PROJECT_ROOT
 from supervisor.core.checks import base, exercise
 from supervisor.core.checks.tree import ProgramTree
-from supervisor.core.process import SECRET_ENV, describe_exit
+from supervisor.core.exits import describe_exit
+from supervisor.core.process import SECRET_ENV
 from supervisor.proc import limits as program_limits
 from supervisor.proc.signals import kill_tree_and_wait
 from supervisor.proc.stat import create_time_of
