@@ -7,6 +7,9 @@ import { svg } from "./dom.js";
 import { activityOf, badge, countdownRing } from "./glyphs.js";
 
 const WIDTH = 600;
+const BASE_RADIUS = 22; // a card's node, for which extra draws
+const BASE_ROW = 64; // a card's row, which extra.rowHeight is given against
+const BELOW = 20; // room under the last row for what extra.below draws
 const MOST_DRAWN = 120; // past this the table still lists every process; the drawing says how many more
 
 // The drawing's units are the screen's pixels (its width is the width it is shown at), so
@@ -26,9 +29,14 @@ export function drawTree(target, procs, rootPid, leaving, extra = {}) {
   const fits = Math.max(2, Math.floor(WIDTH / (RADIUS * 2.6)));
   const perRow = Math.min(fits, Math.max(6, Math.min(14, Math.ceil(Math.sqrt(children.length * 3)))));
   const rows = Math.ceil(children.length / perRow);
-  const rowHeight = Math.max(ROW, extra.rowHeight || 0);
+  // What goes under each child (extra) is drawn for a card's node size (BASE_RADIUS, rows of
+  // BASE_ROW) and scaled with the nodes, so it stays as legible as they are on the stage.
+  const scale = RADIUS / BASE_RADIUS;
+  const underRoom = (Math.max(0, (extra.rowHeight || BASE_ROW) - BASE_ROW) + (extra.below ? BELOW : 0)) * scale;
+  const rowHeight = ROW + underRoom;
   const rootY = RADIUS + 6;
-  const height = rootY + RADIUS + 6 + rowHeight * rows + (hidden ? 30 : 0);
+  const lowest = rows ? rootY + ROW + rowHeight * (rows - 1) + underRoom : rootY; // the last row, and what is under it
+  const height = lowest + RADIUS + 6 + (hidden ? 30 : 0);
   target.setAttribute("viewBox", `0 0 ${WIDTH} ${height}`);
   const known = new Set();
   for (const node of target.querySelectorAll("g.node")) known.add(Number(node.dataset.pid));
@@ -54,8 +62,11 @@ export function drawTree(target, procs, rootPid, leaving, extra = {}) {
     const g = node(proc, x, y, kind, known, RADIUS);
     if (leaving && leaving.has(proc.pid)) g.classList.add("leave");
     target.append(g);
-    const more = extra.below ? extra.below(proc, x, y + RADIUS, room) : null;
-    if (more) target.append(more);
+    const more = extra.below ? extra.below(proc, x, y + RADIUS, room / scale) : null;
+    if (more) {
+      more.setAttribute("transform", `translate(${x} ${y + RADIUS}) scale(${scale}) translate(${-x} ${-(y + RADIUS)})`);
+      target.append(more);
+    }
   }
   if (hidden) {
     const more = svg("text", { class: "more", x: WIDTH / 2, y: height - 12, "text-anchor": "middle" });

@@ -106,7 +106,7 @@ def test_the_staged_server_fills_the_first_screen_and_a_viewer_follows(board, tw
             # legible from the back row: labels and console at least 24 px, AA contrast
             label = staged.locator("svg.tree-drawing g.node > text").first
             assert drawn_size(label) >= 24
-            console = staged.locator("pre.console")
+            console = staged.locator("pre.server-console")
             expect(console).to_contain_text("client is blocked for 30 seconds")
             assert drawn_size(console) >= 24
             assert page.evaluate(CONTRAST, color_pair(console)) >= 4.5
@@ -276,7 +276,7 @@ def test_on_a_phone_the_staged_server_comes_first_and_the_games_are_one_tap_away
         ask = staged.locator("button[data-play=ask]")
         assert ask.bounding_box()["y"] + ask.bounding_box()["height"] < PHONE["height"]  # above the fold
         # no line breaks mid-word: a console line wraps at spaces
-        assert staged.locator("pre.console").evaluate("(n) => getComputedStyle(n).wordBreak") != "break-all"
+        assert staged.locator("pre.server-console").evaluate("(n) => getComputedStyle(n).wordBreak") != "break-all"
         number = phone.locator(".games-nav a[data-open=secret_number]")
         expect(number).to_be_in_viewport()
         number.tap()
