@@ -6,16 +6,31 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
+VERSION := import sys; print("%d.%d" % sys.version_info[:2])
+WANT := $(shell $(PYTHON) -c '$(VERSION)' 2>/dev/null)
+HAVE := $(shell $(PY) -c '$(VERSION)' 2>/dev/null || { test -e $(VENV) && echo broken; })
 
-.PHONY: run test bench browser lint clean
+.PHONY: run test bench browser lint clean python stale-venv
 
-$(STAMP): pyproject.toml
+# Before anything is built, $(PYTHON) must be 3.11 or newer (pyproject's requires-python);
+# a .venv made by another Python (say, left by a try with 3.10) is made again.
+python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  found=$$($(PYTHON) -V 2>&1) || found="not found"; \
+	  echo "forkwatch needs Python 3.11 or newer, and $(PYTHON) is $$found: run make PYTHON=python3.11 (or a newer python3.X)" >&2; \
+	  exit 1; }
+
+stale-venv:
+	@echo "$(VENV) $(if $(filter broken,$(HAVE)),cannot run its Python,was made by Python $(HAVE)), not by $(PYTHON) (Python $(WANT)): making it again"
+	rm -rf $(VENV)
+
+$(STAMP): pyproject.toml $(if $(and $(HAVE),$(filter-out $(WANT),$(HAVE))),stale-venv) | python
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: python $(STAMP)
 	$(PY) -m supervisor $(ARGS)
 
 browser:
@@ -24,13 +39,13 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "browser tests need /usr/bin/chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
 
-test: $(STAMP) browser
+test: python $(STAMP) browser
 	$(PY) -m pytest $(ARGS)
 
-bench: $(STAMP)
+bench: python $(STAMP)
 	$(PY) -m bench $(ARGS)
 
-lint: $(STAMP)
+lint: python $(STAMP)
 	$(PY) -m pip install --quiet ruff
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 

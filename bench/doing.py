@@ -4,7 +4,7 @@ doing_cost  at 100 and 1,000 idle children of the forking clock server: the tree
             watcher's own CPU with `doing` read (as the dashboard runs it) against the
             same watcher without it, in percent of one core and as the points it adds
             (`watcher_*`); and the stats tick alone, with and without the readings.
-stack_ms    median / p95 of one py-spy stack read of a child sleeping in its delay.
+stack_ms    n / median / p95 / p99 / max of one py-spy stack read of a child sleeping in its delay.
 
 python -m bench.doing [--quick]     # prints the figures as JSON
 python -m bench --only doing        # the same, as a section of the suite
@@ -13,7 +13,6 @@ python -m bench --only doing        # the same, as a section of the suite
 import argparse
 import collections
 import json
-import math
 import os
 import signal
 import socket
@@ -23,7 +22,7 @@ import sys
 import threading
 import time
 
-from bench.helpers import ROOT, child_env, wait_for
+from bench.helpers import ROOT, child_env, summary, wait_for
 from bench.watching import watcher_cpu
 from supervisor.core.process import ADDRESS_LINE
 from supervisor.core.watcher import TreeWatcher
@@ -141,7 +140,7 @@ def doing_cost(counts=(100, 1000), ticks=10, seconds=10.0, rounds=4):
 
 
 def stack_ms(reads=20):
-    """{n, median, p95} of one py-spy read (ms) of a forked child sleeping in its delay."""
+    """The summary of one py-spy read (ms) of a forked child sleeping in its delay."""
     tree = ForkedTree(1, delay=3600)
     try:
         child = tree.children()[0].pid
@@ -154,12 +153,7 @@ def stack_ms(reads=20):
             times.append(1000 * (time.perf_counter() - begin))
     finally:
         tree.close()
-    times.sort()
-    return {
-        "n": reads,
-        "median": round(statistics.median(times), 2),
-        "p95": round(times[max(0, math.ceil(0.95 * reads) - 1)], 2),
-    }
+    return summary(times)
 
 
 def run(quick=False):

@@ -7,13 +7,15 @@ import time
 
 import psutil
 
-from bench.helpers import TOKEN, Dashboard, summary, wait_for
+from bench.helpers import ONE_ADDRESS_CROWD, TOKEN, Dashboard, summary, wait_for
 from bench.viewers import ViewerCrowd
 
 
-def viewers_fan_out(counts, forks_each):
+def viewers_fan_out(counts, forks_each, samples=100):
+    """For each count of viewers, forks_each forks, or more so that at least `samples`
+    arrivals are timed (100 forks for one viewer)."""
     folder = tempfile.mkdtemp(prefix="forkwatch-bench-")
-    board = Dashboard(folder, TOKEN).start()
+    board = Dashboard(folder, TOKEN, **ONE_ADDRESS_CROWD).start()
     results = []
     try:
         info = board.start_server("forking_clock", {"delay": 0, "reap": True})
@@ -27,7 +29,7 @@ def viewers_fan_out(counts, forks_each):
                 sum(me.cpu_times()[:2]),
                 time.monotonic(),
             )
-            for _ in range(forks_each):
+            for _ in range(max(forks_each, -(-samples // count))):
                 sock = socket.socket()
                 started = time.monotonic()
                 sock.connect(("127.0.0.1", info["port"]))
@@ -54,6 +56,6 @@ def viewers_fan_out(counts, forks_each):
 
 
 def section_viewers(results, sizes):
-    results["viewers"] = viewers_fan_out(sizes["viewers"], sizes["forks_each"])
+    results["viewers"] = viewers_fan_out(sizes["viewers"], sizes["forks_each"], sizes["viewer_samples"])
     for row in results["viewers"]:
         print(f"viewers: {row}", flush=True)

@@ -1,6 +1,8 @@
 """Fork and exit to viewer: a client connects, the fork event reaches a real viewer; against a
-1 s psutil poll in its own process, in the same run."""
+1 s psutil poll in its own process, in the same run. Each round starts at a random moment of
+the poll's second, so the baseline is not measured in step with its poller."""
 
+import random
 import socket
 import subprocess
 import sys
@@ -29,6 +31,7 @@ class BaselinePoller:
     those tools are); records when each PID is first seen (CLOCK_MONOTONIC is system-wide)."""
 
     def __init__(self, root_pid, interval=1.0):
+        self.interval = interval
         self.seen = {}
         self.proc = subprocess.Popen(
             [sys.executable, "-c", BASELINE_POLLER, str(root_pid), str(interval)],
@@ -58,8 +61,11 @@ def fork_latency(mechanism, rounds, with_baseline):
         viewer = Viewer(board.url, TOKEN)
         info = board.start_server("forking_clock", {"delay": 0, "reap": True, "max_children": 600})
         baseline = BaselinePoller(info["pid"]) if with_baseline else None
+        phase = random.Random(rounds)
         forks, exits, base = [], [], []
         for _ in range(rounds):
+            if baseline is not None:
+                time.sleep(phase.uniform(0.0, baseline.interval))  # a random phase of its poll
             sock = socket.socket()
             started = time.monotonic()
             sock.connect(("127.0.0.1", info["port"]))

@@ -9,10 +9,10 @@ and seek to its end (target: under 300 ms).
 import argparse
 import json
 import os
-import statistics
 import tempfile
 import time
 
+from bench.helpers import summary
 from supervisor.core import recordings as rows
 from supervisor.core.recorder import Recorder
 from supervisor.core.recordings import Recordings
@@ -20,20 +20,6 @@ from supervisor.core.recordings_file import connect, open_file
 
 SERVER = "forking_clock"
 SEEK_TARGET_MS = 300
-
-
-def spread(values):
-    """median / p95 / p99 / max of values in ms or µs, rounded."""
-    if len(values) < 2:
-        return {"n": len(values), "median": round(values[0], 3) if values else None}
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return {
-        "n": len(values),
-        "median": round(statistics.median(values), 3),
-        "p95": round(cuts[94], 3),
-        "p99": round(cuts[98], 3),
-        "max": round(max(values), 3),
-    }
 
 
 # --- a forking-clock demo's events, shaped as the manager publishes them ------------------
@@ -203,7 +189,7 @@ def append_cost(count, rate, blocks):
                 wall[mode] += time.monotonic() - wall_start
         finally:
             recorder.close()
-        result = {mode: spread(values) for mode, values in timings.items()}
+        result = {mode: summary(values, digits=3) for mode, values in timings.items()}
         result["unit"] = "µs per publish"
         result["p95_added_us"] = round(result["on"]["p95"] - result["off"]["p95"], 3)
         result["cpu_pct"] = {mode: round(100 * cpu[mode] / wall[mode], 2) for mode in cpu}
@@ -280,7 +266,7 @@ def open_and_seek(path, rid, rounds):
         state = store.state_at(rid, meta["ended"])
         times.append((time.perf_counter() - began) * 1000)
     assert state["snapshot"] is not None
-    return spread(times), len(state["events"])
+    return summary(times, digits=3), len(state["events"])
 
 
 def one_hour(seconds, forks_per_s, snapshot_every, rounds):

@@ -8,19 +8,40 @@ run where one exists; nothing here passes or fails.
 """
 
 import argparse
+import datetime
 import json
 import os
 import platform
+import subprocess
 
 from bench.burst import section_burst
 from bench.doing import section_doing
 from bench.fanout import section_viewers
+from bench.helpers import ROOT
 from bench.latency import section_latency
 from bench.lifecycle import section_lifecycle
 from bench.recording_cost import section_recording
 from bench.watching import section_watcher
 from supervisor.proc.host import raise_open_files_limit
 from supervisor.proc.sources import MECHANISMS, choose_source
+
+
+def provenance():
+    """The commit measured (and whether the work tree differed from it), and when."""
+
+    def git(*args):
+        try:
+            return subprocess.run(
+                ["git", *args], capture_output=True, text=True, cwd=ROOT, timeout=10
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {
+        "commit": git("rev-parse", "HEAD") or None,
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
 
 
 def machine():
@@ -41,24 +62,6 @@ def _available(mechanism):
     return source.name == mechanism
 
 
-# --- a live viewer ----------------------------------------------------------------------------
-
-
-# --- fork / exit to viewer --------------------------------------------------------------------
-
-
-# --- what watching costs ----------------------------------------------------------------------
-
-
-# --- viewers ------------------------------------------------------------------------------------
-
-
-# --- start, stop -------------------------------------------------------------------------------
-
-
-# --- a burst of clients ---------------------------------------------------------------------------
-
-
 # --- the run ----------------------------------------------------------------------------------------
 
 
@@ -69,8 +72,9 @@ def sizes_for(quick):
         "cost_seconds": 0.5 if quick else 10.0,
         "viewers": (1, 3) if quick else (1, 10, 50, 100, 200),
         "forks_each": 2 if quick else 10,
-        "start_rounds": 2 if quick else 10,
-        "stop_rounds": 1 if quick else 3,
+        "viewer_samples": 2 if quick else 100,
+        "start_rounds": 2 if quick else 20,
+        "stop_rounds": 1 if quick else 20,
         "stop_children": 5 if quick else 100,
         "burst": 20 if quick else 500,
         "doing_children": (5,) if quick else (100, 1000),
@@ -97,7 +101,7 @@ def run(quick=False, out=None, only=None, **size_overrides):
     `size_overrides` replace single sizes (e.g. stop_rounds=20)."""
     sizes = {**sizes_for(quick), **size_overrides}
     raise_open_files_limit()
-    results = {"machine": machine(), "quick": quick}
+    results = {"source": provenance(), "machine": machine(), "quick": quick}
     print(f"machine: {results['machine']}", flush=True)
     for name, section in SECTIONS.items():
         if only is None or name in only:

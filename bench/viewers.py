@@ -14,7 +14,7 @@ class Viewer:
     def __init__(self, url, token=None):
         self.client = socketio.Client(reconnection=False)
         self.forks = {}  # peer -> arrival (monotonic)
-        self.exits = {}  # pid -> arrival of the first exit/zombie notice
+        self.exits = {}  # pid -> arrival of the first notice that it ended: exit, or zombie
         self.peer_pid = {}
         self._lock = threading.Lock()
         self.client.on("proc", self._on_proc, namespace="/live")
@@ -28,7 +28,7 @@ class Viewer:
             if proc["kind"] == "fork" and proc.get("peer"):
                 self.forks.setdefault(proc["peer"], now)
                 self.peer_pid[proc["peer"]] = proc["pid"]
-            elif proc["kind"] in ("exit", "status"):
+            elif proc["kind"] == "exit" or (proc["kind"] == "status" and proc["status"] == "zombie"):
                 self.exits.setdefault(proc["pid"], now)
 
     def close(self):

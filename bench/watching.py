@@ -1,6 +1,8 @@
 """What watching costs: the watcher's CPU (reading what each process is doing, as the
-dashboard does) and one sweep's work over N idle children, per mechanism, against psutil's
-process_iter() by parent."""
+dashboard does) over N idle children per mechanism, and the time of one full cycle of its
+work (drain the source and apply it, recheck zombies, the periodic rescan where the source
+needs one, every process's cpu, memory and activity); beside it, what one psutil
+process_iter() over the machine costs (a different job: a listing, no stats)."""
 
 import os
 import signal
@@ -12,7 +14,7 @@ import time
 
 import psutil
 
-from bench.helpers import ROOT, child_env, forking_clock_argv, wait_for
+from bench.helpers import ROOT, child_env, forking_clock_argv, summary, wait_for
 from supervisor.core.watcher import TreeWatcher
 
 
@@ -66,37 +68,51 @@ def watcher_cpu(watcher, seconds):
 
 
 def watcher_cost(mechanism, children, seconds):
-    """(cpu % of one core, ms per sweep) for a TreeWatcher over a tree of `children`."""
+    """cpu % of one core, one full cycle's ms and process_iter()'s ms for a TreeWatcher over
+    a tree of `children`."""
     idle = IdleChildren(children) if children else None
     root = idle.proc.pid if idle else os.getpid()
     watcher = TreeWatcher(lambda kind, payload: None, mechanism=mechanism)
     watcher.watch("bench", root, None)
     cpu_pct = watcher_cpu(watcher, seconds)
-    # One sweep's work, timed without its wait: drain the source and apply what it said
-    # (a /proc listing and a pidfd poll, a netlink read, or a psutil pass).
-    timings = []
-    for _ in range(20):
-        begin = time.perf_counter()
-        watcher.apply(watcher.source.drain())
-        timings.append((time.perf_counter() - begin) * 1000)
+    watcher.unwatch("bench")
+    watcher.close()
+    cycle = full_cycle_ms(mechanism, root)
     scan = []
     for _ in range(20):
         begin = time.perf_counter()
         [p for p in psutil.process_iter(["ppid"]) if p.info["ppid"] == root]
         scan.append((time.perf_counter() - begin) * 1000)
-    watcher.unwatch("bench")
-    watcher.close()
     if idle:
         idle.close()
-    sweep_ms = statistics.median(timings)
-    iter_ms = statistics.median(scan)
     return {
         "children": children,
         "cpu_pct": cpu_pct,
-        "sweep_ms": round(sweep_ms, 3),
-        "process_iter_ms": round(iter_ms, 3),
-        "process_iter_over_sweep": round(iter_ms / sweep_ms, 1) if sweep_ms else None,
+        "cycle_ms": summary(cycle, digits=3),
+        "process_iter_ms": round(statistics.median(scan), 3),
     }
+
+
+def full_cycle_ms(mechanism, root, cycles=20):
+    """One full cycle of the watcher's work, timed: a watcher whose every cadence is due at
+    every sweep (stats, zombies and rescan intervals of 0), so a sweep waits for nothing and
+    does all of it."""
+    watcher = TreeWatcher(
+        lambda kind, payload: None,
+        mechanism=mechanism,
+        stats_interval=0,
+        zombie_interval=0,
+        rescan_interval=0,
+    )
+    watcher.watch("bench", root, None)
+    times = []
+    for _ in range(cycles):
+        begin = time.perf_counter()
+        watcher.sweep()
+        times.append((time.perf_counter() - begin) * 1000)
+    watcher.unwatch("bench")
+    watcher.close()
+    return times
 
 
 def section_watcher(results, sizes):

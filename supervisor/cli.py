@@ -6,28 +6,12 @@ import argparse
 import ipaddress
 import logging
 import signal
-import socket
 import sys
 
-from werkzeug.serving import ThreadedWSGIServer
-
 from supervisor.proc.host import lan_addresses
+from supervisor.web.serving import DashboardServer
 
 log = logging.getLogger("forkwatch")
-
-
-class DashboardServer(ThreadedWSGIServer):
-    """Werkzeug's threaded server with TCP_NODELAY on every connection: events are small
-    WebSocket frames, and Nagle's algorithm would hold one back until the previous was
-    acknowledged — up to the peer's 40 ms delayed ACK."""
-
-    daemon_threads = True
-
-    def get_request(self):
-        conn, address = super().get_request()
-        if conn.family in (socket.AF_INET, socket.AF_INET6):
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return conn, address
 
 
 def parse_args(argv):
@@ -43,7 +27,20 @@ def parse_args(argv):
     parser.add_argument(
         "--token",
         default=None,
-        help="the instructor's token (default: $FORKWATCH_TOKEN, else kept in the config folder)",
+        help="the instructor's token (every user of this machine sees it in ps: prefer "
+        "$FORKWATCH_TOKEN, or the token kept in the config folder)",
+    )
+    parser.add_argument(
+        "--rotate-token",
+        action="store_true",
+        help="make a new token in the config folder; every instructor session made before ends",
+    )
+    parser.add_argument(
+        "--public-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name the dashboard also answers to (a reverse proxy's); repeatable",
     )
     parser.add_argument("--config", default=None, help="a TOML config file")
     parser.add_argument(
@@ -90,6 +87,16 @@ def main(argv=None):
 
         return check(argv[1:])
     args = parse_args(argv)
+    # A shell that starts a program in the background starts it with SIGINT ignored: Ctrl-C
+    # (or kill -INT) must still stop every server, so the default handler comes back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if args.token is not None:
+        print(
+            "warning: --token shows the token to every user of this machine (ps); "
+            "prefer FORKWATCH_TOKEN or the token kept in the config folder",
+            file=sys.stderr,
+            flush=True,
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     from supervisor import create_app
     from supervisor.core.config import ConfigError
@@ -101,6 +108,8 @@ def main(argv=None):
         "token": args.token,
         "config_file": args.config,
         "lesson": args.lesson,
+        "public_hosts": args.public_host or None,
+        "rotate_token": args.rotate_token,
         "recording": args.recording,
     }
     try:
@@ -110,7 +119,7 @@ def main(argv=None):
         return 2
     settings = app.config["FORKWATCH"]
     try:
-        server = DashboardServer(settings["host"], settings["port"], app)
+        server = DashboardServer(settings["host"], settings["port"], app, settings["request_timeout"])
     except OSError as exc:
         app.forkwatch_shutdown()
         print(
@@ -118,26 +127,13 @@ def main(argv=None):
             file=sys.stderr,
         )
         return 1
-    port = server.server_port
-    viewer_urls = urls(settings["host"], port)
-    if not is_loopback(settings["host"]):
-        app.config["FORKWATCH_JOIN"] = {"viewer": viewer_urls[0], "all": viewer_urls}
-        print(
-            "warning: forkwatch listens beyond this machine; anyone on the network can watch "
-            "(only the token gives control)",
-            flush=True,
-        )
-    manager = app.extensions["forkwatch"]
-    print(f"forkwatch is watching processes by {manager.mechanism}", flush=True)
-    for url in viewer_urls:
-        print(f"viewers:    {url}", flush=True)
-    print(f"instructor: {viewer_urls[0]}?token={settings['token']}", flush=True)
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
-    try:
+    try:  # from here on, Ctrl-C or SIGTERM (even during the lines below) stops everything
+        announce(app, server)
         server.serve_forever()
     except KeyboardInterrupt:
         pass
@@ -147,3 +143,22 @@ def main(argv=None):
         app.forkwatch_shutdown()
         print("forkwatch: stopped", flush=True)
     return 0
+
+
+def announce(app, server):
+    """The addresses to open, and the warning when they reach beyond this machine."""
+    settings = app.config["FORKWATCH"]
+    viewer_urls = urls(settings["host"], server.server_port)
+    if not is_loopback(settings["host"]):
+        app.config["FORKWATCH_JOIN"] = {"viewer": viewer_urls[0], "all": viewer_urls}
+        print(
+            "warning: forkwatch listens beyond this machine; anyone on the network can watch "
+            "(only the token gives control)",
+            flush=True,
+        )
+    manager = app.extensions["forkwatch"]
+    print(f"forkwatch is watching processes by {manager.mechanism}", flush=True)
+    print(f"servers run in {manager.containment_text}", flush=True)
+    for url in viewer_urls:
+        print(f"viewers:    {url}", flush=True)
+    print(f"instructor: {viewer_urls[0]}?token={settings['token']}", flush=True)

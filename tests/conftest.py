@@ -1,6 +1,8 @@
 """The fixtures: lecture servers, Managers, apps and a live dashboard that each prove at
-teardown that nothing they started is left; Debian's Chromium for the browser tests;
-a row of the reliability report (tests/report.py, written when FORKWATCH_REPORT=1)."""
+teardown that nothing they started is left (pytest is a child subreaper from the session's
+start, so even an orphan of a test is seen, and named with the test that left it);
+Debian's Chromium for the browser tests; a row of the reliability report
+(tests/report.py, written when FORKWATCH_REPORT=1)."""
 
 import os
 import signal
@@ -10,11 +12,13 @@ import sys
 import psutil
 import pytest
 
+from supervisor.proc.host import become_subreaper
 from supervisor.proc.stat import read_stat
 from tests import report as reliability_report
 from tests.helpers import ROOT, ServerProcess, app_config, make_manager, running_dashboard, wait_for
 
 ME = os.getpid()
+pytest_plugins = ["pytester"]
 
 
 def _descendants():
@@ -58,15 +62,24 @@ def _still_running(procs):
         try:
             proc = psutil.Process(pid)
             if proc.create_time() == created:
-                alive.append((pid, proc.name(), proc.status()))
+                alive.append((pid, proc.name(), proc.status(), " ".join(proc.cmdline())[:120]))
         except psutil.NoSuchProcess:
             continue
     return alive
 
 
+@pytest.fixture(scope="session", autouse=True)
+def subreaper():
+    """pytest is a child subreaper from the session's start: a process orphaned in any
+    test is reparented here, not to init, so the leak check sees it whatever the order
+    of the tests (a Manager makes its process a subreaper too, but only once it runs)."""
+    assert become_subreaper(), "pytest could not become a child subreaper"
+
+
 @pytest.fixture(autouse=True)
-def no_leaked_processes():
-    """Every test must leave no process of its own behind (checked with psutil)."""
+def no_leaked_processes(request, subreaper):
+    """Every test must leave no process of its own behind, orphans included (checked with
+    psutil); a leak fails the test that left it, by name."""
     before = _descendants()
     yield
     started = _descendants() - before
@@ -76,12 +89,12 @@ def no_leaked_processes():
         wait_for(lambda: not _still_running(started), 5.0, "processes started by the test to end")
     except AssertionError:
         leaked = _still_running(started)
-        for pid, _, _ in leaked:
+        for pid, _, _, _ in leaked:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        pytest.fail(f"test leaked processes: {leaked}")
+        pytest.fail(f"{request.node.nodeid} leaked processes (pid, name, status, command): {leaked}")
 
 
 @pytest.fixture

@@ -203,18 +203,34 @@ def get(host, port, path, timeout=10.0):
 # --- the supervisor in this process ----------------------------------------------------------
 
 
-def misbehaving(mode, *args, name=None):
-    """The spec of tests/fixtures/misbehaving.py in `mode`, as an extra server."""
+def extra_server(name, module, *args, package="servers", description="a server for a test", pids_max=None):
+    """The spec of `python -m PACKAGE.MODULE ARGS` on a free TCP port, as an extra server
+    (with its cgroup's pids.max, where cgroups are in use)."""
     return ServerSpec(
-        name=name or mode.replace("-", "_"),
-        title=f"misbehaving: {mode}",
-        module="misbehaving",
-        package="tests.fixtures",
+        name=name,
+        title=description,
+        module=module,
+        package=package,
         port=0,
         protocol="tcp",
         client=None,
-        description="a server that misbehaves on purpose",
-        args=("--mode", mode, *args),
+        description=description,
+        args=args,
+        **({"pids_max": pids_max} if pids_max is not None else {}),
+    )
+
+
+def misbehaving(mode, *args, name=None, pids_max=None):
+    """The spec of tests/fixtures/misbehaving.py in `mode`, as an extra server."""
+    return extra_server(
+        name or mode.replace("-", "_"),
+        "misbehaving",
+        "--mode",
+        mode,
+        *args,
+        package="tests.fixtures",
+        description=f"misbehaving on purpose: {mode}",
+        pids_max=pids_max,
     )
 
 
@@ -270,7 +286,6 @@ def app_config(tmp_path, **extra):
         "servers": dict(ALL_PORTS_FREE),
         "stop_timeout": 1.0,
         "play_rate": 100.0,
-        "play_burst": 100,
     }
     config.update(extra)
     return config
@@ -306,7 +321,11 @@ def received(sio, name):
 
 
 class Dashboard(DashboardProcess):
-    """The dashboard for live and browser tests; stopping it proves its tree is gone."""
+    """The dashboard for live and browser tests (a 1 s stop_timeout, for speed); stopping
+    it proves its tree is gone."""
+
+    def __init__(self, folder, token, port=0, ports=None, **settings):
+        super().__init__(folder, token, port, ports, **{"stop_timeout": 1.0, **settings})
 
     def stop_everything(self):
         """Stop every server and leave the room as it was: nothing on stage, no step."""
@@ -315,7 +334,8 @@ class Dashboard(DashboardProcess):
         self.api("POST", "/api/stop-all")
         wait_for(
             lambda: all(
-                s["state"] in ("STOPPED", "EXITED", "FATAL") for s in self.api("GET", "/api/servers")[1]
+                s["state"] in ("STOPPED", "EXITED", "FATAL")
+                for s in _servers_or_fail(self.api("GET", "/api/servers"))
             ),
             15.0,
             "every server stopped",
@@ -330,6 +350,19 @@ class Dashboard(DashboardProcess):
             "the dashboard's tree gone",
         )
         return code
+
+
+def start_cli_until_instructor_line(argv, env):
+    """`forkwatch` (any command line) run until it prints its instructor URL: (process, lines)."""
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
+    )
+    lines = []
+    for raw in proc.stdout:
+        lines.append(raw.decode().rstrip())
+        if lines[-1].startswith("instructor:"):
+            break
+    return proc, lines
 
 
 def running_dashboard(tmp_path_factory, name):
@@ -384,3 +417,9 @@ def screenshot(page, name, **options):
     if os.environ.get("FORKWATCH_SCREENSHOTS") == "1":
         page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=os.path.join(ROOT, "docs", f"{name}.png"), **options)
+
+
+def _servers_or_fail(answer):
+    status, body = answer
+    assert status == 200, answer
+    return body

@@ -11,6 +11,9 @@ def test_the_benchmarks_run_end_to_end_at_tiny_sizes(tmp_path):
     out = tmp_path / "results.json"
     results = suite.run(quick=True, out=str(out))
     assert json.loads(out.read_text()) == results
+    assert len(results["source"]["commit"]) == 40 and results["source"]["date"].startswith("20")
+    for rows in results["watcher_cpu_pct"].values():
+        assert all(row["cycle_ms"]["n"] == 20 and row["cycle_ms"]["max"] > 0 for row in rows)
     for key in (
         "fork_to_viewer_ms",
         "exit_to_viewer_ms",
@@ -42,10 +45,13 @@ def test_the_benchmarks_run_end_to_end_at_tiny_sizes(tmp_path):
     )
 
 
-def test_summary_percentiles():
+def test_summary_percentiles_are_by_nearest_rank():
     assert summary([]) == {"n": 0}
-    figures = summary(list(range(1, 101)))
-    assert figures == {"n": 100, "median": 50.5, "p95": 95, "p99": 99, "max": 100}
+    assert summary(list(range(1, 101))) == {"n": 100, "median": 50.5, "p95": 95, "p99": 99, "max": 100}
+    assert summary([3, 1, 2]) == {"n": 3, "median": 2, "p95": 3, "p99": 3, "max": 3}  # of 3, p95 is the max
+    twenty = summary(list(range(1, 21)))
+    assert (twenty["p95"], twenty["p99"], twenty["max"]) == (19, 20, 20)  # ceil(0.95 x 20) = the 19th
+    assert summary([0.12345], digits=3)["median"] == 0.123
 
 
 def test_one_section_runs_alone_with_its_own_rounds():

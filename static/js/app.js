@@ -9,7 +9,7 @@ import { setupGames } from "./games.js";
 import { setupKeys } from "./keys.js";
 import { setupLesson } from "./lesson.js";
 import { setupPairs } from "./pairs.js";
-import { appendConsole, card, renderUptime, resetConsole } from "./render.js";
+import { appendConsole, card, offerZombiePids, renderUptime, resetConsole } from "./render.js";
 import { setupStage } from "./stage.js";
 import { createStore } from "./store.js";
 
@@ -101,6 +101,22 @@ setInterval(() => {
     if (server.procs.size) schedule(server.info.name);
   }
 }, 1000);
+
+// Zombies folded into a count: their PIDs, for anyone who asks.
+offerZombiePids();
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-zombies]");
+  const server = button && store.servers.get(button.dataset.zombies);
+  if (!server) return;
+  try {
+    const response = await fetch(`/api/servers/${encodeURIComponent(server.info.name)}/zombies`);
+    const data = await response.json();
+    server.zombiePids = data.zombies.map((z) => z.pid).join(" ");
+    schedule(server.info.name);
+  } catch (err) {
+    notify(`${server.info.name}: the zombies' PIDs could not be fetched`);
+  }
+});
 
 // --- the instructor's controls --------------------------------------------------------
 

@@ -4,6 +4,7 @@ import { fillLegend } from "./glyphs.js";
 import { drawTree } from "./tree_svg.js";
 
 const LIVE_STATES = new Set(["STARTING", "RUNNING", "STOPPING"]);
+const ZOMBIES_FOLDED_PAST = 50; // as the dashboard's snapshot: more zombies show as one row
 const CONSOLE_LINES = 1000;
 const TIMELINE_ITEMS = 400;
 
@@ -73,7 +74,7 @@ export function renderUptime(server, clock) {
 }
 
 function childCount(server) {
-  let count = 0;
+  let count = server.folded || 0;
   for (const proc of server.procs.values()) if (proc.pid !== server.info.pid) count += 1;
   return count;
 }
@@ -82,11 +83,14 @@ export function renderTree(server, clock, isInstructor, extra) {
   const root = card(server.info.name);
   if (!root) return;
   const body = root.querySelector("table.tree tbody");
-  const procs = [...server.procs.values()].sort((a, b) => (a.pid === server.info.pid ? -1 : b.pid === server.info.pid ? 1 : a.pid - b.pid));
+  const all = [...server.procs.values()].sort((a, b) => (a.pid === server.info.pid ? -1 : b.pid === server.info.pid ? 1 : a.pid - b.pid));
+  const zombieCount = (server.folded || 0) + all.filter((p) => p.status === "zombie").length;
+  const fold = zombieCount > ZOMBIES_FOLDED_PAST;
+  const procs = fold ? all.filter((p) => p.status !== "zombie") : all;
   const rows = procs.map((proc) => row(proc, server.info.pid, clock, isInstructor));
+  if (fold) rows.push(foldedRow(server, zombieCount, isInstructor));
   body.replaceChildren(...rows);
-  const zombies = procs.some((p) => p.status === "zombie");
-  root.querySelector(".zombie-help").hidden = !zombies;
+  root.querySelector(".zombie-help").hidden = !zombieCount;
   setField(root, "children", String(childCount(server)));
   const drawing = root.querySelector("svg.tree-drawing");
   drawing.style.display = procs.length ? "" : "none";
@@ -96,8 +100,26 @@ export function renderTree(server, clock, isInstructor, extra) {
     legend.hidden = !procs.length;
   }
   root.querySelector("table.tree").hidden = !procs.length;
-  if (procs.length) drawTree(drawing, procs, server.info.pid, server.leaving, extra);
-  else drawing.replaceChildren();
+  if (procs.length) {
+    drawTree(drawing, procs, server.info.pid, server.leaving, { ...(extra || {}), foldedZombies: fold ? zombieCount : 0 });
+  } else drawing.replaceChildren();
+}
+
+let zombiePidsOnDemand = false; // the live page fetches them (app.js); a replay cannot
+
+export function offerZombiePids() {
+  zombiePidsOnDemand = true;
+}
+
+function foldedRow(server, count, isInstructor) {
+  // Many zombies as one row; their PIDs are fetched when asked for (see app.js).
+  const cell = el("td", { colspan: isInstructor ? 9 : 8 }, el("span", { text: `${count} zombies` }));
+  if (server.zombiePids) cell.append(el("span", { class: "zombie-pids", text: `: ${server.zombiePids}` }));
+  if (zombiePidsOnDemand) {
+    const label = server.zombiePids ? "again" : "show their PIDs";
+    cell.append(" ", el("button", { type: "button", class: "quiet", text: label, "data-zombies": server.info.name }));
+  }
+  return el("tr", { class: "zombie folded" }, cell);
 }
 
 function row(proc, rootPid, clock, isInstructor) {

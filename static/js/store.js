@@ -35,7 +35,8 @@ export function createStore({
   function load(snapshot) {
     if (snapshot.now) store.offset = snapshot.now - Date.now() / 1000;
     for (const info of snapshot.servers) {
-      const server = { info, procs: new Map(), leaving: new Set() };
+      // Many zombies come folded into a count (their PIDs on demand): those are `folded`.
+      const server = { info, procs: new Map(), leaving: new Set(), folded: info.zombies_folded ? info.zombies : 0 };
       for (const proc of info.tree || []) server.procs.set(proc.pid, proc);
       store.servers.set(info.name, server);
       if (info.started_at) showOptions(info);
@@ -44,9 +45,18 @@ export function createStore({
       schedule(info.name);
     }
     resetTimeline(snapshot.events || []);
-    const mechanism = document.getElementById("mechanism");
-    if (mechanism && snapshot.mechanism) mechanism.textContent = `watching by ${snapshot.mechanism}`;
+    if (snapshot.mechanism) showMechanism(snapshot.mechanism);
     onLoad(snapshot);
+  }
+
+  function showMechanism(name) {
+    const badge = document.getElementById("mechanism");
+    if (badge) badge.textContent = `watching by ${name}`;
+  }
+
+  function onEvent(event) {
+    addTimeline(event);
+    if (event.kind === "watch" && event.mechanism) showMechanism(event.mechanism); // the source was replaced
   }
 
   function onServer(info) {
@@ -56,6 +66,8 @@ export function createStore({
     Object.assign(server.info, info);
     if (info.state === "STARTING") {
       server.procs.clear(); // a start begins a new tree
+      server.folded = 0;
+      server.zombiePids = "";
       server.info.started_at = info.t;
       showOptions(info);
       renderMode(info);
@@ -64,7 +76,10 @@ export function createStore({
     if (info.pid && LIVE_STATES.has(info.state) && !server.procs.has(info.pid)) {
       server.procs.set(info.pid, { pid: info.pid, ppid: null, status: "running", create_time: info.t, peer: null });
     }
-    if (!LIVE_STATES.has(info.state)) server.procs.clear();
+    if (!LIVE_STATES.has(info.state)) {
+      server.procs.clear();
+      server.folded = 0;
+    }
     renderInfo(server, clock);
     schedule(info.name);
     afterServer(info);
@@ -74,7 +89,11 @@ export function createStore({
     const server = store.servers.get(proc.server);
     if (!server) return;
     if (proc.kind === "exit") {
-      if (!server.procs.has(proc.pid)) return;
+      if (!server.procs.has(proc.pid)) {
+        if (server.folded > 0) server.folded -= 1; // one of the zombies the snapshot folded
+        schedule(proc.server);
+        return;
+      }
       if (!store.leaveMs) {
         server.procs.delete(proc.pid); // no fading out (a replay jumping to a moment)
         schedule(proc.server);
@@ -110,7 +129,7 @@ export function createStore({
     proc: onProc,
     stats: onStats,
     output: (out) => appendConsole(out.server, out.stream, out.lines, out.pids),
-    event: addTimeline,
+    event: onEvent,
   };
 
   // One published event, by its kind; kinds the page does not show are ignored.

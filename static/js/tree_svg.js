@@ -36,7 +36,8 @@ export function drawTree(target, procs, rootPid, leaving, extra = {}) {
   const rowHeight = ROW + underRoom;
   const rootY = RADIUS + 6;
   const lowest = rows ? rootY + ROW + rowHeight * (rows - 1) + underRoom : rootY; // the last row, and what is under it
-  const height = lowest + RADIUS + 6 + (hidden ? 30 : 0);
+  const foldedZombies = extra.foldedZombies || 0;
+  const height = lowest + RADIUS + 6 + (hidden || foldedZombies ? 30 : 0);
   target.setAttribute("viewBox", `0 0 ${WIDTH} ${height}`);
   const known = new Set();
   for (const node of target.querySelectorAll("g.node")) known.add(Number(node.dataset.pid));
@@ -68,9 +69,10 @@ export function drawTree(target, procs, rootPid, leaving, extra = {}) {
       target.append(more);
     }
   }
-  if (hidden) {
+  if (hidden || foldedZombies) {
     const more = svg("text", { class: "more", x: WIDTH / 2, y: height - 12, "text-anchor": "middle" });
-    more.textContent = `+ ${hidden} more children (all listed below)`;
+    const parts = [hidden ? `${hidden} more children (all listed below)` : "", foldedZombies ? `${foldedZombies} zombies` : ""];
+    more.textContent = `+ ${parts.filter(Boolean).join(", + ")}`;
     target.append(more);
   }
 }

@@ -14,6 +14,9 @@ import secrets
 
 # The folder holding the lecture's `servers` package: the servers run from there.
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Tasks (processes and threads) a lecture server may have where cgroups cap them: the
+# forking server's 2,000 children at most, with room to spare.
+LECTURE_PIDS_MAX = 4096
 
 
 class OptionError(ValueError):
@@ -104,6 +107,7 @@ class ServerSpec:
     quits_on: tuple | None = None  # (the input line that ends it, why in words)
     package: str = "servers"  # the package holding `module`
     forks: bool = False  # it can have child processes (kill_processes() applies)
+    pids_max: int = LECTURE_PIDS_MAX  # its cgroup's pids.max, where cgroups are in use
 
     def option(self, name):
         return next((o for o in self.options if o.name == name), None)

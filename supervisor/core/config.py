@@ -38,10 +38,26 @@ DEFAULTS = {
     "watchdog": True,
     "output_lines": 5000,
     "output_line_length": 2000,
-    "play_rate": 5.0,
-    "play_burst": 10,
+    "play_rate": 5.0,  # plays in any one second, per browser session and per address
     "play_timeout": 15.0,
     "max_fork_clients": 50,
+    "cgroups": "auto",  # auto: each server in its own cgroup where the machine allows; off
+    # what one client may take (supervisor/web/room.py)
+    "max_connections": 512,
+    "max_connections_per_address": 192,
+    "request_timeout": 10.0,
+    "unused_session_timeout": 5.0,
+    "session_rate": 5.0,
+    "session_burst": 20,
+    "outbox_messages": 2000,
+    "outbox_bytes": 2 * 1024 * 1024,
+    "event_rate": 20.0,
+    "event_burst": 40,
+    "address_event_rate": 100.0,
+    "address_event_burst": 200,
+    "token_failure_rate": 0.2,
+    "token_failure_burst": 10,
+    "public_hosts": [],
     "py_spy": None,  # the py-spy to read stacks with (default: the one beside Python, else on PATH)
     "stack_timeout": 5.0,
     "recording": True,
@@ -104,6 +120,24 @@ def load(config_file=None, overrides=None, environ=None):
     if not settings["secret_key"]:
         settings["secret_key"] = persistent_secret(settings["state_dir"], "secret_key", 32)
     return settings
+
+
+def rotate_token(settings):
+    """A new instructor's token in the config folder (the old one stops working); only for
+    the token kept there, not one given by --token, FORKWATCH_TOKEN or a config file."""
+    path = os.path.join(settings["state_dir"], "token")
+    try:
+        with open(path) as handle:
+            kept = handle.read().strip()
+    except FileNotFoundError:
+        kept = None
+    if kept != settings["token"]:
+        raise ConfigError(
+            "--rotate-token makes a new token in the config folder; this run's token comes "
+            "from --token, FORKWATCH_TOKEN or the config file: change it there"
+        )
+    os.remove(path)
+    return persistent_secret(settings["state_dir"], "token", 18)
 
 
 def check_recording(settings):

@@ -23,6 +23,7 @@ KINDS = (
     "secret",
     "compare",
     "lesson",
+    "watch",
 )
 
 
@@ -32,11 +33,13 @@ class EventLog:
         self._next_id = 1
         self._lock = threading.Lock()
 
-    def append(self, server, kind, text):
+    def append(self, server, kind, text, **details):
+        """An event; `details` are further fields of it (a `watch` event's `mechanism`)."""
         if kind not in KINDS:
             raise ValueError(f"unknown event kind {kind!r}")
         with self._lock:
             event = {"id": self._next_id, "t": time.time(), "server": server, "kind": kind, "text": text}
+            event.update(details)
             self._next_id += 1
             self._events.append(event)
             return event

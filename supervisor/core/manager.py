@@ -4,7 +4,7 @@ Routes and socket handlers call its methods; it returns plain data or raises
 CommandError (a sentence and an HTTP status). Everything the OS reports flows through
 `_publish` to the subscribers (the Socket.IO fan-out) — one way, never back.
 
-It is longer than the other modules (about 430 lines) because it is the one door from the
+It is longer than the other modules (about 540 lines) because it is the one door from the
 screens into the supervision: every query and command the API and Socket.IO offer is a
 method here, with its input checked at this edge.
 """
@@ -23,9 +23,9 @@ from supervisor.core.process import CommandError, ManagedServer
 from supervisor.core.stacks import Stacks
 from supervisor.core.states import RUNNING_STATES, SIGNALLABLE_STATES, STOPPED_STATES, ServerState
 from supervisor.core.watcher import TreeWatcher
-from supervisor.proc import host, pystack
+from supervisor.proc import cgroups, host, pystack
 from supervisor.proc.signals import SignalResult, signal_process
-from supervisor.proc.stat import create_time_of, read_stat, same_time
+from supervisor.proc.stat import ZOMBIE, create_time_of, read_stat, same_time
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ SIGNALS = {
         "SIGQUIT",
     )
 }
+ZOMBIES_FOLDED_PAST = 50  # the snapshot and the page show more zombies as one count
 STOPPED_NAMES = frozenset(state.name for state in STOPPED_STATES)
 OUTPUT_FLUSH_INTERVAL = 0.05
 OUTPUT_LINES_PER_FLUSH = 500
@@ -51,7 +52,9 @@ STDIN_LINE_LIMIT = 200
 
 
 def signal_number(name):
-    if not isinstance(name, str) or name.upper() not in SIGNALS:
+    """The number of a signal named in ASCII ("sigkill" works; "ſigkill", whose long s
+    upper-cases to S, does not)."""
+    if not isinstance(name, str) or not name.isascii() or name.upper() not in SIGNALS:
         raise CommandError(f"unknown signal {name!r}; use one of {', '.join(SIGNALS)}", 400)
     return SIGNALS[name.upper()]
 
@@ -70,7 +73,17 @@ class Manager:
         self.open_files_limit = host.raise_open_files_limit()
         self.subreaper = host.become_subreaper()
         self.guard = Guard(self.settings.get("state_dir"), use_watchdog=self.settings.get("watchdog", True))
+        self.containment, why_not = self._find_containment()
+        self.containment_text = (
+            f"cgroups: {self.containment.description}"
+            if self.containment
+            else f"process groups (no cgroups: {why_not})"
+        )
+        left_in_cgroups = self.containment.clean_previous() if self.containment else 0
         self.left_groups, self.cleaned_at_start = self.guard.clean_previous_run()
+        self.cleaned_at_start += left_in_cgroups
+        if self.containment:
+            self.guard.watch_cgroups(self.containment.parents)
         self.watcher = TreeWatcher(
             self._publish,
             mechanism=self.settings.get("watch_mechanism", "auto"),
@@ -79,7 +92,13 @@ class Manager:
         self.narrator = Narrator(self.timeline, self._publish, self._root_pid)
         self.servers = {
             name: ManagedServer(
-                spec, self._publish, self.watcher, self.guard, self.settings, on_line=self.narrator.on_line
+                spec,
+                self._publish,
+                self.watcher,
+                self.guard,
+                self.settings,
+                on_line=self.narrator.on_line,
+                containment=self.containment,
             )
             for name, spec in self.catalog.items()
         }
@@ -93,7 +112,7 @@ class Manager:
         self._epoch = 0
         self._started = False
         self._closed = False
-        if self.left_groups:
+        if self.left_groups or left_in_cgroups:
             text = (
                 f"the previous run did not stop cleanly ({self.left_groups} server groups were running); "
                 f"cleaned up {self.cleaned_at_start} processes left behind"
@@ -103,6 +122,19 @@ class Manager:
     @property
     def mechanism(self):
         return self.watcher.mechanism
+
+    def _find_containment(self):
+        """Each server in its own cgroup where the machine allows it (setting `cgroups`:
+        auto, or off); else process groups, as everywhere."""
+        if self.settings.get("cgroups", "auto") == "off":
+            return None, "turned off by the config"
+        if not self.settings.get("state_dir"):
+            return None, "no config folder to name them after"
+        containment, why_not = cgroups.probe(self.settings["state_dir"])
+        log.info(
+            "servers run in %s", containment.description if containment else f"process groups ({why_not})"
+        )
+        return containment, why_not
 
     # --- background work ----------------------------------------------------------------
 
@@ -119,6 +151,7 @@ class Manager:
     def _flush_output_loop(self):
         while not self._stop_event.wait(OUTPUT_FLUSH_INTERVAL):
             self.flush_output()
+            self.guard.save()
 
     def flush_output(self):
         self.narrator.flush()
@@ -155,7 +188,8 @@ class Manager:
         if kind == "server" and payload["state"] in STOPPED_NAMES and payload["name"] in self.servers:
             self._flush_output_of(self.servers[payload["name"]])  # its last lines come before its end
         if kind == "event":
-            payload = self.history.append(payload["server"], payload["kind"], payload["text"])
+            details = {k: v for k, v in payload.items() if k not in ("server", "kind", "text")}
+            payload = self.history.append(payload["server"], payload["kind"], payload["text"], **details)
         elif kind == "server":
             self.narrator.on_server(payload)  # the children's story is told before the server's end
         with self._lock:
@@ -166,7 +200,18 @@ class Manager:
             except Exception:
                 log.exception("an event subscriber failed")
         if kind == "proc":
+            if payload["kind"] in ("fork", "exit"):
+                self._guard_process(payload)
             self.narrator.on_proc(payload)
+
+    def _guard_process(self, proc):
+        """Every process of a tree the watcher reports is known to the guard while it lives."""
+        if proc["create_time"] is None:
+            return  # gone before it could be read
+        if proc["kind"] == "fork":
+            self.guard.add_process(proc["pid"], proc["create_time"])
+        else:
+            self.guard.remove_process(proc["pid"], proc["create_time"])
 
     def _root_pid(self, name):
         server = self.servers.get(name)
@@ -212,22 +257,40 @@ class Manager:
 
     def _summary(self, server):
         info = server.describe()
-        info["children"] = (
-            len(self.watcher.descendants(server.name)) if server.state in SIGNALLABLE_STATES else 0
-        )
+        tree = self.watcher.descendants(server.name) if server.state in SIGNALLABLE_STATES else []
+        info["children"] = len(tree)
+        info["zombies"] = sum(1 for _, _, status in tree if status == ZOMBIE)
         return info
 
     def list_servers(self):
         return [self._summary(server) for server in self.servers.values()]
 
-    def server_detail(self, name):
+    def server_detail(self, name, fold_zombies=False):
+        """The server with its tree: every row (the API), or with `fold_zombies` (the
+        snapshot, the page) zombies past ZOMBIES_FOLDED_PAST left out of `tree` and only
+        counted in `zombies` (`zombies_folded`: true); `zombies(name)` lists them."""
         server = self.get(name)
         info = self._summary(server)
-        info["tree"] = (
+        rows = (
             [p.as_dict() for p in self.watcher.snapshot(name)] if server.state in SIGNALLABLE_STATES else []
         )
+        info["zombies_folded"] = fold_zombies and info["zombies"] > ZOMBIES_FOLDED_PAST
+        if info["zombies_folded"]:
+            rows = [row for row in rows if row["status"] != ZOMBIE]
+        info["tree"] = rows
         info["spec"] = server.spec.describe()
         return info
+
+    def zombies(self, name):
+        """The server's zombies, each {pid, ppid, create_time}."""
+        self.get(name)
+        return {
+            "server": name,
+            "zombies": [
+                {"pid": pid, "ppid": ppid, "create_time": round(created, 2)}
+                for pid, ppid, created in self.watcher.zombies(name)
+            ],
+        }
 
     def snapshot(self):
         """Everything a page needs when it connects: each server with its tree, the story of
@@ -235,9 +298,13 @@ class Manager:
         them (`output_seq`; a live batch's `seq` numbers its first line)."""
         servers = []
         for name, server in self.servers.items():
-            info = self.server_detail(name)
+            info = self.server_detail(name, fold_zombies=True)
             info["output"], info["output_seq"] = server.output.tail_numbered(SNAPSHOT_OUTPUT_LINES)
-            info["stories"] = self.narrator.stories(name) if info["tree"] else []
+            stories = self.narrator.stories(name) if info["tree"] else []
+            if info["zombies_folded"]:  # the folded zombies' stories go with their rows
+                shown = {row["pid"] for row in info["tree"]}
+                stories = [story for story in stories if story["pid"] in shown]
+            info["stories"] = stories
             servers.append(info)
         focus = self.focus
         if focus is not None and self.watcher.owner_of(focus["pid"]) is None:
@@ -246,6 +313,8 @@ class Manager:
             "servers": servers,
             "events": self.history.after(0)[-200:],
             "mechanism": self.mechanism,
+            "containment": self.containment_text,
+            "mechanism_switches": self.watcher.deaf_switches,
             "focus": focus,
             "now": time.time(),
         }
@@ -381,7 +450,13 @@ class Manager:
             raise CommandError(f"PID {pid} is the {server_name} server itself; use Stop", 403)
         if not same_time(known_time, create_time):
             raise CommandError(f"PID {pid} is no longer the process you saw (its number was reused)", 404)
-        result = signal_process(pid, known_time, sig)
+
+        def announce():  # before the signal goes: its news comes before the exit it causes
+            if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+                self.narrator.forkwatch_signalled(server_name, pid)
+            self.timeline(server_name, "kill", f"{signame.upper()} sent to PID {pid} of {server_name}")
+
+        result = signal_process(pid, known_time, sig, announce)
         if result == SignalResult.ZOMBIE:
             parent = read_stat(pid)
             reaper = parent.ppid if parent else "its parent"
@@ -390,9 +465,6 @@ class Manager:
             )
         if result != SignalResult.SENT:
             raise CommandError(f"PID {pid} has exited", 404)
-        if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
-            self.narrator.forkwatch_signalled(server_name, pid)
-        self.timeline(server_name, "kill", f"{signame.upper()} sent to PID {pid} of {server_name}")
         return {"pid": pid, "signal": signame.upper(), "server": server_name}
 
     def set_focus(self, pid):
@@ -454,6 +526,8 @@ class Manager:
         if not self._started:
             self.watcher.close()
         self.guard.close()
+        if self.containment:
+            self.containment.close()
         leftover = [
             s.name
             for s in self.servers.values()

@@ -7,8 +7,9 @@ the bytes of two writers into one read, so every line is known to come from the 
 or from one of its forked children, even when they print at the same moment. Each
 writer's partial line waits apart from the others', so two processes' halves never mix.
 
-One huge line or a flood of them never fills memory: lines are cut at `max_line`
-characters and only the last `max_lines` are kept; the lines not yet published wait
+One huge line or a flood of them never fills memory: a line is cut once, at `max_line`
+bytes as it is read (never inside a character), and says how many bytes were cut; only the
+last `max_lines` lines are kept; the lines not yet published wait
 in the buffer for the manager's next batch. Every line gets a number (`seq`, counted from 0
 since the server was first started), so a page that receives the same line in its snapshot
 and in a live batch shows it once: a snapshot says where its lines end (`output_seq`), a
@@ -40,9 +41,15 @@ class OutputBuffer:
         self._seq = 0
         self._lock = threading.Lock()
 
-    def add(self, stream, text, pid=None):
+    def add(self, stream, text, pid=None, cut=0):
+        """One line; `cut` is how many bytes of it the reader already dropped. A line
+        still longer than `max_line` characters is cut here; either way one notice says
+        how many bytes the line lost in all."""
         if len(text) > self.max_line:
-            text = text[: self.max_line] + f" … [{len(text) - self.max_line} characters cut]"
+            cut += len(text[self.max_line :].encode("utf-8", "surrogateescape"))
+            text = text[: self.max_line]
+        if cut:
+            text += f" … [{cut} bytes cut]"
         with self._lock:
             line = (self._seq, stream, text, pid)
             self._seq += 1
@@ -101,8 +108,9 @@ def console_socket():
 
 
 class _LineCutter:
-    """One writer's bytes cut into lines: a line longer than max_line is cut (the rest up
-    to its newline discarded), invalid UTF-8 becomes U+FFFD, a trailing \\r is dropped."""
+    """One writer's bytes cut into lines: a line longer than max_line bytes is cut (the rest
+    up to its newline discarded and counted; a character the cut would tear in two is
+    dropped whole), invalid UTF-8 becomes U+FFFD, a trailing \\r is dropped."""
 
     def __init__(self, max_line):
         self.max_line = max_line
@@ -114,31 +122,47 @@ class _LineCutter:
         while True:
             end = chunk.find(b"\n", start)
             piece = chunk[start:] if end < 0 else chunk[start:end]
-            room = self.max_line + 1 - len(self.partial)
-            if room > 0:
-                self.partial += piece[:room]
-            self.cut += max(0, len(piece) - max(room, 0))
+            room = max(0, self.max_line - len(self.partial))
+            self.partial += piece[:room]
+            self.cut += max(0, len(piece) - room)
             if end < 0:
                 return
             self.end(emit)
             start = end + 1
 
     def end(self, emit):
-        text = bytes(self.partial).decode("utf-8", "replace").rstrip("\r")
-        if self.cut:
-            text += f" … [{self.cut} bytes cut]"
-        self.partial.clear()
+        """emit(text, cut): the line, and how many bytes of it were cut."""
+        raw, cut = self.partial, self.cut
+        if cut:
+            torn = _torn_tail(raw)
+            cut += torn
+            raw = raw[: len(raw) - torn]
+        else:
+            raw = raw.rstrip(b"\r")
+        emit(bytes(raw).decode("utf-8", "replace"), cut)
+        self.partial = bytearray()
         self.cut = 0
-        emit(text)
 
     @property
     def empty(self):
         return not self.partial and not self.cut
 
 
+def _torn_tail(raw):
+    """How many bytes at the end of raw are the start of a UTF-8 character without its end."""
+    for back in range(1, min(4, len(raw)) + 1):
+        byte = raw[-back]
+        if byte & 0xC0 == 0x80:
+            continue  # a continuation byte: look further back for its lead
+        needs = 2 if byte >> 5 == 0b110 else 3 if byte >> 4 == 0b1110 else 4 if byte >> 3 == 0b11110 else 1
+        return back if needs > back else 0
+    return 0
+
+
 def read_console(sock, on_line, max_line):
-    """Read a console socket to EOF, calling on_line(pid, text) per line, pid being the
-    process that wrote it. A last line without a newline is still delivered."""
+    """Read a console socket to EOF, calling on_line(pid, text, cut) per line: pid is the
+    process that wrote it, cut how many bytes of the line were cut (see _LineCutter). A
+    last line without a newline is still delivered."""
     writers = {}  # pid -> _LineCutter, only while that writer has a partial line
     while True:
         try:
@@ -149,11 +173,11 @@ def read_console(sock, on_line, max_line):
             break
         pid = _writer_of(ancillary)
         cutter = writers.pop(pid, None) or _LineCutter(max_line)
-        cutter.feed(data, lambda text, pid=pid: on_line(pid, text))
+        cutter.feed(data, lambda text, cut, pid=pid: on_line(pid, text, cut))
         if not cutter.empty:
             writers[pid] = cutter
     for pid, cutter in writers.items():
-        cutter.end(lambda text, pid=pid: on_line(pid, text))
+        cutter.end(lambda text, cut, pid=pid: on_line(pid, text, cut))
     sock.close()
 
 

@@ -4,11 +4,11 @@ A ManagedServer owns its state and changes it only through `_change_state`, whic
 the allowed-from table in states.py and publishes one `server` event per change. Its
 threads only report (lines of output, "ready", "exited"); the state follows from them.
 
-It is longer than the other modules (about 520 lines) because it is one state machine:
+It is longer than the other modules (about 550 lines) because it is one state machine:
 start, readiness, Ctrl-C, exit, backoff and stop share its lock and run ids, and splitting
 them would spread the only code that changes a server's state over several files. The
 console lives in output.py, the words of an exit in exits.py, the OS work (signals,
-sockets, the kill of a tree) in proc/.
+sockets, the kill of a tree, cgroups) in proc/.
 """
 
 import logging
@@ -34,10 +34,11 @@ from supervisor.core.states import (
 )
 from supervisor.proc import pystack, sockets
 from supervisor.proc.signals import SignalResult, kill_tree_and_wait, signal_group, signal_process
-from supervisor.proc.stat import create_time_of, read_stat
+from supervisor.proc.stat import create_time_of, exit_status, read_stat
 
 log = logging.getLogger(__name__)
 
+KILL_WAIT = 5.0  # seconds a SIGKILLed tree may take to be gone before its survivors are named
 ADDRESS_LINE = re.compile(r"^listening on (?:(tcp|udp)://(\[[^\]]*\]|[^:]+):(\d+)|unix:(.+))$")
 SECRET_ENV = "FORKWATCH_SECRET"
 
@@ -52,7 +53,7 @@ class CommandError(Exception):
 
 
 class ManagedServer:
-    def __init__(self, spec, publish, watcher, guard, settings, on_line=None):
+    def __init__(self, spec, publish, watcher, guard, settings, on_line=None, containment=None):
         self.spec = spec
         self.name = spec.name
         self._publish = publish  # publish(kind, payload)
@@ -84,9 +85,12 @@ class ManagedServer:
         self._startup_news = threading.Event()
         self._stop_requested = False
         self._stop_done = threading.Event()
+        self._survivors = set()  # (pid, create_time) that outlived the stop's SIGKILL
         self._quick_failures = 0
         self._backoff_timer = None
         self._run_id = 0
+        self._containment = containment  # cgroups, where the machine allows them (proc/cgroups.py)
+        self._cgroup = None
 
     # --- state ------------------------------------------------------------------------
 
@@ -127,6 +131,8 @@ class ManagedServer:
                     reads_stdin=self.spec.reads_stdin,
                     has_secret=self.spec.secret is not None,
                 )
+                if self._cgroup is not None and self.state in SIGNALLABLE_STATES:
+                    info["pids"] = self._cgroup.pids()  # {current, max, refused}: the cap at work
             return info
 
     def _timeline(self, kind, text):
@@ -149,6 +155,7 @@ class ManagedServer:
                 self.secret = secret if secret is not None else self.spec.secret.pick()
             self._run_id += 1
             self._stop_requested = False
+            self._survivors = set()
             self._interrupted = False
             self._exited = False
             self._last_input = None
@@ -165,8 +172,11 @@ class ManagedServer:
             self._change_state(ServerState.STARTING)
             (out, out_writer), (err, err_writer) = console_socket(), console_socket()
             try:
+                self._cgroup = (
+                    self._containment.create(self.name, self.spec.pids_max) if self._containment else None
+                )
                 self._popen = subprocess.Popen(
-                    argv,
+                    self._cgroup.wrap(argv) if self._cgroup else argv,
                     stdin=subprocess.PIPE if self.spec.reads_stdin else subprocess.DEVNULL,
                     stdout=out_writer.fileno(),
                     stderr=err_writer.fileno(),
@@ -176,6 +186,8 @@ class ManagedServer:
                     close_fds=True,
                 )
             except OSError as exc:
+                if self._cgroup is not None:
+                    self._cgroup.remove()
                 for end in (out, err):
                     end.close()
                 self._change_state(ServerState.FATAL, f"could not start: {exc}")
@@ -205,7 +217,10 @@ class ManagedServer:
             child_delay_s=self.options.get("delay"),
         )
         threading.Thread(
-            target=self._lifecycle, args=(run_id, self._popen), daemon=True, name=f"{self.name}-life"
+            target=self._lifecycle,
+            args=(run_id, self._popen, self._cgroup),
+            daemon=True,
+            name=f"{self.name}-life",
         ).start()
 
     def _argv(self):
@@ -229,12 +244,12 @@ class ManagedServer:
         return env
 
     def _read(self, sock, stream):
-        read_console(sock, lambda pid, text: self._on_line(stream, pid, text), self.output.max_line)
+        read_console(sock, lambda pid, text, cut: self._on_line(stream, pid, text, cut), self.output.max_line)
         if stream == "stdout":
             self._startup_news.set()
 
-    def _on_line(self, stream, pid, text):
-        self.output.add(stream, text, pid)
+    def _on_line(self, stream, pid, text, cut=0):
+        self.output.add(stream, text, pid, cut)
         if stream == "stdout" and self._address is None:
             match = ADDRESS_LINE.match(text)
             if match:
@@ -245,7 +260,7 @@ class ManagedServer:
 
     # --- the life of one run -----------------------------------------------------------
 
-    def _lifecycle(self, run_id, popen):
+    def _lifecycle(self, run_id, popen, cgroup):
         ready, why = self._wait_ready(popen)
         if ready:
             with self._lock:
@@ -253,11 +268,11 @@ class ManagedServer:
                     self._change_state(ServerState.RUNNING)
                     where = f"port {self.port}" if self.port is not None else (self.unix_path or "stdin")
                     self._timeline("ready", f"{self.name} is ready on {where}")
-        elif popen.poll() is None and not self._stop_requested:
+        elif _exit_code(popen) is None and not self._stop_requested:
             log.warning("%s: %s; killing it", self.name, why)
             signal_group(popen.pid, signal.SIGKILL)
-        returncode = popen.wait()
-        self._finish(run_id, popen, returncode, None if ready else why)
+        returncode = _exit_code(popen, timeout=None)  # exited, but not yet reaped
+        self._finish(run_id, popen, returncode, None if ready else why, cgroup)
 
     def _wait_ready(self, popen):
         """(True, None) once the address line was printed and the socket exists."""
@@ -268,13 +283,13 @@ class ManagedServer:
         while not self._startup_news.wait(0.05):
             if self._stop_requested:
                 return False, "stopped before it was ready"
-            if popen.poll() is not None:
+            if _exit_code(popen) is not None:
                 break
             if time.monotonic() >= deadline:
                 return False, f"not ready after {timeout:g} s (it printed no 'listening on' line)"
         match = self._address
         if match is None:
-            popen.wait(max(0.1, deadline - time.monotonic())) if popen.poll() is None else None
+            _exit_code(popen, max(0.1, deadline - time.monotonic()))
             return False, self._start_failure(popen)
         if match.group(4):
             with self._lock:
@@ -284,7 +299,7 @@ class ManagedServer:
                 self.port = int(match.group(3))
             self._watcher.set_port(self.name, self.port if match.group(1) == "tcp" else None)
         while not sockets.listens(popen.pid, self.port if not match.group(4) else None, match.group(4)):
-            if popen.poll() is not None:
+            if _exit_code(popen) is not None:
                 return False, self._start_failure(popen)
             if self._stop_requested:
                 return False, "stopped before it was ready"
@@ -305,18 +320,23 @@ class ManagedServer:
                 return f"port {port} is in use by PID {holder[0]} ({command})"
         errors = [line for line in self.output.tail(20) if line.strip()]
         last = errors[-1] if errors else "no output"
-        code = popen.poll()
+        code = _exit_code(popen)
         return f"exited with code {code} before it was ready: {last}"
 
-    def _finish(self, run_id, popen, returncode, start_failure):
-        """The process has exited: clean its group, drain output, report the final state."""
+    def _finish(self, run_id, popen, returncode, start_failure, cgroup=None):
+        """The process has exited: clean its group and cgroup, drain output, report the final state.
+
+        The server is reaped only once what is left of its group is gone: until then its
+        zombie holds the group's number, so no new process can be given it and be hit."""
         with self._lock:
             stopping = self._stop_requested
             self._exited = not stopping  # a Stop from now on would never be reported
-        if not stopping:
-            self._kill_leftovers(popen.pid)
         if stopping:
             self._stop_done.wait()
+            survivors = self._survivors
+        else:
+            survivors = self._kill_leftovers(popen.pid)
+        popen.wait()
         for reader in self._readers:
             reader.join(2.0)
         if popen.stdin is not None:
@@ -325,12 +345,20 @@ class ManagedServer:
             except OSError:
                 pass
         self._watcher.unwatch(self.name)
+        self._remove_cgroup(cgroup)
         with self._lock:
             if self._run_id != run_id:
                 return
-            self._guard.remove(popen.pid)
             self.exit_code = returncode
             ran_for = time.time() - (self.started_at or time.time())
+            if survivors:  # the guard keeps them: the watchdog or the next start kills them
+                for pid, created in survivors:
+                    self._guard.add_process(pid, created)
+                text = survivors_text(survivors)
+                self._change_state(ServerState.FATAL, text)
+                self._timeline("crash", f"{self.name}: {text}")
+                return
+            self._guard.remove(popen.pid)
             if stopping:
                 self._change_state(ServerState.STOPPED)
                 self._timeline("stop", f"{self.name} stopped (exit code {returncode})")
@@ -377,9 +405,25 @@ class ManagedServer:
                 self._change_state(ServerState.FATAL, exc.message)
 
     def _kill_leftovers(self, pgid):
-        """After the server itself exited: kill what is left of its group and tree."""
-        if not kill_tree_and_wait({pgid: self.create_time}, self._tree_snapshot(), signal.SIGKILL).gone:
-            log.error("%s: processes survived SIGKILL", self.name)
+        """After the server itself exited: kill what is left of its group, tree and cgroup;
+        the (pid, create_time) of any process that survived."""
+        snapshot = self._tree_snapshot()
+        if self._cgroup is not None:
+            self._cgroup.kill()
+        end = kill_tree_and_wait({pgid: self.create_time}, snapshot, signal.SIGKILL, KILL_WAIT)
+        if not end.gone:
+            log.error("%s: %s", self.name, survivors_text(end.left))
+        return end.left
+
+    def _remove_cgroup(self, cgroup):
+        """The run is over: its cgroup goes (it should be empty by now; if not, say so)."""
+        if cgroup is None:
+            return
+        if not (cgroup.wait_empty(1.0) and cgroup.remove()):
+            log.error("%s: its cgroup %s still holds %s", self.name, cgroup.label, sorted(cgroup.members()))
+        with self._lock:
+            if self._cgroup is cgroup:
+                self._cgroup = None
 
     # --- stop -------------------------------------------------------------------------
 
@@ -405,9 +449,10 @@ class ManagedServer:
         ).start()
 
     def _tree_snapshot(self):
-        """(pid, create_time) of every descendant the watcher knows now; kill_tree_and_wait
-        finds the rest of the tree itself."""
-        return {(pid, created) for pid, created, _ in self._watcher.descendants(self.name)}
+        """(pid, create_time) of every descendant the watcher knows now, and of everything
+        in the server's cgroup; kill_tree_and_wait finds the rest of the tree itself."""
+        known = {(pid, created) for pid, created, _ in self._watcher.descendants(self.name)}
+        return known | (self._cgroup.members() if self._cgroup is not None else set())
 
     def _stop_sequence(self, popen):
         """TERM the tree, wait `stop_timeout`, then KILL the tree and the snapshot (even a
@@ -420,8 +465,12 @@ class ManagedServer:
             if not term.gone:
                 log.info("%s: still running after %g s; SIGKILL", self.name, timeout)
                 snapshot |= term.seen | self._tree_snapshot()
-                if not kill_tree_and_wait(group, snapshot, signal.SIGKILL).gone:
-                    log.error("%s: processes survived SIGKILL", self.name)
+                if self._cgroup is not None:
+                    self._cgroup.kill()  # everything in it at once, even a child being forked
+                end = kill_tree_and_wait(group, snapshot, signal.SIGKILL, KILL_WAIT)
+                if not end.gone:
+                    log.error("%s: %s", self.name, survivors_text(end.left))
+                    self._survivors = end.left
         finally:
             self._stop_done.set()
 
@@ -486,11 +535,8 @@ class ManagedServer:
         return self.describe()
 
     def _after_interrupt(self, run_id, popen, timeout):
-        try:
-            popen.wait(timeout)
-            return
-        except subprocess.TimeoutExpired:
-            pass
+        if _exit_code(popen, timeout) is not None:
+            return  # exited (left for the lifecycle to reap once its group is clean)
         with self._lock:
             if self._run_id != run_id or self.state not in STOPPABLE_STATES:
                 return
@@ -511,3 +557,19 @@ class ManagedServer:
                 return False
             time.sleep(0.01)
         return True
+
+
+def _exit_code(popen, timeout=0.0):
+    """popen's exit code once it has exited (waiting at most `timeout` s, None: for ever),
+    else None; its zombie is left for popen.wait() to reap."""
+    try:
+        return exit_status(popen.pid, timeout)
+    except ChildProcessError:  # collected already
+        return popen.returncode if popen.returncode is not None else popen.wait()
+
+
+def survivors_text(survivors):
+    pids = ", ".join(str(pid) for pid, _ in sorted(survivors))
+    if len(survivors) == 1:
+        return f"1 process survived SIGKILL: PID {pids}"
+    return f"{len(survivors)} processes survived SIGKILL: PIDs {pids}"

@@ -4,6 +4,7 @@ STOPPED --start--> STARTING --ready--> RUNNING --stop--> STOPPING --> STOPPED
                       |                  |
                       +--died/timeout--> FATAL (could not start)
                                          +--died on its own--> EXITED
+RUNNING, STOPPING --a process survived SIGKILL--> FATAL (its PIDs in the reason)
 EXITED --autorestart--> BACKOFF --delay--> STARTING;  too many quick deaths --> FATAL
 
 An EXITED server also has an exit class: FINISHED when it ended as it meant to (code 0:
@@ -35,7 +36,8 @@ STARTABLE_STATES = frozenset({S.STOPPED, S.EXITED, S.FATAL})
 STOPPABLE_STATES = frozenset({S.STARTING, S.RUNNING, S.BACKOFF})
 # States whose process may be signalled.
 SIGNALLABLE_STATES = frozenset({S.STARTING, S.RUNNING, S.STOPPING})
-# States in which nothing of the server is left.
+# States in which the server's process is gone (and its tree, but for any survivors of
+# SIGKILL, which a FATAL state's reason names).
 STOPPED_STATES = frozenset({S.STOPPED, S.EXITED, S.FATAL})
 
 # States in which Ctrl-C (SIGINT to the server process alone) may be sent.
@@ -49,7 +51,7 @@ ALLOWED_FROM = {
     S.STOPPING: frozenset({S.STARTING, S.RUNNING}),
     S.STOPPED: frozenset({S.STOPPING, S.BACKOFF}),
     S.EXITED: frozenset({S.RUNNING}),
-    S.FATAL: frozenset({S.STARTING, S.BACKOFF, S.EXITED}),
+    S.FATAL: frozenset({S.STARTING, S.RUNNING, S.STOPPING, S.BACKOFF, S.EXITED}),
 }
 
 

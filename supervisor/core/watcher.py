@@ -3,11 +3,17 @@
     proc  {server, kind: fork | exit | status | doing, pid, ppid, create_time, status, peer,
            doing, syscall, fd_target, activity, sleep_left_s, sleep_s, t}
     stats {server, procs: [{pid, cpu_percent, rss, status, doing, activity[, sleep_left_s, sleep_s]}]}
+          (only the processes whose row changed since it was last sent)
 
 It holds one change source, chosen once (supervisor.proc.sources: netlink, else /proc
-listing with pidfd exits, else psutil), waits on it, and applies what it drains. Zombies
-are rechecked often (a reaped zombie emits `exit`), cpu/rss are read on a slower cadence,
-and where the source can miss news a full rescan now and then repairs it.
+listing with pidfd exits, else psutil), waits on it, and applies what it drains. A zombie
+is learnt of from its exit event, and its reaping from the source too (a pidfd's reap
+notice, or its absence from a psutil listing); only where the kernel gives no reap notice
+are zombies looked for in their parents' lists of children (one read per parent every
+100 ms, not one per zombie). cpu/rss are read once a second for live processes only. Where
+the source can miss news a full rescan now and then repairs it. A source that
+should have told of a process the rescan found (netlink gone deaf) is replaced by procfs,
+with an event that says so.
 
 What each process is doing (supervisor/core/activity.py) is read at every stats tick, for a
 new child when it forks, and again for it and its parent a zombie tick later (a fork or an
@@ -15,8 +21,10 @@ exit changes what both do): a change of activity is a `doing` event, while a sle
 countdown rides on the stats.
 
 Its cost grows with the number of watched processes, not with every process on the machine
-(but for one directory listing per tick with the procfs source). At about 410 lines it keeps
-the adoption rules (parents first, reused PIDs, orphans reaped by PID) in one place.
+(but for one directory listing per tick with the procfs source). At about 480 lines it keeps
+the adoption rules (parents first, reused PIDs, orphans reaped by PID, zombies), and the
+reading of what processes do and the check of its source's hearing, which rest on them,
+in one place.
 """
 
 import logging
@@ -32,15 +40,18 @@ from supervisor.proc.stat import (
     PAGE_SIZE,
     ZOMBIE,
     CpuMeter,
+    children_of,
     children_of_me,
     info_from_stat,
     parent_map,
     read_stat,
     reap,
     same_time,
+    since_boot,
 )
 
 log = logging.getLogger(__name__)
+HEARING_MARGIN = 0.1  # s: a process created this long before a drain was due in it
 
 
 class Node:
@@ -70,7 +81,10 @@ class TreeWatcher:
         read_doing=True,
     ):
         self.publish = publish
+        self.fast_interval = fast_interval
         self.source = choose_source(mechanism, fast_interval, psutil_interval)
+        self.deaf_switches = 0  # times the source was found deaf and replaced
+        self._too_young = []  # stats adopted by a rescan too soon after their fork to judge
         self.stats_interval = stats_interval
         self.zombie_interval = zombie_interval
         self.rescan_interval = rescan_interval
@@ -80,6 +94,7 @@ class TreeWatcher:
         self._nodes = {}  # pid -> Node
         self._zombies = set()  # pids
         self._cpu = CpuMeter()
+        self._sent = {}  # pid -> its row last sent in `stats`
         self.activities = Activities(read_doing)
         self._recheck = set()  # pids to read again at the next zombie tick
         self._me = os.getpid()
@@ -130,6 +145,15 @@ class TreeWatcher:
                 if n.server == server and not n.root
             ]
 
+    def zombies(self, server):
+        """[(pid, ppid, create_time)] of the server's zombies."""
+        with self._lock:
+            return sorted(
+                (n.pid, n.ppid, n.create_time)
+                for n in self._nodes.values()
+                if n.server == server and n.status == ZOMBIE
+            )
+
     def owner_of(self, pid):
         """(server, create_time, is_root) of a watched pid, or None."""
         with self._lock:
@@ -146,7 +170,7 @@ class TreeWatcher:
             )
             infos = []
             for node in nodes:
-                stat = self._fresh_stat(node) or node.stat
+                stat = node.stat if node.status == ZOMBIE else self._fresh_stat(node) or node.stat
                 if not self.activities.known(node):
                     self.activities.read(node, stat)
                 fields = self.activities.fields(node, now_wall)
@@ -170,18 +194,22 @@ class TreeWatcher:
     def sweep(self):
         """Wait for news (at most one tick of the source), then apply what changed."""
         now = time.monotonic()
-        timeout = max(0.0, min(self._next_stats, self._next_zombies, self._next_rescan) - now)
+        zombie_tick = not self.source.reports_reaps or self._recheck  # else nothing to do at that tick
+        next_zombies = self._next_zombies if zombie_tick else self._next_rescan
+        timeout = max(0.0, min(self._next_stats, next_zombies, self._next_rescan) - now)
         self._wait(min(timeout, self.source.interval))
+        drained_at = since_boot()
         self.apply(self.source.drain())
         now = time.monotonic()
         if now >= self._next_zombies:
             self._next_zombies = now + self.zombie_interval
-            self._check_zombies()
+            if not self.source.reports_reaps:
+                self._check_zombies()
             self._read_again()
         if now >= self._next_rescan:
             self._next_rescan = now + self.rescan_interval
             if self.source.needs_rescan:
-                self.rescan()
+                self._check_hearing(self.rescan(), drained_at)
         if now >= self._next_stats:
             self._next_stats = now + self.stats_interval
             self._publish_stats()
@@ -277,10 +305,16 @@ class TreeWatcher:
             self._forget(node)
             if stat is not None:
                 self._consider(node.pid)  # the PID was reused by a new process
+            self._collect_orphans_of(node.pid)
             return
         node.stat = stat
+        if stat.state == "Z" and stat.ppid == self._me and not node.root and reap(node.pid):
+            self._forget(node)  # an orphan of a server, reparented to us (the subreaper), collected
+            return
         if stat.status != node.status:
             self._set_status(node, stat.status)
+        if stat.state == "Z":
+            self._collect_orphans_of(node.pid)
 
     def _set_status(self, node, status):
         with self._lock:
@@ -294,16 +328,34 @@ class TreeWatcher:
         if not node.root:
             self._emit("status", node)
 
-    def _check_zombies(self):
+    def _collect_orphans_of(self, parent):
+        """parent has exited: its zombie children were reparented to us (the subreaper),
+        and only we will reap them."""
         with self._lock:
-            zombies = [self._nodes[pid] for pid in self._zombies if pid in self._nodes]
-        for node in zombies:
+            zombies = [self._nodes.get(pid) for pid in self._zombies]
+            orphans = [node for node in zombies if node is not None and node.ppid == parent]
+        for node in orphans:
             stat = read_stat(node.pid)
             if stat is None or not same_time(stat.create_time, node.create_time):
                 self._forget(node)
             elif stat.ppid == self._me and not node.root and reap(node.pid):
-                # an orphan of a server, reparented to us (the subreaper), collected by PID
                 self._forget(node)
+
+    def _check_zombies(self):
+        """Where the kernel gives no reap notice: a zombie missing from its parent's list of
+        children was reaped (one read per parent); a parent gone left its zombies to us."""
+        by_parent = {}
+        with self._lock:
+            for node in filter(None, map(self._nodes.get, self._zombies)):
+                by_parent.setdefault(node.ppid, []).append(node)
+        for parent, nodes in by_parent.items():
+            children = children_of(parent)
+            if children is None:
+                self._collect_orphans_of(parent)
+                continue
+            for node in nodes:
+                if node.pid not in children:
+                    self._check(node)
 
     def _forget(self, node, announce=True):
         with self._lock:
@@ -319,8 +371,8 @@ class TreeWatcher:
     def _read_again(self):
         """Read what the processes of the last forks and exits do now (a child that has
         reached its sleep, a parent back in accept)."""
-        with self._lock:
-            nodes = [self._nodes[pid] for pid in self._recheck if pid in self._nodes]
+        with self._lock:  # a zombie does nothing more: it is not read again
+            nodes = [n for n in map(self._nodes.get, self._recheck) if n is not None and n.status != ZOMBIE]
             self._recheck.clear()
         for node in nodes:
             stat = self._fresh_stat(node)
@@ -328,7 +380,8 @@ class TreeWatcher:
                 self._emit("doing", node)
 
     def rescan(self):
-        """One full scan: adopt anything missed, forget anything gone, reap orphans."""
+        """One full scan: adopt anything missed, forget anything gone, reap orphans.
+        Returns the stats of the processes it adopted."""
         with self._lock:  # what is known is read before /proc, so nothing newer is forgotten
             known = list(self._nodes.values())
             roots = set(self._roots.values())
@@ -339,6 +392,7 @@ class TreeWatcher:
                 self._forget(node)
             elif stat.state == "Z" and node.status != ZOMBIE:
                 self._set_status(node, ZOMBIE)
+        adopted = []
         changed = True
         while changed:  # adopt parents before their children
             changed = False
@@ -346,10 +400,48 @@ class TreeWatcher:
                 server = self._server_of(stat)
                 if server is not None:
                     self._adopt(server, stat)
+                    adopted.append(stat)
                     changed = True
         for stat in children_of_me(stats):
             if stat.state == "Z" and (stat.session in roots or stat.pgrp in roots) and stat.pid not in roots:
                 reap(stat.pid)
+        return adopted
+
+    def _check_hearing(self, adopted, drained_at):
+        """The rescan adopted processes the source should have told of before its last
+        drain: unless the source says it overflowed meanwhile, it has gone deaf. One
+        adopted too soon after its fork to judge is judged at the next rescan."""
+        unreported = getattr(self.source, "unreported", None)
+        if unreported is None:
+            return
+        before = drained_at - HEARING_MARGIN
+        candidates = self._too_young + adopted
+        self._too_young = [stat for stat in candidates if stat.started >= before]
+        missed = unreported(candidates, before)
+        if not missed:
+            return
+        changes = self.source.drain()
+        self.apply(changes)
+        if any(change.kind == LOST for change in changes):
+            return  # an overrun it knows of, not deafness
+        self._replace_source(missed)
+
+    def _replace_source(self, missed):
+        """Watch by /proc listing from now on, every known process handed over."""
+        with self._lock:
+            deaf = self.source
+            self.source = choose_source("procfs", self.fast_interval)
+            for node in self._nodes.values():
+                self.source.watch(node.pid, node.create_time, root=node.root)
+            self.deaf_switches += 1
+        deaf.close()
+        pids = ", ".join(str(stat.pid) for stat in missed[:5]) + (" …" if len(missed) > 5 else "")
+        text = (
+            f"watching by {self.source.name} now: {deaf.name} stopped reporting new processes "
+            f"(it never told of PID {pids}, found by the rescan)"
+        )
+        log.warning(text)
+        self.publish("event", {"server": None, "kind": "watch", "text": text, "mechanism": self.source.name})
 
     def _fresh_stat(self, node):
         """node's stat read now, or None when its process is gone or its PID reused."""
@@ -359,13 +451,17 @@ class TreeWatcher:
         return stat
 
     def _publish_stats(self):
+        """cpu, rss and what each live process does, sent only for those whose row changed
+        since it was last sent; a zombie is not read (its numbers never change)."""
         now = time.monotonic()
         now_wall = time.time()
         by_server = {}
         with self._lock:
             nodes = list(self._nodes.values())
-        keep = set()
+        keep = {(n.pid, n.stat.start_ticks) for n in nodes if n.status == ZOMBIE}
         for node in nodes:
+            if node.status == ZOMBIE:
+                continue
             stat = self._fresh_stat(node)
             if stat is None:
                 continue
@@ -374,17 +470,20 @@ class TreeWatcher:
             keep.add((stat.pid, stat.start_ticks))
             if self.activities.read(node, stat):
                 self._emit("doing", node)
-            by_server.setdefault(node.server, []).append(
-                {
-                    "pid": node.pid,
-                    "cpu_percent": self._cpu.percent(stat, now),
-                    "rss": stat.rss_pages * PAGE_SIZE,
-                    "status": stat.status,
-                    **self.activities.for_stats(node, now_wall),
-                }
-            )
+            item = {
+                "pid": node.pid,
+                "cpu_percent": self._cpu.percent(stat, now),
+                "rss": stat.rss_pages * PAGE_SIZE,
+                "status": stat.status,
+                **self.activities.for_stats(node, now_wall),
+            }
+            if self._sent.get(node.pid) != item:
+                self._sent[node.pid] = item
+                by_server.setdefault(node.server, []).append(item)
         self._cpu.prune(keep)
         self.activities.prune(keep)
+        with self._lock:
+            self._sent = {pid: item for pid, item in self._sent.items() if pid in self._nodes}
         for server, procs in by_server.items():
             self.publish("stats", {"server": server, "procs": procs})
 

@@ -199,7 +199,10 @@ def parse_options(pairs):
 
 def signal_name(text):
     """SIGTERM, TERM, term and 15 all name SIGTERM (the dashboard says which it accepts)."""
-    text = text.strip().upper()
+    text = text.strip()
+    if not text.isascii():  # "ſigkill" upper-cases to SIGKILL: names are ASCII only
+        raise CtlError(REFUSED, f"{text!r} is not a signal name")
+    text = text.upper()
     if text.isdigit():
         try:
             return signal.Signals(int(text)).name

@@ -52,12 +52,16 @@ def _send(pidfd, sig):
     return SignalResult.SENT
 
 
-def signal_process(pid, create_time, sig):
-    """Send sig to pid only if it is still the process created at create_time."""
+def signal_process(pid, create_time, sig, before_send=None):
+    """Send sig to pid only if it is still the process created at create_time.
+    `before_send()` runs once that is sure and before the signal goes, so that what it
+    announces comes before anything the signal causes (the process's exit)."""
     pidfd, why = _open_checked(pid, create_time)
     if pidfd is None:
         return why
     try:
+        if before_send is not None:
+            before_send()
         return _send(pidfd, sig)
     finally:
         os.close(pidfd)

@@ -7,6 +7,8 @@ psutil objects.
 
 import dataclasses
 import os
+import select
+import time
 
 import psutil
 
@@ -83,6 +85,11 @@ class Stat:
         return self.cpu_ticks / CLOCK_TICKS
 
     @property
+    def started(self):
+        """When it was created, in seconds since boot (as since_boot() counts)."""
+        return self.start_ticks / CLOCK_TICKS
+
+    @property
     def key(self):
         """(pid, create_time): the identity of this process, never reused."""
         return (self.pid, self.create_time)
@@ -97,6 +104,11 @@ def boot_time():
     if _boot_time is None:
         _boot_time = psutil.boot_time()
     return _boot_time
+
+
+def since_boot():
+    """Seconds since boot, on the clock a process's start time is counted in."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
 def read_stat(pid):
@@ -209,10 +221,61 @@ def descendants(root_pid, stats=None):
     return found
 
 
+def children_of(pid):
+    """The PIDs of pid's children, zombies included (from /proc/PID/task/*/children: one
+    read per thread, not one per child), or None when pid is gone."""
+    if not HAS_PROCFS:
+        try:
+            return {child.pid for child in psutil.Process(pid).children()}
+        except psutil.NoSuchProcess:
+            return None
+    try:
+        tasks = os.listdir(f"{PROC}/{pid}/task")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    found = set()
+    for task in tasks:
+        try:
+            with open(f"{PROC}/{pid}/task/{task}/children", "rb") as handle:
+                found.update(int(child) for child in handle.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
 def children_of_me(stats=None):
     stats = stats if stats is not None else parent_map()
     me = os.getpid()
     return [s for s in stats.values() if s.ppid == me]
+
+
+def exit_status(pid, timeout=0.0):
+    """Our child pid's exit status once it has exited (as Popen.returncode: negative for a
+    signal), waiting at most `timeout` seconds (None: as long as it takes); None while it
+    runs. The child is left unreaped: its zombie keeps holding its PID, and so the id of
+    the process group it leads, until reap() or its Popen collects it.
+    ChildProcessError when it is not a child of ours (or was collected already)."""
+    if timeout is None:
+        result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    else:
+        if timeout > 0:
+            _wait_readable_pidfd(pid, timeout)
+        result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
+    if result is None:
+        return None
+    return result.si_status if result.si_code == os.CLD_EXITED else -result.si_status
+
+
+def _wait_readable_pidfd(pid, timeout):
+    """Wait until pid has exited (its pidfd turns readable) or timeout seconds passed."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        select.select([pidfd], [], [], timeout)
+    finally:
+        os.close(pidfd)
 
 
 def reap(pid):

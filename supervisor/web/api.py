@@ -18,7 +18,10 @@ def body():
     """The request's JSON object ({} when there is no body)."""
     if not request.get_data(cache=True):
         return {}
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        raise CommandError("the body is nested too deeply", 400) from None
     if not isinstance(data, dict):
         raise CommandError("the body must be a JSON object", 400)
     return data
@@ -31,6 +34,14 @@ def field(data, name, kind, default=None, required=False):
     if value is None or isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
         raise CommandError(f"{name} must be {_kind_words(kind)}", 400)
     return value
+
+
+def whole_number(text):
+    """int(text) for a query value of ASCII digits only, else None ("²" and "①" are
+    digits to str.isdigit(), not to int())."""
+    if text.isascii() and text.isdigit():
+        return int(text)
+    return None
 
 
 def _kind_words(kind):
@@ -50,6 +61,18 @@ def healthz():
     return jsonify({"ok": True})
 
 
+@bp.get("/api/room")
+def room():
+    """What the room's limits have seen: connections, sessions, messages accepted and
+    dropped, clients cut off, wrong tokens (supervisor/web/room.py)."""
+    return jsonify(
+        {
+            **current_app.extensions["forkwatch_room"].figures(),
+            "open_sessions": current_app.extensions["forkwatch_sessions"].open_sessions(),
+        }
+    )
+
+
 @bp.get("/api/servers")
 def list_servers():
     return jsonify(manager().list_servers())
@@ -63,6 +86,13 @@ def catalog():
 @bp.get("/api/servers/<name>")
 def server_detail(name):
     return jsonify(manager().server_detail(name))
+
+
+@bp.get("/api/servers/<name>/zombies")
+def zombies(name):
+    """The server's zombies ({pid, ppid, create_time} each): the snapshot and the page
+    fold many into a count, and show their PIDs from here when asked."""
+    return jsonify(manager().zombies(name))
 
 
 @bp.post("/api/servers/<name>/start")
@@ -135,10 +165,10 @@ def stack(pid):
 
 @bp.get("/api/servers/<name>/output")
 def output(name):
-    tail = request.args.get("tail", "200")
-    if not tail.isdigit() or not 1 <= int(tail) <= 5000:
+    tail = whole_number(request.args.get("tail", "200"))
+    if tail is None or not 1 <= tail <= 5000:
         raise CommandError("tail must be a whole number from 1 to 5000", 400)
-    return jsonify(manager().output(name, int(tail)))
+    return jsonify(manager().output(name, tail))
 
 
 @bp.post("/api/servers/<name>/stdin")
@@ -162,10 +192,10 @@ def new_round(name):
 
 @bp.get("/api/events")
 def events():
-    after = request.args.get("after", "0")
-    if not after.isdigit():
+    after = whole_number(request.args.get("after", "0"))
+    if after is None:
         raise CommandError("after must be an event id (a whole number)", 400)
-    return jsonify(manager().events_after(int(after)))
+    return jsonify(manager().events_after(after))
 
 
 @bp.post("/api/servers/<name>/clients")

@@ -6,14 +6,24 @@
 - Every browser session gets a CSRF token with the page; a POST authenticated by the
   cookie must echo it in `X-CSRF-Token`. Bearer calls need none (a browser never adds
   that header by itself).
-- Tokens are compared in constant time.
+- Tokens are compared in constant time, and wrong ones are counted per address: past the
+  room's allowance (10, then one every 5 s) every attempt from there is refused with a 429
+  before any comparison.
+- An instructor's session carries a stamp: a generation kept server-side (in the config
+  folder, so a restart keeps it) and a fingerprint of the token. Leaving instructor mode
+  starts a new generation, and a new token has a new fingerprint: either way every cookie
+  (and every Socket.IO connection) made before stops counting as the instructor's.
 """
 
 import functools
 import hmac
+import os
 import secrets
 
 from flask import current_app, jsonify, request, session
+
+from supervisor.core.config import persistent_secret
+from supervisor.core.process import CommandError
 
 INSTRUCTOR = "instructor"
 VIEWER = "viewer"
@@ -23,6 +33,43 @@ def tokens_match(given, expected):
     if not isinstance(given, str) or not expected:
         return False
     return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8"))
+
+
+class Generation:
+    """The generation of instructor sessions, kept in the config folder."""
+
+    FILE = "session-generation"
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.value = persistent_secret(folder, self.FILE, 12)
+
+    def renew(self):
+        """A new generation: every instructor session stamped before is over."""
+        path = os.path.join(self.folder, self.FILE)
+        os.remove(path)
+        self.value = persistent_secret(self.folder, self.FILE, 12)
+
+
+def instructor_stamp():
+    """What an instructor's session must carry now: the generation and the token's
+    fingerprint (keyed by the cookie-signing key, so the cookie does not reveal the token)."""
+    config = current_app.config
+    mark = hmac.new(config["SECRET_KEY"].encode(), config["FORKWATCH_TOKEN"].encode(), "sha256")
+    return f"{current_app.extensions['forkwatch_generation'].value}:{mark.hexdigest()[:16]}"
+
+
+def token_is_right(given):
+    """Compare a token someone gave with the instructor's, counting the wrong ones by
+    address; CommandError (429) while that address may not try again."""
+    room = current_app.extensions["forkwatch_room"]
+    address = request.remote_addr or "?"
+    if not room.may_try_token(address):
+        raise CommandError("too many wrong tokens from your address; wait a minute before trying again", 429)
+    if tokens_match(given, current_app.config["FORKWATCH_TOKEN"]):
+        return True
+    room.token_failed(address)
+    return False
 
 
 def ensure_session():
@@ -35,12 +82,20 @@ def ensure_session():
 
 
 def login_with_token(token):
-    if tokens_match(token, current_app.config["FORKWATCH_TOKEN"]):
+    if token_is_right(token):
         session.clear()
         session["role"] = INSTRUCTOR
+        session["stamp"] = instructor_stamp()
         ensure_session()
         return True
     return False
+
+
+def leave_instructor_mode():
+    """Logout: when the instructor leaves, every instructor session made so far ends."""
+    if session_role() == INSTRUCTOR:
+        current_app.extensions["forkwatch_generation"].renew()
+    session.clear()
 
 
 def bearer_token():
@@ -54,13 +109,21 @@ def current_role():
     """The role of this request: the bearer token wins, then the session cookie."""
     token = bearer_token()
     if token is not None:
-        return INSTRUCTOR if tokens_match(token, current_app.config["FORKWATCH_TOKEN"]) else None
-    return session.get("role", VIEWER)
+        return INSTRUCTOR if token_is_right(token) else None
+    return session_role()
 
 
 def session_role():
-    """The role from the session cookie alone (Socket.IO connections)."""
-    return session.get("role", VIEWER)
+    """The role from the session cookie alone (also for Socket.IO connections): the
+    instructor only while the session's stamp is the current one."""
+    if session.get("role") == INSTRUCTOR and session.get("stamp") == instructor_stamp():
+        return INSTRUCTOR
+    return VIEWER
+
+
+def revoked():
+    """True for a session that was the instructor's before a logout or a new token."""
+    return session.get("role") == INSTRUCTOR and session_role() != INSTRUCTOR
 
 
 def _error(message, status):
@@ -73,7 +136,8 @@ def csrf_ok():
     if bearer_token() is not None:
         return True
     expected = session.get("csrf")
-    return bool(expected) and tokens_match(request.headers.get("X-CSRF-Token", ""), expected)
+    given = request.headers.get("X-CSRF-Token") or request.form.get("csrf", "")
+    return bool(expected) and tokens_match(given, expected)
 
 
 def instructor_required(view):

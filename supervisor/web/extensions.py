@@ -16,4 +16,7 @@ def new_socketio(app, settings):
         max_http_buffer_size=64 * 1024,
         ping_interval=10,
         ping_timeout=10,
+        # One event at a time per connection, on the thread that reads it: no thread per
+        # event, so a flood cannot grow threads (the room's limits drop the excess).
+        async_handlers=False,
     )

@@ -1,8 +1,8 @@
 """Socket.IO namespace /live: a snapshot on connect, then every event as it happens.
 
 Viewers and the instructor get the same stream. Control events (start, stop, restart,
-interrupt, kill, kill_children, stdin, stop_all, focus) check the role on every call and
-answer through the ack: {ok, error, result}.
+interrupt, kill, kill_children, stdin, stop_all, focus) check the role on every call, then the type
+of every field of their data, and answer through the ack: {ok, error, result}.
 """
 
 import logging
@@ -11,7 +11,8 @@ from flask import current_app, request
 from flask_socketio import Namespace, emit
 
 from supervisor.core.process import CommandError
-from supervisor.web.auth import INSTRUCTOR, session_role, tokens_match
+from supervisor.web.api import field
+from supervisor.web.auth import INSTRUCTOR, VIEWER, instructor_stamp, session_role, token_is_right
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/live"
@@ -30,13 +31,29 @@ BROADCAST = (
     "lesson",
     "compare",
 )
+COMMANDS = ("start", "stop", "restart", "interrupt", "kill", "kill_children", "stdin", "stop_all", "focus")
+RESERVED = ("connect", "disconnect")
 
 
 class LiveNamespace(Namespace):
     def __init__(self, namespace, app):
         super().__init__(namespace)
         self.app = app
-        self.roles = {}  # Socket.IO session id -> role
+        self.roles = {}  # Socket.IO session id -> (role, the instructor's stamp when it connected)
+
+    def trigger_event(self, event, *args):
+        """Only the real connect and disconnect, and the commands, reach a handler: a
+        client that sends `connect` (or any other name) as an event is refused, counted,
+        and answered through its ack if it asked for one."""
+        sid = args[0] if args else None
+        if event in RESERVED and not self.server.manager.is_connected(sid, self.namespace):
+            return super().trigger_event(event, *args)  # the connection itself opening or closing
+        if event not in COMMANDS:
+            self.app.extensions["forkwatch_room"].count("events_refused")
+            if event in RESERVED:
+                return refusal(f"{event!r} is reserved: it is not an event a client may send")
+            return refusal(f"/live has no event {str(event)[:40]!r}; its events: {', '.join(COMMANDS)}")
+        return super().trigger_event(event, *args)
 
     # --- connection -----------------------------------------------------------------
 
@@ -44,10 +61,14 @@ class LiveNamespace(Namespace):
         role = session_role()
         token = auth.get("token") if isinstance(auth, dict) else None
         if token is not None:
-            if not tokens_match(token, current_app.config["FORKWATCH_TOKEN"]):
+            try:
+                right = token_is_right(token)
+            except CommandError as exc:
+                raise ConnectionRefusedError(exc.message) from None
+            if not right:
                 return False  # a wrong token is refused, not silently demoted
             role = INSTRUCTOR
-        self.roles[request.sid] = role
+        self.roles[request.sid] = (role, instructor_stamp() if role == INSTRUCTOR else None)
         snapshot = current_app.extensions["forkwatch"].snapshot()
         snapshot["role"] = role
         snapshot["clients"] = current_app.extensions["forkwatch_clients"].describe()
@@ -61,57 +82,86 @@ class LiveNamespace(Namespace):
 
     # --- instructor commands ----------------------------------------------------------
 
-    def _command(self, action):
-        if self.roles.get(request.sid) != INSTRUCTOR:
-            return {"ok": False, "error": "this needs the instructor's token", "result": None}
+    def _command(self, event, data, action, data_optional=False):
+        """Role check, then the payload's type checks and the manager's call, answered as
+        {ok, error, result}. A refusal is a CommandError with its sentence; anything else
+        is a bug of the dashboard, logged with its traceback and reported as one."""
+        role, stamp = self.roles.get(request.sid, (VIEWER, None))
+        if role != INSTRUCTOR:
+            return refusal("this needs the instructor's token")
+        if stamp != instructor_stamp():
+            return refusal(
+                "the instructor's session has ended (left, or a new token); connect again with the token"
+            )
         try:
-            return {"ok": True, "error": None, "result": action(current_app.extensions["forkwatch"])}
+            if data is None and data_optional:
+                data = {}
+            elif not isinstance(data, dict):
+                raise CommandError("the event's data must be an object", 400)
+            return {"ok": True, "error": None, "result": action(current_app.extensions["forkwatch"], data)}
         except CommandError as exc:
-            return {"ok": False, "error": exc.message, "result": None}
-        except (TypeError, ValueError, AttributeError, KeyError):
-            return {"ok": False, "error": "the event's data is malformed", "result": None}
+            return refusal(exc.message)
+        except Exception:
+            log.exception("the %s event failed", event)
+            return refusal("the dashboard failed to do that; its log says why")
 
     def on_start(self, data=None):
-        data = data if isinstance(data, dict) else {}
-        return self._command(lambda m: m.start(data.get("name"), data.get("options") or {}))
+        return self._command(
+            "start", data, lambda m, d: m.start(_name(d), field(d, "options", dict, default={}))
+        )
 
     def on_stop(self, data=None):
-        data = data if isinstance(data, dict) else {}
-        return self._command(lambda m: m.stop(data.get("name")))
+        return self._command("stop", data, lambda m, d: m.stop(_name(d)))
 
     def on_restart(self, data=None):
-        data = data if isinstance(data, dict) else {}
-        return self._command(lambda m: m.restart_later(data.get("name"), data.get("options")))
+        return self._command(
+            "restart", data, lambda m, d: m.restart_later(_name(d), field(d, "options", dict))
+        )
 
     def on_interrupt(self, data=None):
-        data = data if isinstance(data, dict) else {}
-        return self._command(lambda m: m.interrupt(data.get("name")))
+        return self._command("interrupt", data, lambda m, d: m.interrupt(_name(d)))
 
     def on_kill(self, data=None):
-        data = data if isinstance(data, dict) else {}
         return self._command(
-            lambda m: m.signal_process(
-                data.get("pid"), data.get("create_time"), data.get("signal", "SIGTERM")
-            )
+            "kill",
+            data,
+            lambda m, d: m.signal_process(
+                field(d, "pid", int, required=True),
+                field(d, "create_time", (int, float), required=True),
+                field(d, "signal", str, default="SIGTERM"),
+            ),
         )
 
     def on_kill_children(self, data=None):
-        data = data if isinstance(data, dict) else {}
-        return self._command(lambda m: m.kill_children(data.get("name"), data.get("signal", "SIGKILL")))
+        return self._command(
+            "kill_children",
+            data,
+            lambda m, d: m.kill_children(_name(d), field(d, "signal", str, default="SIGKILL")),
+        )
 
     def on_stdin(self, data=None):
-        data = data if isinstance(data, dict) else {}
-        return self._command(lambda m: m.send_stdin(data.get("name"), data.get("line")))
+        return self._command(
+            "stdin", data, lambda m, d: m.send_stdin(_name(d), field(d, "line", str, required=True))
+        )
 
     def on_focus(self, data=None):
         """Show the class a process's code pane: {pid} (and its server, for the record), or
         {pid: null} to stop."""
-        data = data if isinstance(data, dict) else {}
-        return self._command(lambda m: m.set_focus(data.get("pid")))
+        return self._command("focus", data, lambda m, d: m.set_focus(field(d, "pid", int)))
 
     def on_stop_all(self, data=None):
         clients = current_app.extensions["forkwatch_clients"]
-        return self._command(lambda m: {**m.stop_all(), "clients": clients.stop_all()})
+        return self._command(
+            "stop_all", data, lambda m, d: {**m.stop_all(), "clients": clients.stop_all()}, data_optional=True
+        )
+
+
+def refusal(error):
+    return {"ok": False, "error": error, "result": None}
+
+
+def _name(data):
+    return field(data, "name", str, required=True)
 
 
 def fan_out(socketio):

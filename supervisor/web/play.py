@@ -6,6 +6,7 @@ for the forking server the child that answered.
 Viewers may play; each browser session (and each address) is rate-limited.
 """
 
+import collections
 import re
 import socket
 import threading
@@ -27,25 +28,28 @@ RECEIVE_LIMIT = 64 * 1024
 
 
 class RateLimiter:
-    """A token bucket per key: `rate` requests a second, bursts up to `burst`."""
+    """At most `rate` requests in any one second per key: the times of a key's latest
+    requests in a sliding window (a rate below 1 allows one request every 1/rate s)."""
 
-    def __init__(self, rate, burst):
+    def __init__(self, rate, clock=time.monotonic):
         self.rate = rate
-        self.burst = burst
-        self._buckets = {}
+        self.count = max(1, int(rate))
+        self.window = self.count / rate
+        self._clock = clock
+        self._recent = {}  # key -> deque of the times of its latest requests
         self._lock = threading.Lock()
 
     def allow(self, key):
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
-            tokens, last = self._buckets.get(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if tokens < 1:
-                self._buckets[key] = (tokens, now)
+            recent = self._recent.setdefault(key, collections.deque(maxlen=self.count))
+            while recent and now - recent[0] >= self.window:
+                recent.popleft()
+            if len(recent) >= self.count:
                 return False
-            self._buckets[key] = (tokens - 1, now)
-            if len(self._buckets) > 10_000:  # forget idle keys
-                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
+            recent.append(now)
+            if len(self._recent) > 10_000:  # forget idle keys
+                self._recent = {k: v for k, v in self._recent.items() if v and now - v[-1] < self.window}
             return True
 
 
@@ -158,7 +162,7 @@ def fetch(server, path, timeout):
     lines = head.decode("latin-1").split("\r\n")
     status_line = lines[0] if lines else ""
     parts = status_line.split(" ", 2)
-    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isascii() and parts[1].isdigit() else None
     headers = [line.split(":", 1) for line in lines[1:] if ":" in line]
     return ex.result(
         status=status,

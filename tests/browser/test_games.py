@@ -116,7 +116,7 @@ def test_web_client_one_request_per_button_and_any_path(page, live):
 
 
 def test_playing_a_stopped_server_and_the_rate_limit_show_messages(page, tmp_path):
-    board = Dashboard(str(tmp_path), TOKEN, play_rate=0.1, play_burst=1).start()
+    board = Dashboard(str(tmp_path), TOKEN, play_rate=0.1).start()
     try:
         open_as_viewer(page, board)
         box = card(page, "clock")

@@ -83,16 +83,69 @@ def test_a_restart_cleans_what_a_crash_left_and_spares_strangers(tmp_path, manag
         proc.stdout.close()
     survivors = [psutil.Process(pid) for pid in pids[:2] + pids[3:]]
     assert all(p.is_running() for p in survivors)
-    # The state file also names the stranger's group with the wrong create_time: spared.
-    state = tmp_path / "state" / "running-groups.json"
-    groups = json.loads(state.read_text())
-    groups[str(stranger.pid)] = create_time_of(stranger.pid) - 100.0
-    state.write_text(json.dumps(groups))
+    # The state file also names the stranger's group and the stranger itself with the wrong
+    # create_time: spared.
+    state_file = tmp_path / "state" / "running-groups.json"
+    state = json.loads(state_file.read_text())
+    state["groups"][str(stranger.pid)] = create_time_of(stranger.pid) - 100.0
+    state["processes"].append([stranger.pid, create_time_of(stranger.pid) - 100.0])
+    state_file.write_text(json.dumps(state))
     manager, _ = manager_factory(state_dir=str(tmp_path / "state"))
     assert manager.cleaned_at_start == len(survivors)
     assert not [p for p in survivors if p.is_running() and p.status() != "zombie"]
     assert stranger.poll() is None
     assert "cleaned up" in manager.events_after(0)["events"][0]["text"]
+
+
+ESCAPE_SCRIPT = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    from supervisor.core.manager import Manager
+    from supervisor.proc.stat import read_stat
+    from tests.helpers import misbehaving, wait_for
+    state_dir = sys.argv[1]
+    m = Manager({"state_dir": state_dir, "runtime_dir": state_dir}, extra_servers=[misbehaving("escape")])
+    m.start_background()
+    m.start("escape")
+    server = m.servers["escape"]
+    line = wait_for(lambda: next((x for x in server.output.tail() if x.startswith("grandchild ")), None),
+                    20, "the grandchild")
+    grandchild, child = int(line.split()[1]), int(line.split()[4])
+    wait_for(lambda: m.watcher.owner_of(grandchild), 20, "the watcher to know the grandchild")
+    os.kill(child, signal.SIGUSR1)  # its parent ends: it is reparented to this supervisor
+    wait_for(lambda: read_stat(grandchild).ppid == os.getpid(), 20, "the grandchild reparented")
+    print(json.dumps([grandchild, server.pid, os.getsid(grandchild)]), flush=True)
+    signal.pause()  # until the test kills this supervisor
+    """
+)
+
+
+def test_sigkill_of_the_supervisor_also_ends_a_descendant_that_left_the_groups_and_the_tree(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ESCAPE_SCRIPT, str(tmp_path / "state")],
+        stdout=subprocess.PIPE,
+        env=child_env(),
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    escaped = None
+    try:
+        grandchild, server, session = json.loads(proc.stdout.readline())
+        escaped = psutil.Process(grandchild)
+        assert session == grandchild != os.getpgid(server)  # in no group of the server's
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        wait_for(
+            lambda: not escaped.is_running() or escaped.status() == "zombie",
+            2.0,
+            "the watchdog to kill the escaped grandchild",
+        )
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        if escaped is not None and escaped.is_running():
+            escaped.kill()  # psutil refuses if the PID now names another process
 
 
 def test_shutdown_stops_everything(manager_factory):

@@ -2,6 +2,7 @@
 
 import os
 
+import psutil
 import pytest
 
 from supervisor.core.process import CommandError
@@ -18,10 +19,19 @@ def test_kill_children_kills_live_ones_and_skips_zombies(manager_factory):
         lambda: recorder.of("proc", server="forking_clock", kind="status", status="zombie"), what="a zombie"
     )[0]
     socks = [connect(server) for _ in range(3)]
-    wait_for(
-        lambda: len(manager.watcher.descendants("forking_clock")) == 4, what="3 live children and a zombie"
+
+    def kernels_view():  # the children as psutil reads them, not as the watcher under test does
+        children = psutil.Process(server.pid).children()
+        return {(c.pid, c.status() == psutil.STATUS_ZOMBIE) for c in children}
+
+    children = wait_for(
+        lambda: len(kernels_view()) == 4 and kernels_view(), what="3 live children and a zombie"
     )
-    live = {pid for pid, _, status in manager.watcher.descendants("forking_clock") if status != "zombie"}
+    live = {pid for pid, zombie in children if not zombie}
+    assert {pid for pid, zombie in children if zombie} == {zombie["pid"]}
+    wait_for(
+        lambda: len(manager.watcher.descendants("forking_clock")) == 4, what="the watcher to know all four"
+    )
     result = manager.kill_children("forking_clock", "SIGKILL")
     assert set(result["killed"]) == live
     assert result["skipped"] == [
@@ -148,3 +158,38 @@ def test_nothing_starts_once_the_manager_shut_down(manager):
     with pytest.raises(CommandError, match="forkwatch is shutting down"):
         manager.start("clock")
     assert manager.servers["clock"].state.name == "STOPPED"
+
+
+def test_the_timeline_tells_a_kill_before_the_exit_it_causes(manager_factory, monkeypatch):
+    """The forking server (--reap) collects a killed child at once, and its reaping is
+    reported at once: "SIGKILL sent" must still come first in the timeline, and the child's
+    end be told as forkwatch's kill, even when the thread that sent the signal runs again
+    only after the exit was told (made sure here: the send returns only then)."""
+    from supervisor.core import manager as manager_module
+
+    manager, _ = manager_factory()
+
+    def ended(pid):
+        return f"child {pid} killed by forkwatch and reaped by its parent (wait())"
+
+    def send_then_lag(pid, *args):
+        result = real(pid, *args)
+        wait_for(lambda: any(ended(pid) in e["text"] for e in manager.history.after(0)), what=ended(pid))
+        return result
+
+    real = manager_module.signal_process
+    monkeypatch.setattr(manager_module, "signal_process", send_then_lag)
+    server = start_ready(manager, "forking_clock", {"delay": 60, "reap": True})
+    socks = [connect(server) for _ in range(3)]
+    try:
+        children = wait_for(
+            lambda: len(d := manager.watcher.descendants("forking_clock")) == 3 and d, what="3"
+        )
+        for pid, created, _ in children:
+            manager.signal_process(pid, created, "SIGKILL")
+            texts = [e["text"] for e in manager.history.after(0)]
+            told = next(i for i, text in enumerate(texts) if ended(pid) in text)
+            assert texts.index(f"SIGKILL sent to PID {pid} of forking_clock") < told, texts[-4:]
+    finally:
+        for sock in socks:
+            sock.close()

@@ -1,14 +1,18 @@
 """ManagedServer with real subprocesses: start and readiness, exits, crash loops, stop, output."""
 
+import json
 import os
+import pathlib
 import signal
 import threading
 
 import psutil
 import pytest
 
+from supervisor.core import process
+from supervisor.proc import signals
 from supervisor.proc.sockets import listens
-from supervisor.proc.stat import exists, is_alive
+from supervisor.proc.stat import exists, is_alive, read_stat
 from tests.helpers import ask, connect, misbehaving, start_ready, wait_for, wait_state
 
 # --- start and readiness -------------------------------------------------------------
@@ -154,6 +158,112 @@ def test_stop_kills_a_child_that_left_the_group(manager_factory, report):
     assert not is_alive(child.pid, child.create_time())
 
 
+def spy_on_tree_kills(monkeypatch):
+    """Each tree kill's signal, and what its groups' leaders were at that moment."""
+    kills = []
+    real = process.kill_tree_and_wait
+
+    def spy(groups, tree=(), sig=signal.SIGKILL, timeout=5.0):
+        kills.append((sig, [read_stat(pgid) for pgid in groups]))
+        return real(groups, tree, sig, timeout)
+
+    monkeypatch.setattr(process, "kill_tree_and_wait", spy)
+    return kills
+
+
+def test_leftovers_are_killed_while_the_exited_servers_zombie_holds_the_group(manager_factory, monkeypatch):
+    """Until the server is reaped, its PID (the group's number) cannot be given to another
+    process, so the group kill cannot hit a stranger's group."""
+    kills = spy_on_tree_kills(monkeypatch)
+    manager, _ = manager_factory()
+    server = start_ready(manager, "forking_clock", {"delay": 60})
+    with connect(server):
+        pid, created, _ = wait_for(lambda: manager.watcher.descendants("forking_clock"), what="a child")[0]
+        os.kill(server.pid, signal.SIGKILL)  # the server dies on its own; its child is a leftover
+        wait_state(manager, "forking_clock", "EXITED")
+    assert [sig for sig, _ in kills] == [signal.SIGKILL]
+    leader = kills[0][1][0]
+    assert leader is not None and leader.state == "Z", "the group was killed after its leader was reaped"
+    assert not exists(pid, created)
+
+
+def test_after_ctrl_c_the_group_is_cleaned_while_the_servers_zombie_holds_it(manager_factory, monkeypatch):
+    kills = spy_on_tree_kills(monkeypatch)
+    manager, _ = manager_factory()
+    server = start_ready(manager, "forking_clock", {"delay": 60})
+    with connect(server):
+        wait_for(lambda: manager.watcher.descendants("forking_clock"), what="a child")
+        manager.interrupt("forking_clock")  # the lecture's Ctrl-C: it kills its children and exits
+        wait_state(manager, "forking_clock", "EXITED")
+    assert [sig for sig, _ in kills] == [signal.SIGKILL]
+    leader = kills[0][1][0]
+    assert leader is not None and leader.state == "Z", "the group was cleaned after its leader was reaped"
+
+
+def test_a_stops_sigkill_reaches_the_group_while_the_servers_zombie_holds_it(manager_factory, monkeypatch):
+    kills = spy_on_tree_kills(monkeypatch)
+    manager, _ = manager_factory(extra_servers=[misbehaving("setsid-child")], stop_timeout=0.3)
+    server = start_ready(manager, "setsid_child")
+    wait_for(lambda: any(x.startswith("child ") for x in server.output.tail()), what="the child")
+    manager.stop("setsid_child")  # the server dies of SIGTERM; its child ignores it
+    wait_state(manager, "setsid_child", "STOPPED")
+    assert [sig for sig, _ in kills] == [signal.SIGTERM, signal.SIGKILL]
+    leader = kills[1][1][0]
+    assert leader is not None and leader.state == "Z", "SIGKILL came after the server was reaped"
+
+
+def test_a_process_that_survives_sigkill_makes_the_stop_fatal_and_stays_guarded(manager_factory, monkeypatch):
+    """A descendant that escaped the group (setsid) and that SIGKILL does not end (the
+    signal path stubbed for it alone): the stop reports it, never STOPPED."""
+    # process groups alone: a cgroup's kill, which needs no signal path, would end it
+    manager, recorder = manager_factory(
+        extra_servers=[misbehaving("setsid-child")], stop_timeout=0.3, cgroups="off"
+    )
+    server = start_ready(manager, "setsid_child")
+    line = wait_for(
+        lambda: next((x for x in server.output.tail() if x.startswith("child ")), None), what="the child"
+    )
+    child = psutil.Process(int(line.split()[1]))
+    real_send = signals._send
+    immune = {child.pid}
+
+    def send(pidfd, sig):
+        if pid_of_pidfd(pidfd) in immune:
+            return signals.SignalResult.SENT  # as if sent: the kernel never delivers it
+        return real_send(pidfd, sig)
+
+    monkeypatch.setattr(signals, "_send", send)
+    monkeypatch.setattr(process, "KILL_WAIT", 0.5)
+    try:
+        manager.stop("setsid_child")
+        detail = wait_state(manager, "setsid_child", "FATAL")
+        assert detail["reason"] == f"1 process survived SIGKILL: PID {child.pid}"
+        assert "STOPPED" not in recorder.states("setsid_child")
+        assert child.is_running()
+        state_file = pathlib.Path(manager.settings["state_dir"]) / "running-groups.json"
+        guarded = wait_for(
+            lambda: (
+                (state := json.loads(state_file.read_text()))
+                and child.pid in [pid for pid, _ in state["processes"]]
+                and state
+            ),
+            what="the survivor in the guard's state file",
+        )
+        assert str(server.pid) in guarded["groups"]
+    finally:
+        child.kill()
+        child.wait(5)
+
+
+def pid_of_pidfd(pidfd):
+    """The PID a pidfd refers to (its Pid: line in /proc/self/fdinfo)."""
+    with open(f"/proc/self/fdinfo/{pidfd}") as handle:
+        for line in handle:
+            if line.startswith("Pid:"):
+                return int(line.split()[1])
+    return None
+
+
 def test_stopped_only_when_the_tree_is_empty(manager_factory):
     manager, recorder = manager_factory()
     server = start_ready(manager, "forking_clock", {"delay": 60})
@@ -178,27 +288,51 @@ def test_output_flood_stays_bounded(manager_factory, report):
     wait_for(lambda: server.output.tail(1) == ["flood done"], 60, "the flood to end")
     lines = server.output.tail()
     assert len(lines) == 5000
-    assert max(len(line) for line in lines) <= 2000 + 40
+    assert lines[-2] == "x" * 2000 + f" … [{50 * 2**20 - 2000} bytes cut]"  # cut once, the true count
+    assert max(len(line) for line in lines) == len(lines[-2])
     rss = psutil.Process().memory_info().rss
     assert rss < 400 * 1024 * 1024, f"the supervisor grew to {rss >> 20} MiB"
     sent = sum(len(p["lines"]) for p in recorder.of("output", server="flood"))
     assert sent < 100 * 1024 * 1024 // 100  # the live stream was thinned, not sent whole
 
 
-def test_huge_line_is_cut_and_invalid_utf8_replaced():
+def test_a_50_kb_line_is_cut_once_and_says_how_much(manager_factory):
+    manager, recorder = manager_factory(extra_servers=[misbehaving("long-line")])
+    server = start_ready(manager, "long_line")
+    wait_for(lambda: server.output.tail(1) == ["long line done"], what="the long line printed")
+    expected = "x" * 2000 + " … [48000 bytes cut]"
+    assert server.output.tail(2)[0] == expected
+    wait_for(lambda: any(expected in p["lines"] for p in recorder.of("output", server="long_line")))
+
+
+def read_all_lines(payload, max_line):
+    """(pid, text, bytes cut) of each line of payload, written to a console socket."""
     from supervisor.core.output import console_socket, read_console
 
     reader, writer = console_socket()
-    payload = b"a" * 50_000 + b"\nbad \xff\xfe bytes\r\nlast without newline"
     sender = threading.Thread(target=lambda: (writer.sendall(payload), writer.close()))
     sender.start()
     lines = []
-    read_console(reader, lambda pid, text: lines.append((pid, text)), 100)
+    read_console(reader, lambda pid, text, cut: lines.append((pid, text, cut)), max_line)
     sender.join()
+    return lines
+
+
+def test_huge_line_is_cut_and_invalid_utf8_replaced():
     me = os.getpid()
-    assert lines[0] == (me, "a" * 101 + " … [49899 bytes cut]")
-    assert lines[1] == (me, "bad \ufffd\ufffd bytes")
-    assert lines[2] == (me, "last without newline")
+    payload = b"a" * 50_000 + b"\nbad \xff\xfe bytes\r\nlast without newline"
+    assert read_all_lines(payload, 100) == [
+        (me, "a" * 100, 49_900),
+        (me, "bad \ufffd\ufffd bytes", 0),
+        (me, "last without newline", 0),
+    ]
+
+
+def test_a_cut_never_splits_a_character():
+    # "é" is two bytes: a cut after 5 bytes keeps two of them and drops the torn one whole
+    me = os.getpid()
+    assert read_all_lines("éééé\n".encode(), 5) == [(me, "éé", 4)]
+    assert read_all_lines("ééé\n".encode(), 6) == [(me, "ééé", 0)]
 
 
 @pytest.mark.reliability("faults", "a server that closes stdout early")

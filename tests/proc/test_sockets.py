@@ -1,6 +1,8 @@
 """What a process's sockets are, asked of the sockets themselves and, where that is not
 allowed, read from the kernel's tables: both paths must agree."""
 
+import errno
+
 import pytest
 
 from supervisor.proc import sockets
@@ -9,16 +11,31 @@ from supervisor.proc.stat import descendants
 from tests.helpers import connect, wait_for
 
 
+class RefusingLibc:
+    """The C library as the kernel answers a user it does not let borrow descriptors:
+    pidfd_getfd fails with EPERM (the real pidfd_open still runs before it)."""
+
+    def __init__(self):
+        self.refused = 0
+
+    def syscall(self, number, *args):
+        assert number == sockets.SYS_PIDFD_GETFD
+        self.refused += 1
+        return -1
+
+
 @pytest.fixture(params=["borrowed", "tables"])
 def path(request, monkeypatch):
-    """Each test runs twice: as root may (pidfd_getfd), and as when the kernel refuses it."""
+    """Each test runs twice: as root may (pidfd_getfd), and as when the kernel refuses it
+    (EPERM), which sends every question to the kernel's tables in /proc/net."""
     if request.param == "tables":
-
-        def refused(pid, fd):
-            raise PermissionError(1, "pidfd_getfd is not allowed")
-
-        monkeypatch.setattr(sockets, "_borrow", refused)
-    return request.param
+        refusing = RefusingLibc()
+        monkeypatch.setattr(sockets, "libc", lambda: refusing)
+        monkeypatch.setattr(sockets, "last_errno", lambda: errno.EPERM)
+        yield request.param
+        assert refusing.refused, "the borrowing path was never tried"
+    else:
+        yield request.param
 
 
 def test_a_tcp_server_listens_on_its_port_and_nowhere_else(run_server, path):

@@ -40,11 +40,18 @@ def test_every_control_route_is_enumerated(app):
 def test_every_control_route_refuses_without_the_token(app, client, report):
     routes = control_routes(app, with_methods=True)
     report["cases"] = 2 * len(routes)
-    for method, url in routes:
+    for n, (method, url) in enumerate(routes):
         response = client.open(url, method=method, json={})
         assert response.status_code == 401, url
         assert response.get_json() == {"error": "this needs the instructor's token"}
-        wrong = client.open(url, method=method, json={}, headers={"Authorization": "Bearer nope"})
+        # each wrong token from its own address: one address is throttled after ten
+        wrong = client.open(
+            url,
+            method=method,
+            json={},
+            headers={"Authorization": "Bearer nope"},
+            environ_base={"REMOTE_ADDR": f"192.0.2.{n}"},
+        )
         assert wrong.status_code == 403, url
     assert all(s.state.name == "STOPPED" for s in manager_of(app).servers.values())
 
@@ -109,6 +116,8 @@ def test_bearer_token_needs_no_csrf(app, client):
         ("/api/processes/1/signal", {"create_time": 0}, 403, "init"),
         ("/api/processes/1/signal", {}, 400, "create_time must be a number"),
         ("/api/processes/999999/signal", {"create_time": 1.5, "signal": "SIGBOGUS"}, 400, "unknown signal"),
+        ("/api/processes/1/signal", {"create_time": 0, "signal": "\u017figkill"}, 400, "unknown signal"),
+        ("/api/servers/clock/kill-children", {"signal": "\u017figkill"}, 400, "unknown signal"),
         ("/api/servers/clock/secret", {}, 400, "has no secret"),
         ("/api/servers/forking_clock/clients", {"count": 5}, 409, "not running"),
         ("/api/servers/forking_clock/clients", {"count": "5"}, 400, "count must be a whole number"),
@@ -137,6 +146,29 @@ def test_malformed_and_huge_bodies(client, report):
         headers={**BEARER, "Content-Type": "application/json"},
     )
     assert response.status_code == 413 and "too large" in response.get_json()["error"]
+
+
+@pytest.mark.reliability(
+    "bad input", "digits that are not ASCII (², ①) in ?tail= and ?after=, a 60 KB body of nested arrays"
+)
+def test_lookalike_digits_and_deep_nesting_get_a_400_sentence_not_a_traceback(client, caplog, report):
+    cases = [
+        ("GET", "/api/servers/clock/output?tail=\u00b2", None, "tail must be a whole number"),
+        ("GET", "/api/servers/clock/output?tail=\u0663", None, "tail must be a whole number"),
+        ("GET", "/api/events?after=\u2460", None, "after must be an event id"),
+        ("GET", "/api/events?after=\U0001d7d8", None, "after must be an event id"),
+        ("POST", "/api/servers/clock/start", b"[" * 30_000 + b"]" * 30_000, "nested too deeply"),
+        ("POST", "/api/play/clock", b'{"a":' * 10_000 + b"1" + b"}" * 10_000, "nested too deeply"),
+    ]
+    for method, url, data, words in cases:
+        response = client.open(
+            url, method=method, data=data, headers={**BEARER, "Content-Type": "application/json"}
+        )
+        assert response.status_code == 400, (url, response.status_code)
+        assert list(response.get_json()) == ["error"] and words in response.get_json()["error"], url
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")], caplog.text
+    report["cases"] = len(cases)
+    report["detail"] = "400 with a sentence each; no traceback logged"
 
 
 def test_get_on_an_action_is_not_allowed_and_unknown_routes_are_json(client):

@@ -550,6 +550,7 @@ def test_usage_mistakes_exit_1(tmp_path):
         ["start", "clock", "--opt", "=3"],
         ["tail", "clock", "-n", "0"],
         ["--timeout", "0", "status"],
+        ["signal", "123", "\u017figkill"],  # the long s upper-cases to S: names are ASCII only
     )
     for args in mistakes:
         code, _, err = run_ctl(env, *args)

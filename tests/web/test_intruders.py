@@ -4,7 +4,6 @@ the address the dashboard binds."""
 import hmac
 import json
 import signal
-import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -13,7 +12,7 @@ import psutil
 import pytest
 import socketio
 
-from tests.helpers import ROOT, TOKEN, child_env
+from tests.helpers import TOKEN, child_env, start_cli_until_instructor_line
 
 
 @pytest.mark.reliability("intruders", "tokens compared in constant time")
@@ -86,19 +85,7 @@ def test_binding_and_the_warning(tmp_path, report):
     outputs = {}
     for host in (None, "0.0.0.0"):
         argv = [sys.executable, "-m", "supervisor", "--port", "0"] + (["--host", host] if host else [])
-        proc = subprocess.Popen(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=child_env(XDG_CONFIG_HOME=str(tmp_path)),
-            cwd=ROOT,
-            start_new_session=True,
-        )
-        lines = []
-        for raw in proc.stdout:
-            lines.append(raw.decode().rstrip())
-            if lines[-1].startswith("instructor:"):
-                break
+        proc, lines = start_cli_until_instructor_line(argv, child_env(XDG_CONFIG_HOME=str(tmp_path)))
         listening = [
             c.laddr.ip for c in psutil.Process(proc.pid).net_connections() if c.status == psutil.CONN_LISTEN
         ]
@@ -114,3 +101,35 @@ def test_binding_and_the_warning(tmp_path, report):
     assert any(line.startswith("warning: forkwatch listens beyond this machine") for line in wide_lines)
     assert not any("0.0.0.0" in line for line in wide_lines if line.startswith(("viewers", "instructor")))
     report["cases"] = 2
+
+
+def test_ctrl_c_stops_it_even_when_started_with_sigint_ignored(tmp_path):
+    """A shell starts a background job with SIGINT ignored (`cmd &`): the dashboard restores
+    the default, so Ctrl-C or kill -INT still stops every server and exits cleanly."""
+    command = f"trap '' INT; exec {sys.executable} -m supervisor --port 0"
+    proc, lines = start_cli_until_instructor_line(
+        ["sh", "-c", command], child_env(XDG_CONFIG_HOME=str(tmp_path))
+    )
+    with open(f"/proc/{proc.pid}/status") as status:
+        ignored = int(next(line for line in status if line.startswith("SigIgn:")).split()[1], 16)
+    assert not ignored & (1 << (signal.SIGINT - 1)), "SIGINT is still ignored"
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=30)[0].decode()
+    assert proc.returncode == 0 and "forkwatch: stopped" in out, out
+
+
+def test_a_token_on_the_command_line_is_warned_about(tmp_path):
+    argv = [sys.executable, "-m", "supervisor", "--port", "0"]
+    warned = {}
+    for how, extra_argv, extra_env in (
+        ("argv", ["--token", "seen-by-ps"], {}),
+        ("env", [], {"FORKWATCH_TOKEN": "x"}),
+    ):
+        proc, lines = start_cli_until_instructor_line(
+            argv + extra_argv, child_env(XDG_CONFIG_HOME=str(tmp_path / how), **extra_env)
+        )
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        proc.stdout.close()
+        warned[how] = any("warning: --token shows the token to every user" in line for line in lines)
+    assert warned == {"argv": True, "env": False}

@@ -42,6 +42,16 @@ def test_debug_mode_cannot_be_switched_on(app_factory, monkeypatch, report):
     assert app.debug is False
 
 
+def test_the_page_says_how_servers_are_held(app, client):
+    """cgroups where the machine allows them (here: root, a writable hierarchy), else
+    process groups, with the reason; the snapshot says the same."""
+    manager = app.extensions["forkwatch"]
+    page = client.get("/").get_data(as_text=True)
+    assert manager.containment_text.startswith("cgroups: cgroup v2 (cgroup.kill), pids.max")
+    assert 'id="containment"' in page and "title=\"how forkwatch holds each server's processes: " in page
+    assert '">cgroups</span>' in page and manager.snapshot()["containment"] == manager.containment_text
+
+
 def test_healthz_and_catalog(client):
     assert client.get("/healthz").get_json() == {"ok": True}
     names = [entry["name"] for entry in client.get("/api/catalog").get_json()]

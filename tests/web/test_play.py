@@ -1,10 +1,12 @@
 """The embedded clients through the JSON API, each against its real server."""
 
 import threading
+import time
 
 import psutil
 import pytest
 
+from supervisor.web.play import RateLimiter
 from tests.helpers import BEARER, CTIME, browser_session, manager_of, start_ready, wait_for, wait_state
 
 
@@ -165,13 +167,37 @@ def test_play_needs_the_pages_csrf_token(app):
     assert response.status_code == 403
 
 
-def test_a_viewer_over_the_rate_limit_gets_the_message(app_factory):
-    app = app_factory(play_rate=1.0, play_burst=3)
-    start_ready(manager_of(app), "clock")
+def test_the_default_rate_limit_is_five_plays_in_any_second(app_factory):
+    app = app_factory(play_rate=None)  # the shipped default, not the tests' generous one
     session = browser_session(app)
-    answers = [play(app, "clock", {}, session) for _ in range(5)]
-    assert [status for status, _ in answers[:3]] == [200, 200, 200]
-    assert answers[3] == (429, {"error": "slow down: at most 1 requests a second"})
+    began = time.monotonic()
+    # The clock server is stopped: each play passes the limiter, then is answered 409 at
+    # once, so six fit well within one second even on a busy machine.
+    answers = [play(app, "clock", {}, session) for _ in range(6)]
+    assert time.monotonic() - began < 1.0, "six plays took a second or more: the window slid"
+    assert [status for status, _ in answers[:5]] == [409] * 5
+    assert answers[5] == (429, {"error": "slow down: at most 5 requests a second"})
+
+
+def test_the_limiter_allows_rate_requests_in_any_one_second_window():
+    now = [0.0]  # seconds, in steps a float holds exactly
+    limiter = RateLimiter(5.0, clock=lambda: now[0])
+    moments = [0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.875, 1, 1.0625, 1.125, 1.25, 1.375, 1.4375, 1.5, 1.625, 2]
+    allowed = []
+    for moment in moments:
+        now[0] = moment
+        if limiter.allow("viewer"):
+            allowed.append(moment)
+    assert allowed == [0, 0.125, 0.25, 0.375, 0.5, 1, 1.125, 1.25, 1.375, 1.5, 2]
+    for start in allowed:  # never more than five in any window of one second
+        assert sum(start <= t < start + 1 for t in allowed) <= 5
+    now[0] = 0.0
+    slow = RateLimiter(0.1, clock=lambda: now[0])  # one play every 10 s
+    assert slow.allow("a") and not slow.allow("a") and slow.allow("b")
+    now[0] = 9.875
+    assert not slow.allow("a")
+    now[0] = 10.0
+    assert slow.allow("a")
 
 
 def test_spawned_fork_clients_appear_as_children_and_leave_nothing(app, client):

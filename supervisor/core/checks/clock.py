@@ -19,6 +19,7 @@ CTIME = re.compile(
     rb"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d \d{4}$"
 )
 CLOCK_SLACK = 5.0  # seconds the answer may differ from our clock (besides the delay)
+CLOSE_WAIT = 1.0  # seconds after the clients left before the parent may hold none of their sockets
 EOF_WAIT = 2.0  # seconds after the client finished before the connection must be closed
 REAP_WAIT = 3.0  # seconds after the clients left before no child may be left (besides the delay)
 
@@ -126,7 +127,9 @@ def run_clients(trial, count):
 def parent_closes(trial):
     ports = run_clients(trial, 3)
     parent = trial.tree.listener()
-    held = trial.tree.holders(ports).get(parent, [])
+    deadline = time.monotonic() + CLOSE_WAIT  # the parent closes its copy just after fork()
+    while (held := trial.tree.holders(ports).get(parent, [])) and time.monotonic() < deadline:
+        time.sleep(0.05)
     trial.note(f"the listening parent, PID {parent}, holds {len(held)} sockets of these clients")
     if held:
         raise Fault(
