@@ -27,6 +27,9 @@ BROADCAST = (
     "client_output",
     "story",
     "focus",
+    "stage",
+    "lesson",
+    "compare",
 )
 COMMANDS = ("start", "stop", "restart", "interrupt", "kill", "kill_children", "stdin", "stop_all", "focus")
 RESERVED = ("connect", "disconnect")
@@ -70,6 +73,7 @@ class LiveNamespace(Namespace):
         snapshot["role"] = role
         snapshot["clients"] = current_app.extensions["forkwatch_clients"].describe()
         snapshot["client_lines"] = current_app.extensions["forkwatch_clients"].lines()
+        snapshot.update(current_app.extensions["forkwatch_classroom"].snapshot())
         emit("snapshot", snapshot)  # to this connection only
         return True
 

@@ -52,6 +52,7 @@ def index():
         session.pop("stamp", None)
     csrf = ensure_session()
     manager = current_app.extensions["forkwatch"]
+    classroom = current_app.extensions["forkwatch_classroom"]
     role = session_role()
     join = current_app.config.get("FORKWATCH_JOIN")
     qr = (
@@ -67,7 +68,10 @@ def index():
             "role": role,
             "clients": current_app.extensions["forkwatch_clients"].describe(),
             "client_lines": current_app.extensions["forkwatch_clients"].lines(),
+            **classroom.snapshot(),
         },
+        lesson=classroom.describe_lesson(),
+        comparisons=classroom.comparisons.describe()["comparisons"],
         catalog=[spec.describe() for spec in manager.catalog.values()],
         mechanism=manager.mechanism,
         containment=manager.containment_text,
