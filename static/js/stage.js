@@ -1,4 +1,4 @@
-// The stage: the one server (or comparison) the instructor puts in front of the room,
+// The stage: the one server (or comparison, or recording) the instructor puts in front of the room,
 // filling the first screen. Viewers follow it unless they step off to browse; the other
 // cards come running first, in the lecture's order, and stopped ones fold to one line
 // (on a phone every card but the staged one folds); a tap on a folded card opens it.
@@ -60,6 +60,14 @@ export function setupStage(ctx) {
         shown = { ...want };
       } else if (want.kind === "compare") {
         ctx.compare.showOnStage(want.name, body);
+        shown = { ...want };
+      } else if (want.kind === "recording") {
+        // The replay page itself, with its player: each laptop plays it at its own pace.
+        const frame = document.createElement("iframe");
+        frame.className = "stage-recording";
+        frame.src = `/recordings/${encodeURIComponent(want.name)}?on_stage=1`;
+        frame.title = `recording ${want.name}`;
+        body.append(frame);
         shown = { ...want };
       }
       if (shown.kind) window.scrollTo({ top: 0 }); // what is new on stage is seen at once
