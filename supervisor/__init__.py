@@ -9,10 +9,13 @@ def create_app(config=None):
     event is also published to that Redis, for the viewer workers (create_viewer_app).
     """
     from supervisor.core import config as settings_module
+    from supervisor.core import lesson as lesson_module
+    from supervisor.core.classroom import Classroom
+    from supervisor.core.comparison_run import Comparisons
     from supervisor.core.fork_clients import ForkClients
     from supervisor.core.manager import Manager
     from supervisor.core.recording import Recording
-    from supervisor.web import api, floor, live, replay, source
+    from supervisor.web import api, floor, hall, live, replay, source
     from supervisor.web.auth import Generation
     from supervisor.web.backend import LocalBackend
     from supervisor.web.extensions import new_socketio
@@ -41,8 +44,18 @@ def create_app(config=None):
     if rotate_token:
         app.extensions["forkwatch_generation"].renew()
     clients = ForkClients(manager, settings["max_fork_clients"])
+    comparisons = Comparisons(manager)
+    try:
+        lesson = lesson_module.load(
+            settings["lesson"] or lesson_module.DEFAULT_LESSON, manager.catalog, comparisons.known
+        )
+    except lesson_module.LessonError:
+        manager.shutdown()
+        raise
     app.extensions["forkwatch"] = manager
     app.extensions["forkwatch_clients"] = clients
+    classroom = Classroom(manager, clients, comparisons, lesson)
+    app.extensions["forkwatch_classroom"] = classroom
     app.extensions["forkwatch_limiter"] = RateLimiter(settings["play_rate"])
     app.extensions["forkwatch_stack_limiter"] = RateLimiter(settings["play_rate"])
     queue = None
@@ -50,12 +63,15 @@ def create_app(config=None):
         queue = PublishingQueue(settings["message_queue"], settings["message_channel"])
     socketio = new_socketio(app, settings, client_manager=queue)
     outbox = Outbox(socketio, queue, live.NAMESPACE, live.BROADCAST) if queue else None
-    floor.install(app, LocalBackend(app, manager, clients, outbox), socketio)
+    floor.install(app, LocalBackend(app, manager, clients, classroom, outbox), socketio)
     manager.subscribe(outbox if outbox else live.fan_out(socketio))
     recording = Recording.start(manager, settings)
     app.extensions["forkwatch_recording"] = recording
+    if recording.store is not None:
+        classroom.stage_recordings(recording.store)
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(hall.bp)
     app.register_blueprint(replay.bp)
     app.register_blueprint(source.bp)
     api.json_errors(app)
@@ -66,6 +82,8 @@ def create_app(config=None):
     def shutdown():
         app.extensions["forkwatch_sessions"].close()
         clients.stop_all()
+        manager.stop_all()  # a comparison or lesson step under way starts nothing more
+        comparisons.wait(10.0)
         manager.shutdown()
         recording.close()
         if outbox:

@@ -43,6 +43,12 @@ def parse_args(argv):
     add_public_host(parser, "a host name the dashboard also answers to (a reverse proxy's); repeatable")
     parser.add_argument("--config", default=None, help="a TOML config file")
     parser.add_argument(
+        "--lesson",
+        default=None,
+        metavar="FILE",
+        help="the lesson plan to walk through (TOML; default: the lecture's, supervisor/core/lesson.toml)",
+    )
+    parser.add_argument(
         "--message-queue",
         default=None,
         metavar="URL",
@@ -108,6 +114,7 @@ def main(argv=None):
         "port": args.port,
         "token": args.token,
         "config_file": args.config,
+        "lesson": args.lesson,
         "public_hosts": args.public_host or None,
         "rotate_token": args.rotate_token,
         "recording": args.recording,

@@ -50,7 +50,8 @@ def worker_feed(worker):
 
 class LiveViewer:
     """A python-socketio client of a worker's /live that keeps every snapshot, proc event,
-    timeline event and feed notice it receives, in order."""
+    timeline event, feed notice, server change, stage and lesson event it receives, in
+    order."""
 
     def __init__(self, url, auth=None, cookie=None, reconnection=False):
         self.seen = []
@@ -58,7 +59,7 @@ class LiveViewer:
         self.client = socketio.Client(
             reconnection=reconnection, reconnection_delay=0.2, reconnection_delay_max=0.5
         )
-        for kind in ("snapshot", "proc", "event", "feed", "server"):
+        for kind in ("snapshot", "proc", "event", "feed", "server", "stage", "lesson"):
             self.client.on(kind, self._keep(kind), namespace="/live")
         headers = {"Cookie": cookie} if cookie else None
         self.client.connect(url, transports=["websocket"], namespaces=["/live"], auth=auth, headers=headers)

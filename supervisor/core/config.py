@@ -66,6 +66,7 @@ DEFAULTS = {
     "stack_timeout": 5.0,
     "recording": True,
     "max_recordings_mb": 200,
+    "lesson": None,  # a lesson plan (TOML); None: supervisor/core/lesson.toml
     "message_queue": None,  # a redis:// URL: the supervisor publishes, viewer workers relay
     "message_channel": "forkwatch",
     "trusted_proxies": None,  # default: loopback when a message queue is set, else nobody

@@ -21,6 +21,8 @@ KINDS = (
     "info",
     "clients",
     "secret",
+    "compare",
+    "lesson",
     "watch",
 )
 

@@ -4,7 +4,7 @@ Routes and socket handlers call its methods; it returns plain data or raises
 CommandError (a sentence and an HTTP status). Everything the OS reports flows through
 `_publish` to the subscribers (the Socket.IO fan-out) — one way, never back.
 
-It is longer than the other modules (about 520 lines) because it is the one door from the
+It is longer than the other modules (about 540 lines) because it is the one door from the
 screens into the supervision: every query and command the API and Socket.IO offer is a
 method here, with its input checked at this edge.
 """
@@ -232,6 +232,15 @@ class Manager:
         """Lines a fork client of `server` printed (its own console, not the server's)."""
         self._publish("client_output", {"server": server, "pid": pid, "lines": lines})
 
+    def announce(self, kind, payload):
+        """A room-wide event that belongs to no one server (stage, lesson, compare)."""
+        self._publish(kind, payload)
+
+    @property
+    def epoch(self):
+        """Moves on at every "stop everything": long actions begun before it give up."""
+        return self._epoch
+
     def timeline(self, server, kind, text):
         self._publish("event", {"server": server, "kind": kind, "text": text})
 
@@ -321,6 +330,8 @@ class Manager:
 
     def start(self, name, options=None):
         server = self.get(name)
+        if self._closed:  # a late restart, lesson step or comparison starts nothing now
+            raise CommandError("forkwatch is shutting down", 409)
         try:
             server.start(options)
         except OptionError as exc:
@@ -481,7 +492,7 @@ class Manager:
             raise CommandError(f"{name} has no secret", 400)
         if server.secret is None:
             raise CommandError(f"{name} has not been started yet, so it has no secret", 409)
-        self.timeline(name, "secret", f"the instructor revealed the secret of {name}")
+        self.timeline(name, "secret", f"the instructor peeked at the secret of {name}")
         # Not for the viewers (live broadcasts no "secret"); the recorder may show it from now on.
         self._publish("secret", {"server": name, "revealed": True, "t": time.time()})
         return {"secret": server.secret}

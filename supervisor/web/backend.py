@@ -10,7 +10,8 @@ worker's link to that supervisor. The page's view and the Socket.IO namespace ca
 - `visitor()`: who the browser opening the page is — `({role, csrf, token_error,
   session_ended}, cookies)`, the cookies being what the answer must set;
 - `login(token)`, `logout()`: the answers to `/?token=…` and `POST /logout`;
-- `page(role)`: what the page renders first: its snapshot, the catalogue, the mechanism;
+- `page(role)`: what the page renders first: its snapshot, the catalogue, the mechanism,
+  the containment, the lesson's plan and the comparisons;
 - `send_snapshot(sid, role)`: the snapshot a new connection gets;
 - `commands(caller)`: the instructor's commands, carried out as that caller: `start`,
   `stop`, `restart_later`, `interrupt`, `signal_process`, `kill_children`, `send_stdin`,
@@ -55,10 +56,11 @@ class Caller:
 class LocalBackend:
     transports = ("websocket", "polling")
 
-    def __init__(self, app, manager, clients, outbox=None):
+    def __init__(self, app, manager, clients, classroom, outbox=None):
         self.app = app
         self.manager = manager
         self.clients = clients
+        self.classroom = classroom  # the stage, the lesson, the comparisons
         self.outbox = outbox  # with a message queue: its state is the pages' feed
 
     def snapshot(self):
@@ -67,6 +69,7 @@ class LocalBackend:
             **self.manager.snapshot(),
             "clients": self.clients.describe(),
             "client_lines": self.clients.lines(),
+            **self.classroom.snapshot(),
         }
         if self.outbox is not None:
             snapshot["feed"] = dict(self.outbox.state)
@@ -104,6 +107,8 @@ class LocalBackend:
             "catalog": [spec.describe() for spec in self.manager.catalog.values()],
             "mechanism": self.manager.mechanism,
             "containment": self.manager.containment_text,
+            "lesson": self.classroom.describe_lesson(),
+            "comparisons": self.classroom.comparisons.describe()["comparisons"],
         }
 
     def send_snapshot(self, sid, role):

@@ -23,6 +23,7 @@ RESPONSE_HEADERS = (
     "Cache-Control",
     "Retry-After",
     "Content-Security-Policy",
+    "X-Frame-Options",  # a replay page on stage may be framed by the dashboard's own page
     "ETag",
 )
 PLAY_TIMEOUT = 300.0  # a swap may wait its partner (60 s by default) on top of play_timeout

@@ -31,6 +31,9 @@ BROADCAST = (
     "client_output",
     "story",
     "focus",
+    "stage",
+    "lesson",
+    "compare",
 )
 COMMANDS = ("start", "stop", "restart", "interrupt", "kill", "kill_children", "stdin", "stop_all", "focus")
 RESERVED = ("connect", "disconnect")

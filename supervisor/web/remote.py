@@ -28,7 +28,7 @@ from supervisor.web.backend import Caller
 
 TIMEOUT = 10.0
 PAGE_SNAPSHOT_AGE = 0.5  # pages rendered within this share one snapshot
-CATALOG_AGE = 5.0
+PLAN_AGE = 5.0  # the catalogue, the lesson's plan and the comparisons
 
 
 class Unreachable(CommandError):
@@ -133,7 +133,7 @@ class RemoteBackend:
         self.forward = forward  # relays a request to the supervisor as it came
         self._lock = threading.Lock()
         self._page_snapshot = (0.0, None)
-        self._catalog = (0.0, None)
+        self._plan = (0.0, None)
 
     def caller(self, token):
         """In the Socket.IO connect handler: the handshake's cookie or the token given,
@@ -206,12 +206,22 @@ class RemoteBackend:
         snapshot = self._recent(
             "_page_snapshot", PAGE_SNAPSHOT_AGE, self.feed.fetch_snapshot, lambda: self.feed.last_snapshot
         )
-        catalog = self._recent("_catalog", CATALOG_AGE, lambda: self.supervisor.answer("GET", "/api/catalog"))
+        plan = self._recent("_plan", PLAN_AGE, self._fetch_plan)
         return {
             "snapshot": {**snapshot, "role": role, "feed": dict(self.feed.state)},
-            "catalog": catalog,
+            **plan,
             "mechanism": snapshot.get("mechanism"),
             "containment": snapshot.get("containment"),
+        }
+
+    def _fetch_plan(self):
+        """What changes only with the supervisor's configuration: the catalogue, the
+        lesson's plan (where the lesson is comes with every snapshot) and the comparisons."""
+        answer = self.supervisor.answer
+        return {
+            "catalog": answer("GET", "/api/catalog"),
+            "lesson": answer("GET", "/api/lesson"),
+            "comparisons": answer("GET", "/api/comparisons")["comparisons"],
         }
 
     def warm(self):

@@ -68,12 +68,25 @@ def logout():
     return backend_of(current_app).logout()
 
 
-def security_headers(response):
-    response.headers.setdefault(
-        "Content-Security-Policy",
+def content_security_policy(frame_ancestors="'none'"):
+    """The pages' policy: everything from the dashboard itself; framed by nobody, or by
+    `frame_ancestors` (the replay page, which the stage shows in a frame of its own)."""
+    return (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        f"connect-src 'self'; frame-src 'self'; frame-ancestors {frame_ancestors}; base-uri 'none'; "
+        "form-action 'self'"
     )
+
+
+# A page the dashboard's own stage may show in a frame (and no other site).
+FRAMED_BY_THE_DASHBOARD = {
+    "Content-Security-Policy": content_security_policy("'self'"),
+    "X-Frame-Options": "SAMEORIGIN",
+}
+
+
+def security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", content_security_policy())
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "no-referrer")

@@ -172,6 +172,57 @@ def test_a_viewer_through_a_worker_stays_a_viewer(demo):
     assert hall.supervisor.server_detail("clock")["state"] == "STOPPED"
 
 
+def test_the_stage_and_the_lesson_reach_a_workers_pages_through_the_queue(demo):
+    hall, viewers = demo
+    a, b = hall.workers
+    viewer = connected([LiveViewer(a.url)])[0]
+    viewers.append(viewer)
+    first = viewer.of("snapshot")[0]
+    assert first["stage"]["kind"] is None and first["lesson"]["step"] == 0
+    cookie, csrf, _ = browser_login(b)  # the instructor's page is on the other worker
+    instructor = {"Cookie": cookie, "X-CSRF-Token": csrf}
+    try:
+        status, stage = send(
+            f"{b.url}api/stage", body={"kind": "server", "name": "clock"}, headers=instructor
+        )
+        assert status == 200 and stage["name"] == "clock"
+        seen = wait_for(lambda: viewer.of("stage"), 10.0, "the stage at worker A's viewer")
+        assert (seen[0]["kind"], seen[0]["name"], seen[0]["t"]) == ("server", "clock", stage["t"])
+        status, _ = send(f"{b.url}api/lesson/go", body={"step": 0}, headers=instructor)
+        assert status == 202
+        lesson = wait_for(lambda: viewer.of("lesson"), 10.0, "the lesson at worker A's viewer")[0]
+        assert (lesson["step"], lesson["of"]) == (0, first["lesson"]["of"])
+        page = urllib.request.urlopen(a.url, timeout=10).read().decode()  # a page opened now
+        snapshot = json.loads(
+            page.split('<script id="snapshot" type="application/json">')[1].split("</script>")[0]
+        )
+        assert (snapshot["stage"]["kind"], snapshot["stage"]["name"]) == ("server", "clock")
+        assert '<script id="lesson-data"' in page and '<script id="comparisons-data"' in page
+    finally:
+        send(f"{b.url}api/stage", body={"kind": None}, headers=instructor)
+
+
+def test_a_recording_on_stage_is_framed_through_a_worker_as_here(demo):
+    hall, _ = demo
+    hall.supervisor.start_server("clock")  # a demo, so a recording
+    recordings = wait_for(
+        lambda: [
+            r
+            for r in hall.supervisor.api("GET", "/api/recordings")[1]["recordings"]
+            if "clock" in r["servers"]
+        ],
+        10.0,
+        "a recording of the clock",
+    )
+    for base in (hall.supervisor.url, hall.workers[0].url):  # the clock's card shows its mode
+        with urllib.request.urlopen(f"{base}recordings/{recordings[0]['id']}?on_stage=1", timeout=10) as page:
+            assert page.headers["X-Frame-Options"] == "SAMEORIGIN"
+            assert "frame-ancestors 'self'" in page.headers["Content-Security-Policy"]
+            assert "serve_forever()" in page.read().decode()
+    with urllib.request.urlopen(hall.workers[0].url, timeout=10) as page:
+        assert page.headers["X-Frame-Options"] == "DENY"  # the page itself is framed by nobody
+
+
 def test_leaving_instructor_mode_through_a_worker_ends_the_sockets_it_had(demo):
     hall, viewers = demo
     b = hall.workers[1]
