@@ -11,7 +11,9 @@ supervisor's forking clock. Each side's CPU is reported beside the latency, as %
 core over the whole alternating run (each layout was busy about half of it), and the
 figure that carries over to another machine is the ratio against the one process.
 Workers are added as the layouts need them (1, then 2, then 4); a layout's viewers are
-split evenly over its workers.
+split evenly over its workers. A viewer whose join the dashboard drops (on a loaded machine,
+one not joined within `unused_session_timeout`) joins again, as a page reconnects; the
+rows count those (`cpu_pct.rejoins`).
 """
 
 import os
@@ -98,7 +100,8 @@ def processes(*boards):
 
 def paired(rooms, count, workers, forks):
     """`count` viewers of the one process and `count` split over `workers`, forks taking
-    turns between the two: (latencies there, latencies here, CPU % of each side)."""
+    turns between the two: (latencies there, latencies here, CPU % of each side, the joins
+    each crowd had to make again)."""
     crowds = []
     try:
         crowds.append(crowd_of([rooms.one.port], count))
@@ -124,11 +127,12 @@ def paired(rooms, count, workers, forks):
         "one_process": {key: cpu[key] for key in ("dashboard", "one_process_clients")},
         "workers": {key: cpu[key] for key in ("supervisor", "workers", "redis", "workers_clients")},
     }
-    return summary(direct), summary(through_redis), layouts
+    rejoins = {"one_process": alone.rejoins, "workers": relayed.rejoins}
+    return summary(direct), summary(through_redis), layouts, rejoins
 
 
 def single_viewer_cost(rooms, rounds):
-    one, queued, _ = paired(rooms, 1, rooms.grow(1), rounds)
+    one, queued, _, _ = paired(rooms, 1, rooms.grow(1), rounds)
     return {
         "one_process_ms": one,
         "through_redis_ms": queued,
@@ -144,7 +148,7 @@ def scale_out(viewer_counts, worker_counts, forks_each, single_rounds):
         single = single_viewer_cost(rooms, single_rounds)
         for workers in worker_counts:
             for count in viewer_counts:
-                one, relayed, cpu = paired(rooms, count, rooms.grow(workers), forks_each)
+                one, relayed, cpu, rejoins = paired(rooms, count, rooms.grow(workers), forks_each)
                 rows.append(
                     {
                         "viewers": count,
@@ -153,6 +157,7 @@ def scale_out(viewer_counts, worker_counts, forks_each, single_rounds):
                         "one_process_ms": one,
                         "p95_vs_one_process": round(relayed["p95"] / one["p95"], 2),
                         "cpu_pct": cpu,
+                        "rejoins": rejoins,
                     }
                 )
     finally:

@@ -39,6 +39,9 @@ class Viewer:
         return closer
 
 
+JOIN_ATTEMPTS = 3
+
+
 class ViewerCrowd:
     """K viewers over real WebSockets, served by one thread with a selector so that the
     crowd itself costs little CPU: each speaks Engine.IO/Socket.IO just enough to join
@@ -60,21 +63,37 @@ class ViewerCrowd:
         self._lock = threading.Lock()
         self._selector = selectors.DefaultSelector()
         self._sockets = []
+        self.rejoins = 0  # joins the dashboard dropped, each tried again (as a page reconnects)
         ports = port if isinstance(port, list) else [port]
         for number in range(count):
-            where = ports[number % len(ports)]
-            url = f"ws://127.0.0.1:{where}/socket.io/?EIO=4&transport=websocket"
-            ws = websocket.create_connection(url, origin=f"http://127.0.0.1:{where}", timeout=10)
-            ws.recv()  # the Engine.IO open packet
-            ws.send("40/live,")
-            while not (message := ws.recv()).startswith("40/live"):
-                self._note(ws, message)  # a snapshot may come first
+            for attempt in range(JOIN_ATTEMPTS):
+                try:
+                    ws = self._join(websocket, ports[number % len(ports)])
+                    break
+                except (websocket.WebSocketException, OSError):
+                    if attempt == JOIN_ATTEMPTS - 1:
+                        raise
+                    self.rejoins += 1
             self._sockets.append(ws)
             self._selector.register(ws.sock, selectors.EVENT_READ, ws)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         self.native_id = self._thread.native_id  # the thread's own CPU time is the crowd's
+
+    def _join(self, websocket, port):
+        """One viewer's WebSocket, joined to /live."""
+        url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
+        ws = websocket.create_connection(url, origin=f"http://127.0.0.1:{port}", timeout=10)
+        try:
+            ws.recv()  # the Engine.IO open packet
+            ws.send("40/live,")
+            while not (message := ws.recv()).startswith("40/live"):
+                self._note(ws, message)  # a snapshot may come first
+        except BaseException:
+            ws.close()
+            raise
+        return ws
 
     def _run(self):
         while not self._stop.is_set():
