@@ -323,8 +323,8 @@ class Dashboard(DashboardProcess):
     """The dashboard for live and browser tests (a 1 s stop_timeout, for speed); stopping
     it proves its tree is gone."""
 
-    def __init__(self, folder, token, port=0, ports=None, **settings):
-        super().__init__(folder, token, port, ports, **{"stop_timeout": 1.0, **settings})
+    def __init__(self, folder, token, port=0, ports=None, args=(), **settings):
+        super().__init__(folder, token, port, ports, args, **{"stop_timeout": 1.0, **settings})
 
     def stop_everything(self):
         self.api("POST", "/api/stop-all")

@@ -129,6 +129,19 @@ def stop_all():
     return jsonify(result)
 
 
+@bp.post("/api/servers/<name>/check")
+@instructor_required
+def check(name):
+    """Run the exercise's checks against the server: 202 at once; each check's result
+    comes as a `check` event, the whole run from GET …/check."""
+    return jsonify(manager().check(name)), 202
+
+
+@bp.get("/api/servers/<name>/check")
+def check_summary(name):
+    return jsonify(manager().check_summary(name))
+
+
 @bp.post("/api/servers/<name>/kill-children")
 @instructor_required
 def kill_children(name):
