@@ -113,3 +113,16 @@ def test_a_student_server_that_never_listens_is_fatal_with_the_reason(manager_fa
     manager.start("never_listens")
     info = wait_state(manager, "never_listens", "FATAL")
     assert "nothing in its tree listens on port" in info["reason"], info["reason"]
+
+
+def test_without_cgroups_the_process_cap_is_rlimit_nproc_and_root_is_told_it_has_none(manager_factory):
+    manager, _ = manager_factory(serve=[{"file": SECRET, "name": "team3"}], cgroups="off")
+    said = [e["text"] for e in manager.history.after(0) if e["kind"] == "info" and e["server"] == "team3"]
+    if os.getuid() == 0:
+        assert manager.servers["team3"].limits()["process_cap"] is None
+        assert said == [
+            "team3 will run with no cap on its processes: forkwatch runs as root without cgroups, "
+            "and the kernel never applies RLIMIT_NPROC to root"
+        ]
+    else:
+        assert manager.servers["team3"].limits()["process_cap"] == "RLIMIT_NPROC" and said == []

@@ -3,6 +3,7 @@ with a `command`, each a ServerSpec marked as student code; every mistake refuse
 sentence that names it, before anything starts."""
 
 import os
+import subprocess
 import sys
 
 import pytest
@@ -11,6 +12,7 @@ from supervisor.cli import parse_args
 from supervisor.core import config, students
 from supervisor.core.catalog import LECTURE_PIDS_MAX
 from tests.core.check_support import SOLUTIONS
+from tests.helpers import ROOT, child_env
 
 SWAP = os.path.join(SOLUTIONS, "swap_own_line.py")
 SECRET = os.path.join(SOLUTIONS, "secret_per_process.py")
@@ -136,3 +138,24 @@ def test_the_command_line_refuses_a_misplaced_flag(argv, words, capsys):
         parse_args(argv)
     assert stopped.value.code == 2
     assert words in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--serve", "/nowhere/team3.py"], "forkwatch: --serve /nowhere/team3.py: no such file"),
+        (["--serve", SWAP, "--as", "juggling"], f"forkwatch: --serve {SWAP}: unknown exercise 'juggling'"),
+    ],
+)
+def test_forkwatch_refuses_a_bad_serve_before_it_starts_anything(argv, words, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "supervisor", "--port", "0", *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=child_env(XDG_CONFIG_HOME=str(tmp_path)),
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert words in done.stderr
+    assert "instructor:" not in done.stdout
