@@ -15,10 +15,13 @@ def create_app(config=None):
     to stop every server, client and background task.
     """
     from supervisor.core import config as settings_module
+    from supervisor.core import lesson as lesson_module
+    from supervisor.core.classroom import Classroom
+    from supervisor.core.comparison_run import Comparisons
     from supervisor.core.fork_clients import ForkClients
     from supervisor.core.manager import Manager
     from supervisor.core.recording import Recording
-    from supervisor.web import api, live, replay, source, views
+    from supervisor.web import api, hall, live, replay, source, views
     from supervisor.web.auth import Generation
     from supervisor.web.engine import SessionKeeper
     from supervisor.web.extensions import new_socketio
@@ -63,8 +66,18 @@ def create_app(config=None):
     if rotate_token:
         app.extensions["forkwatch_generation"].renew()
     clients = ForkClients(manager, settings["max_fork_clients"])
+    comparisons = Comparisons(manager)
+    try:
+        lesson = lesson_module.load(
+            settings["lesson"] or lesson_module.DEFAULT_LESSON, manager.catalog, comparisons.known
+        )
+    except lesson_module.LessonError:
+        manager.shutdown()
+        raise
     app.extensions["forkwatch"] = manager
     app.extensions["forkwatch_clients"] = clients
+    classroom = Classroom(manager, clients, comparisons, lesson)
+    app.extensions["forkwatch_classroom"] = classroom
     app.extensions["forkwatch_limiter"] = RateLimiter(settings["play_rate"])
     app.extensions["forkwatch_stack_limiter"] = RateLimiter(settings["play_rate"])
     room = Room(settings)
@@ -79,9 +92,12 @@ def create_app(config=None):
     manager.subscribe(live.fan_out(socketio))
     recording = Recording.start(manager, settings)
     app.extensions["forkwatch_recording"] = recording
+    if recording.store is not None:
+        classroom.stage_recordings(recording.store)
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(hall.bp)
     app.register_blueprint(replay.bp)
     app.register_blueprint(source.bp)
     api.json_errors(app)
@@ -92,6 +108,8 @@ def create_app(config=None):
     def shutdown():
         sessions.close()
         clients.stop_all()
+        manager.stop_all()  # a comparison or lesson step under way starts nothing more
+        comparisons.wait(10.0)
         manager.shutdown()
         recording.close()
 

@@ -68,6 +68,12 @@ def parse_args(argv):
         help="what its checks must know: timeout (swap), delay (forking_clock)",
     )
     parser.add_argument(
+        "--lesson",
+        default=None,
+        metavar="FILE",
+        help="the lesson plan to walk through (TOML; default: the lecture's, supervisor/core/lesson.toml)",
+    )
+    parser.add_argument(
         "--no-recording",
         dest="recording",
         action="store_const",
@@ -150,6 +156,7 @@ def main(argv=None):
         "port": args.port,
         "token": args.token,
         "config_file": args.config,
+        "lesson": args.lesson,
         "public_hosts": args.public_host or None,
         "rotate_token": args.rotate_token,
         "recording": args.recording,

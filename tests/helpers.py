@@ -4,6 +4,7 @@ or the whole dashboard run as a real subprocess, a Manager and an app with every
 free, and the pages' Playwright steps.
 """
 
+import os
 import re
 import signal
 import socket
@@ -327,6 +328,9 @@ class Dashboard(DashboardProcess):
         super().__init__(folder, token, port, ports, args, **{"stop_timeout": 1.0, **settings})
 
     def stop_everything(self):
+        """Stop every server and leave the room as it was: nothing on stage, no step."""
+        self.api("POST", "/api/stage", {})
+        self.api("POST", "/api/lesson/go", {"step": 0})
         self.api("POST", "/api/stop-all")
         wait_for(
             lambda: all(
@@ -386,8 +390,17 @@ def card(page, name):
     return page.locator(f"#card-{name}")
 
 
-def start_from_page(page, name, **options):
+def unfold(page, name):
+    """Open a card folded to one line (a stopped server's) by a tap on its head."""
     box = card(page, name)
+    if "folded" in (box.get_attribute("class") or "").split():
+        box.locator(".card-head h2").click()
+        expect(box).not_to_have_class(re.compile(r"\bfolded\b"))
+    return box
+
+
+def start_from_page(page, name, **options):
+    box = unfold(page, name)
     for option, value in options.items():
         field = box.locator(f"form.controls input[name={option}]")
         if isinstance(value, bool):
@@ -397,6 +410,13 @@ def start_from_page(page, name, **options):
     box.locator("button[data-command=start]").click()
     expect(box.locator("[data-field=state]")).to_have_text("RUNNING")
     return box
+
+
+def screenshot(page, name, **options):
+    """With FORKWATCH_SCREENSHOTS=1, the page as docs/NAME.png (the README shows them)."""
+    if os.environ.get("FORKWATCH_SCREENSHOTS") == "1":
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=os.path.join(ROOT, "docs", f"{name}.png"), **options)
 
 
 def _servers_or_fail(answer):

@@ -35,14 +35,18 @@ export async function request(method, url, body) {
   return data;
 }
 
-let noticeTimer = null;
+const NOTICE_MS = 8000;
+const timers = new WeakMap();
 
-export function notify(message, kind = "error") {
-  const box = document.getElementById("notice");
+// A notice pinned where it was caused: in the card (or section) that holds `where`, over
+// its top edge so nothing below moves; the page-wide box at the top otherwise.
+export function notify(message, kind = "error", where = null) {
+  const holder = where && where.closest ? where.closest(".card, .comparisons, .compare-view, .lesson-bar") : null;
+  const box = (holder && holder.querySelector(":scope > .card-notice")) || document.getElementById("notice");
   if (!box) return;
   box.textContent = message;
-  box.className = kind === "error" ? "notice" : "notice notice-info";
+  box.classList.toggle("notice-info", kind !== "error");
   box.hidden = false;
-  clearTimeout(noticeTimer);
-  noticeTimer = setTimeout(() => { box.hidden = true; }, 8000);
+  clearTimeout(timers.get(box));
+  timers.set(box, setTimeout(() => { box.hidden = true; }, NOTICE_MS));
 }

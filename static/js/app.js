@@ -4,9 +4,14 @@ import { io } from "/static/vendor/socket.io-client-4.8.4/socket.io.esm.min.js";
 import { notify, post } from "./api.js";
 import { setupChecks } from "./checks.js";
 import { setupCodePane } from "./code_pane.js";
+import { setupCompare } from "./compare.js";
+import { confirmed } from "./confirm.js";
 import { setupGames } from "./games.js";
+import { setupKeys } from "./keys.js";
+import { setupLesson } from "./lesson.js";
 import { setupPairs } from "./pairs.js";
 import { appendConsole, card, offerZombiePids, renderUptime, resetConsole } from "./render.js";
+import { setupStage } from "./stage.js";
 import { createStore } from "./store.js";
 
 const initial = JSON.parse(document.getElementById("snapshot").textContent);
@@ -22,6 +27,13 @@ const { store, load, schedule, apply, kinds } = createStore({
     pairs.onSnapshot(snapshot);
     games.onSnapshot(snapshot);
     codePane.onSnapshot(snapshot);
+    compare.onSnapshot(snapshot);
+    lesson.onSnapshot(snapshot);
+    stage.onSnapshot(snapshot);
+  },
+  onServer: (info) => {
+    if (info.state === "STARTING") games.onStart(info.name);
+    stage.arrange();
   },
   decorate: (server) => pairs.decorate(server),
   keepConsole: true,
@@ -62,6 +74,10 @@ const checks = setupChecks();
 const games = setupGames({ socket, store, isInstructor, clock });
 const codePane = setupCodePane({ socket, store, isInstructor });
 const pairs = setupPairs({ store, clock, schedule });
+const compare = setupCompare({ store, isInstructor, clock });
+const lesson = setupLesson({ isInstructor });
+const stage = setupStage({ store, isInstructor, compare, redraw: schedule });
+setupKeys({ isInstructor, stage, lesson, optionsOf });
 socket.on("connect", () => setConn("live", "live"));
 socket.on("disconnect", () => setConn("connecting", "reconnecting…"));
 socket.on("connect_error", () => setConn("offline", "offline — retrying"));
@@ -73,6 +89,14 @@ socket.on("client_output", pairs.onClientOutput);
 socket.on("check", checks.onCheck);
 socket.on("story", pairs.onStory);
 socket.on("focus", (focus) => codePane.onFocus(focus));
+socket.on("stage", (next) => stage.onStage(next));
+socket.on("lesson", (next) => { lesson.onLesson(next); stage.fit(); });
+socket.on("compare", (run) => compare.onCompare(run));
+window.addEventListener("resize", () => {
+  stage.fit();
+  for (const name of store.servers.keys()) schedule(name);
+  compare.redrawAll();
+});
 
 load(initial);
 setInterval(() => {
@@ -120,20 +144,31 @@ async function command(name, what, form) {
     else if (what === "kill-children") {
       const result = await post(`${base}/kill-children`, { signal: "SIGKILL" });
       const skipped = result.skipped.length ? `; skipped ${result.skipped.length} zombies` : "";
-      notify(`forkwatch killed ${result.killed.length} children from outside (SIGKILL)${skipped}`, "info");
-    } else if (what === "secret") {
-      const result = await post(`${base}/secret`);
-      const box = form.querySelector('[data-field="secret"]');
-      box.textContent = `secret: ${result.secret}`;
-      box.hidden = false;
+      notify(`forkwatch killed ${result.killed.length} children from outside (SIGKILL)${skipped}`, "info", form);
     } else if (what === "new-round") {
       await post(`${base}/new-round`);
-      const box = form.querySelector('[data-field="secret"]');
-      box.hidden = true;
-      notify(`${name}: a new round with a new secret`, "info");
+      notify(`${name}: a new round with a new secret`, "info", form);
     }
   } catch (err) {
-    notify(`${name}: ${err.message}`);
+    notify(`${name}: ${err.message}`, "error", form);
+  }
+}
+
+// The secret is a private peek: shown on the instructor's own screen only while the button
+// is held, never left on the projector.
+async function peek(name, button) {
+  const box = button.closest("form").querySelector('[data-field="secret"]');
+  const release = () => { box.hidden = true; box.textContent = ""; };
+  button.addEventListener("pointerup", release, { once: true });
+  button.addEventListener("pointerleave", release, { once: true });
+  try {
+    const result = await post(`/api/servers/${encodeURIComponent(name)}/secret`);
+    if (button.matches(":active")) {
+      box.textContent = `secret: ${result.secret}`;
+      box.hidden = false;
+    }
+  } catch (err) {
+    notify(`${name}: ${err.message}`, "error", button);
   }
 }
 
@@ -145,29 +180,32 @@ if (isInstructor) {
     if (form.matches("form.controls")) {
       event.preventDefault();
       command(root.dataset.server, "start", form);
-    } else if (form.matches("form.stdin-form")) {
-      event.preventDefault();
-      const input = form.querySelector("input[name=line]");
-      post(`/api/servers/${root.dataset.server}/stdin`, { line: input.value })
-        .then(() => { input.value = ""; })
-        .catch((err) => notify(`${root.dataset.server}: ${err.message}`));
     }
+  });
+  document.addEventListener("pointerdown", (event) => {
+    const button = event.target.closest('button[data-command="peek"]');
+    if (button) peek(button.closest(".card").dataset.server, button);
   });
   document.addEventListener("click", (event) => {
     const button = event.target.closest("button");
     if (!button) return;
     const root = button.closest(".card");
-    if (button.dataset.command && button.dataset.command !== "start" && root) {
-      command(root.dataset.server, button.dataset.command, button.closest("form"));
+    const what = button.dataset.command;
+    if (what === "kill-children" && !confirmed(button, "Click again: kill every child")) return;
+    if (what && !["start", "peek"].includes(what) && root) {
+      command(root.dataset.server, what, button.closest("form"));
+    } else if (button.dataset.stdin !== undefined && root) {
+      post(`/api/servers/${root.dataset.server}/stdin`, { line: button.dataset.stdin })
+        .catch((err) => notify(`${root.dataset.server}: ${err.message}`, "error", button));
     } else if (button.dataset.kill) {
       const pid = Number(button.dataset.kill);
       button.disabled = true;
       post(`/api/processes/${pid}/signal`, { signal: "SIGKILL", create_time: Number(button.dataset.createTime) })
-        .catch((err) => { notify(err.message); button.disabled = false; });
-    } else if (button.id === "stop-all") {
+        .catch((err) => { notify(err.message, "error", button); button.disabled = false; });
+    } else if (button.id === "stop-all" && confirmed(button, "Click again to stop everything")) {
       post("/api/stop-all").then(() => notify("stopping everything", "info")).catch((err) => notify(err.message));
     }
   });
 }
 
-window.forkwatch = { store, socket, card };
+window.forkwatch = { store, socket, card, stage };

@@ -10,20 +10,22 @@ function nickname() {
   return (input && input.value.trim()) || "someone";
 }
 
-function nicknameBox() {
-  let saved = localStorage.getItem("forkwatch-nickname");
+function nicknameBox(isInstructor) {
+  // The instructor plays as "instructor" (kept apart from a student nickname this browser had).
+  const key = isInstructor ? "forkwatch-nickname-instructor" : "forkwatch-nickname";
+  let saved = localStorage.getItem(key);
   if (!saved) {
-    saved = `student-${Math.floor(Math.random() * 9000 + 1000)}`;
-    localStorage.setItem("forkwatch-nickname", saved);
+    saved = isInstructor ? "instructor" : `student-${Math.floor(Math.random() * 9000 + 1000)}`;
+    localStorage.setItem(key, saved);
   }
   const input = el("input", { id: "nickname", type: "text", maxLength: 24, value: saved, "aria-label": "your nickname" });
-  input.addEventListener("change", () => localStorage.setItem("forkwatch-nickname", input.value.trim()));
+  input.addEventListener("change", () => localStorage.setItem(key, input.value.trim()));
   const label = el("label", { class: "badge" }, "you are ", input);
   const topbar = document.querySelector(".topbar");
   topbar.insertBefore(label, document.getElementById("stop-all") || null);
 }
 
-function transcript(result) {
+export function transcript(result) {
   const box = el("div", { class: "transcript" });
   for (const step of result.transcript || []) {
     box.append(
@@ -70,7 +72,8 @@ function clockPanel(panel, name, ctx) {
     const result = await play(name, {}, out, waiting);
     button.disabled = false;
     if (!result) return;
-    out.append(el("p", { class: "answer", text: result.answer }));
+    // what a real client gets, refused or not
+    out.append(el("p", { class: result.outcome === "answered" ? "answer" : "answer wrong", text: result.answer }));
     if (result.child_pid) out.append(el("p", { text: `answered by child PID ${result.child_pid}` }));
     out.append(transcript(result));
   });
@@ -95,23 +98,26 @@ function webPanel(panel, name) {
   const out = el("div", { class: "result" });
   const root = el("button", { type: "button", text: "GET /", "data-play": "get-root" });
   const test = el("button", { type: "button", text: "GET /test", "data-play": "get-test" });
-  panel.append(el("h3", { text: "Fetch pages" }), el("form", {}, root, test), out);
-  const fetchBoth = async (first) => {
-    const results = el("div");
-    for (const path of first === "/" ? ["/", "/test"] : ["/test", "/"]) {
-      const holder = el("div");
-      results.append(holder);
-      const result = await play(name, { path }, holder, `GET ${path}…`);
-      if (result) holder.append(httpResponse(result));
-    }
-    out.replaceChildren(results);
+  const path = el("input", { type: "text", name: "path", maxLength: 200, placeholder: "any/path", "aria-label": "the path to GET" });
+  const go = el("button", { type: "submit", text: "GET", "data-play": "get-path" });
+  const typed = el("form", { class: "path-form" }, el("span", { class: "mono", text: "GET /" }), path, go);
+  panel.append(el("h3", { text: "Fetch pages" }), el("form", {}, root, test), typed, out);
+  const fetchOne = async (wanted) => {
+    const result = await play(name, { path: wanted }, out, `GET ${wanted}…`);
+    if (result) out.append(httpResponse(result));
   };
-  root.addEventListener("click", () => fetchBoth("/"));
-  test.addEventListener("click", () => fetchBoth("/test"));
+  root.addEventListener("click", () => fetchOne("/"));
+  test.addEventListener("click", () => fetchOne("/test"));
+  typed.addEventListener("submit", (event) => {
+    event.preventDefault();
+    fetchOne(`/${path.value.replace(/^\/+/, "")}`);
+  });
 }
 
+// A swap form: with `nick`, its own nickname field (the A/B demo); without, the page's
+// "you are" nickname as it is when the form is sent.
 function swapForm(name, label, nick) {
-  const nickInput = el("input", { type: "text", maxLength: 24, value: nick, "aria-label": `${label} nickname` });
+  const nickInput = nick ? el("input", { type: "text", maxLength: 24, value: nick, "aria-label": `${label} nickname` }) : null;
   const text = el("input", { type: "text", maxLength: 200, placeholder: "a string to swap", name: "text" });
   const send = el("button", { type: "submit", text: "Send" });
   const out = el("div", { class: "result" });
@@ -120,8 +126,9 @@ function swapForm(name, label, nick) {
     event.preventDefault();
     send.disabled = true;
     out.replaceChildren(el("p", { class: "waiting", text: "waiting for a partner…" }));
+    const who = nickInput ? nickInput.value.trim() || "someone" : nickname();
     try {
-      const result = await post(`/api/play/${name}`, { nickname: nickInput.value.trim() || "someone", text: text.value });
+      const result = await post(`/api/play/${name}`, { nickname: who, text: text.value });
       out.replaceChildren(
         result.partner
           ? el("p", { class: "answer right", text: `${result.partner} sent you: ${result.partner_text}` })
@@ -137,14 +144,18 @@ function swapForm(name, label, nick) {
 }
 
 function swapPanel(panel, name) {
-  const single = swapForm(name, "you", nickname());
+  const single = swapForm(name, "you", null);
   const panes = el("div", { class: "swap-panes", hidden: true }, swapForm(name, "A", "Alice"), swapForm(name, "B", "Bob"));
-  const toggle = el("button", { type: "button", text: "Two-pane demo (A/B)" });
+  const toggle = el("button", { type: "button", text: "Two-pane demo (A/B)", "aria-pressed": "false" });
   toggle.addEventListener("click", () => {
-    panes.hidden = !panes.hidden;
-    single.hidden = !panes.hidden;
+    const twoPanes = panes.hidden; // showing the panes now
+    panes.hidden = !twoPanes;
+    single.hidden = twoPanes;
+    toggle.setAttribute("aria-pressed", String(twoPanes));
+    toggle.textContent = twoPanes ? "Back to one form" : "Two-pane demo (A/B)";
   });
-  panel.append(el("h3", { text: "Swap strings" }), toggle, single, panes);
+  const history = el("ul", { class: "history", "data-field": "history" });
+  panel.append(el("h3", { text: "Swap strings" }), toggle, single, panes, el("h3", { text: "Swaps so far" }), history);
 }
 
 function guessPanel(panel, name, kind) {
@@ -176,8 +187,18 @@ function guessPanel(panel, name, kind) {
   );
 }
 
+function showBanner(event, ctx) {
+  const banner = document.getElementById("banner");
+  const title = ctx.store.servers.get(event.server)?.info.title || event.server;
+  const close = el("button", { type: "button", class: "quiet", text: "×", "aria-label": "close" });
+  close.addEventListener("click", () => { banner.hidden = true; });
+  banner.replaceChildren(el("span", { text: `${event.who} found the secret of ${title}!` }), close);
+  banner.dataset.server = event.server;
+  banner.hidden = false;
+}
+
 export function setupGames(ctx) {
-  nicknameBox();
+  nicknameBox(ctx.isInstructor);
   for (const panel of document.querySelectorAll(".client-panel")) {
     const name = panel.closest(".card").dataset.server;
     const kind = panel.dataset.client;
@@ -188,7 +209,15 @@ export function setupGames(ctx) {
     else if (kind === "number" || kind === "word") guessPanel(panel, name, kind);
   }
   return {
+    onStart(name) {
+      // A (re)start begins afresh: the last answer and a finder's banner of that game go.
+      const panel = document.querySelector(`#card-${CSS.escape(name)} .client-panel`);
+      if (panel) for (const out of panel.querySelectorAll(".result")) out.replaceChildren();
+      const banner = document.getElementById("banner");
+      if (banner.dataset.server === name) banner.hidden = true;
+    },
     onPlay(event) {
+      if (event.found) showBanner(event, ctx);
       const list = document.querySelector(`#card-${CSS.escape(event.server)} [data-field="history"]`);
       if (!list) return;
       list.prepend(el("li", {}, el("time", { text: fmtTime(event.t) + " " }), el("b", { text: event.who }), ` ${event.summary}`));

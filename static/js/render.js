@@ -57,6 +57,14 @@ export function showOptions(info) {
   }
 }
 
+// The badge that says how a socketserver serves: handle_request() once, or serve_forever().
+export function renderMode(info) {
+  const badge = card(info.name)?.querySelector('[data-field="mode"]');
+  if (!badge || !info.options) return;
+  const how = info.options.once ? "handle_request()" : "serve_forever()";
+  badge.textContent = info.options.threading ? `${how} · a thread per client` : how;
+}
+
 export function renderUptime(server, clock) {
   const root = card(server.info.name);
   if (!root) return;

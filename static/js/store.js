@@ -1,17 +1,19 @@
 // The page's model of every server: its facts and its process tree, fed by events (live
 // from the socket, or read back from a recording) and rendered on animation frames.
 import {
-  LIVE_STATES, addTimeline, appendConsole, renderInfo, renderTree, resetConsole, resetTimeline, showOptions,
+  LIVE_STATES, addTimeline, appendConsole, renderInfo, renderMode, renderTree, resetConsole, resetTimeline, showOptions,
 } from "./render.js";
 
 const LEAVE_MS = 600;
 
 // clock.now() is the time the page shows (server time, or a replay's position);
-// onLoad(snapshot) runs after each snapshot is loaded; decorate(server), when given, says
-// what the drawing adds under each child (pairs.js); keepConsole: a start goes on with the
-// console (the live page: the server adds a separator line) instead of a new one (a
-// replay, as the recording keeps it).
-export function createStore({ clock, isInstructor, onLoad = () => {}, decorate = () => undefined, keepConsole = false }) {
+// onLoad(snapshot) runs after each snapshot is loaded, onServer(info) after each server
+// event; decorate(server), when given, says what the drawing adds under each child
+// (pairs.js); keepConsole: a start goes on with the console (the live page: the server
+// adds a separator line) instead of a new one (a replay, as the recording keeps it).
+export function createStore({
+  clock, isInstructor, onLoad = () => {}, onServer: afterServer = () => {}, decorate = () => undefined, keepConsole = false,
+}) {
   const store = { servers: new Map(), offset: 0, leaveMs: LEAVE_MS };
   const dirty = new Set();
   let frame = null;
@@ -39,6 +41,7 @@ export function createStore({ clock, isInstructor, onLoad = () => {}, decorate =
       store.servers.set(info.name, server);
       if (info.started_at) showOptions(info);
       renderInfo(server, clock);
+      renderMode(info);
       schedule(info.name);
     }
     resetTimeline(snapshot.events || []);
@@ -67,6 +70,7 @@ export function createStore({ clock, isInstructor, onLoad = () => {}, decorate =
       server.zombiePids = "";
       server.info.started_at = info.t;
       showOptions(info);
+      renderMode(info);
       if (!wasLive && !keepConsole) resetConsole(info.name);
     }
     if (info.pid && LIVE_STATES.has(info.state) && !server.procs.has(info.pid)) {
@@ -78,6 +82,7 @@ export function createStore({ clock, isInstructor, onLoad = () => {}, decorate =
     }
     renderInfo(server, clock);
     schedule(info.name);
+    afterServer(info);
   }
 
   function onProc(proc) {

@@ -32,6 +32,7 @@ class Option:
     help: str
     low: float | None = None
     high: float | None = None
+    needs: str | None = None  # a number option that must be above 0 when this one is on
     ends: str | None = None  # a bool option that makes the program end: why, in words
 
     def parse(self, value):
@@ -95,7 +96,7 @@ class ServerSpec:
     title: str
     module: str
     port: int | None  # None: no TCP/UDP port (Unix socket or none)
-    protocol: str  # tcp | udp | unix | http | none
+    protocol: str  # tcp | udp | unix | unix_dgram | http | none
     client: str | None  # the embedded client that talks to it
     description: str
     args: tuple = ()
@@ -105,6 +106,7 @@ class ServerSpec:
     unix_socket: str | None = None  # file name in the runtime folder
     quits_on: tuple | None = None  # (the input line that ends it, why in words)
     package: str = "servers"  # the package holding `module`
+    forks: bool = False  # it can have child processes (kill_processes() applies)
     pids_max: int = LECTURE_PIDS_MAX  # its cgroup's pids.max, where cgroups are in use
     exercise: str | None = None  # the exercise whose checks it must pass (checks/), if any
     command: tuple | None = None  # a student's program: its command line, with {port} (students.py)
@@ -128,7 +130,11 @@ class ServerSpec:
         if unknown:
             known = ", ".join(o.name for o in self.options) or "none"
             raise OptionError(f"{self.name} has no option {unknown[0]!r} (its options: {known})")
-        return {o.name: o.parse(given[o.name]) if o.name in given else o.default for o in self.options}
+        parsed = {o.name: o.parse(given[o.name]) if o.name in given else o.default for o in self.options}
+        for option in self.options:
+            if option.needs and parsed[option.name] and not parsed[option.needs]:
+                raise OptionError(f"option {option.name} needs {option.needs} above 0")
+        return parsed
 
     def describe(self):
         return {
@@ -145,9 +151,17 @@ class ServerSpec:
             "options": [o.describe() for o in self.options],
             "reads_stdin": self.reads_stdin,
             "has_secret": self.secret is not None,
+            "forks": self.forks,
         }
 
 
+WORK = Option("work", float, 0.0, "--work", "seconds each answer takes (the handler waits, or works)", 0, 30)
+BUSY = Option(
+    "busy", bool, False, "--busy", "spend that time as CPU work (threads share the GIL)", needs="work"
+)
+
+# In the lecture's order: TCP, UDP, Unix, fork.py, the forking server, the web server, the
+# exercises. The page and the API list the servers in this order.
 CATALOG = (
     ServerSpec(
         name="clock",
@@ -167,6 +181,8 @@ CATALOG = (
                 ends="served one request, as handle_request() does",
             ),
             Option("threading", bool, False, "--threading", "a thread per client"),
+            WORK,
+            BUSY,
         ),
     ),
     ServerSpec(
@@ -190,6 +206,30 @@ CATALOG = (
         unix_socket="clock.sock",
     ),
     ServerSpec(
+        name="clock_unix_dgram",
+        title="Clock server (Unix datagram)",
+        module="clock",
+        port=None,
+        protocol="unix_dgram",
+        client="clock",
+        description="UnixDatagramServer: one datagram to a socket file asks, one answers.",
+        args=("--udp",),
+        unix_socket="clock-dgram.sock",
+    ),
+    ServerSpec(
+        name="fork_demo",
+        title="fork() demo",
+        module="fork_demo",
+        port=None,
+        protocol="none",
+        client=None,
+        description="fork.py: forks a child that says hello, then again on each line; q quits.",
+        options=(Option("reap", bool, False, "--reap", "reap exited children"),),
+        reads_stdin=True,
+        quits_on=("q", "quit on q, as fork.py does"),
+        forks=True,
+    ),
+    ServerSpec(
         name="forking_clock",
         title="Forking clock server",
         module="forking_clock",
@@ -199,6 +239,7 @@ CATALOG = (
         description="fork() per client, active_processes, kill_processes(). Zombies unless reaping is on.",
         options=(
             Option("delay", float, 10.0, "--delay", "seconds a child waits before answering", 0, 120),
+            Option("busy", bool, False, "--busy", "spend the delay as CPU work (each child on a core)"),
             Option("reap", bool, False, "--reap", "reap exited children (off: they stay zombies)"),
             Option(
                 "max_children",
@@ -210,6 +251,7 @@ CATALOG = (
                 2000,
             ),
         ),
+        forks=True,
     ),
     ServerSpec(
         name="web",
@@ -244,6 +286,7 @@ CATALOG = (
             Option("forking", bool, False, "--forking", "a process per client (shared memory for the state)"),
         ),
         secret=Secret(1, 100),
+        forks=True,
     ),
     ServerSpec(
         name="guess_word",
@@ -254,18 +297,6 @@ CATALOG = (
         client="word",
         description="A web server where the URL path guesses a secret word.",
         secret=Secret(words="servers.guess_word:WORDS"),
-    ),
-    ServerSpec(
-        name="fork_demo",
-        title="fork() demo",
-        module="fork_demo",
-        port=None,
-        protocol="none",
-        client=None,
-        description="fork.py: forks a child that says hello, then again on each line; q quits.",
-        options=(Option("reap", bool, False, "--reap", "reap exited children"),),
-        reads_stdin=True,
-        quits_on=("q", "quit on q, as fork.py does"),
     ),
 )
 # The lecture's servers that are the model answers of an exercise's checks.

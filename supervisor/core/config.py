@@ -66,6 +66,7 @@ DEFAULTS = {
     "stack_timeout": 5.0,
     "recording": True,
     "max_recordings_mb": 200,
+    "lesson": None,  # a lesson plan (TOML); None: supervisor/core/lesson.toml
 }
 ENVIRONMENT = {
     "FORKWATCH_HOST": ("host", str),

@@ -22,6 +22,8 @@ KINDS = (
     "info",
     "clients",
     "secret",
+    "compare",
+    "lesson",
     "watch",
 )
 

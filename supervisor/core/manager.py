@@ -4,7 +4,7 @@ Routes and socket handlers call its methods; it returns plain data or raises
 CommandError (a sentence and an HTTP status). Everything the OS reports flows through
 `_publish` to the subscribers (the Socket.IO fan-out) — one way, never back.
 
-It is longer than the other modules (about 520 lines) because it is the one door from the
+It is longer than the other modules (about 540 lines) because it is the one door from the
 screens into the supervision: every query and command the API and Socket.IO offer is a
 method here, with its input checked at this edge.
 """
@@ -507,7 +507,7 @@ class Manager:
             raise CommandError(f"{name} has no secret", 400)
         if server.secret is None:
             raise CommandError(f"{name} has not been started yet, so it has no secret", 409)
-        self.timeline(name, "secret", f"the instructor revealed the secret of {name}")
+        self.timeline(name, "secret", f"the instructor peeked at the secret of {name}")
         # Not for the viewers (live broadcasts no "secret"); the recorder may show it from now on.
         self._publish("secret", {"server": name, "revealed": True, "t": time.time()})
         return {"secret": server.secret}

@@ -238,7 +238,7 @@ class ManagedServer:
 
     def _argv(self):
         argv = [sys.executable, "-m", f"{self.spec.package}.{self.spec.module}", *self.spec.args]
-        if self.spec.protocol == "unix":
+        if self.spec.unix_socket:
             self.unix_path = os.path.join(self.settings["runtime_dir"], self.spec.unix_socket)
             argv += ["--unix", self.unix_path]
         elif self.spec.port is not None:

@@ -180,6 +180,7 @@ def make_spec(where, name, command, exercise, title=None, description=None, opti
         description=description or f"{solves}.",
         secret=model.secret if model else None,
         pids_max=allowed.processes,
+        forks=True,  # a student's program may fork: its children can be killed from outside
         exercise=exercise,
         command=tuple(command),
         limits=allowed,

@@ -1,5 +1,5 @@
 """The dashboard's own process and machine: the C library (loaded once), child subreaper,
-the open-files limit, and the machine's LAN addresses."""
+the open-files limit, the machine's LAN addresses and how busy its cores are."""
 
 import ctypes
 import resource
@@ -51,3 +51,11 @@ def lan_addresses():
             if address.family == socket.AF_INET and not address.address.startswith("127."):
                 found.append(address.address)
     return sorted(set(found))
+
+
+def cores_busy_seconds():
+    """(cores, CPU seconds all of them have spent on something other than idling since
+    boot): the difference of two readings is how many cores were busy meanwhile."""
+    times = psutil.cpu_times()
+    busy = ("user", "nice", "system", "irq", "softirq", "steal")  # guest time is counted in user
+    return psutil.cpu_count() or 1, sum(getattr(times, name, 0.0) for name in busy)

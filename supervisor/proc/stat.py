@@ -80,6 +80,11 @@ class Stat:
         return boot_time() + self.start_ticks / CLOCK_TICKS
 
     @property
+    def cpu_seconds(self):
+        """CPU time used so far, user and system, by every thread (a zombie keeps its last)."""
+        return self.cpu_ticks / CLOCK_TICKS
+
+    @property
     def started(self):
         """When it was created, in seconds since boot (as since_boot() counts)."""
         return self.start_ticks / CLOCK_TICKS
@@ -110,8 +115,14 @@ def read_stat(pid):
     """pid's Stat, or None when the process is gone."""
     if not HAS_PROCFS:
         return _psutil_stat(pid)
+    return read_stat_file(f"{PROC}/{pid}/stat", pid)
+
+
+def read_stat_file(path, pid):
+    """The Stat in a /proc stat file (a process's, or one of its threads' under task/),
+    or None when it is gone."""
     try:
-        with open(f"{PROC}/{pid}/stat", "rb") as handle:
+        with open(path, "rb") as handle:
             raw = handle.read()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None

@@ -29,6 +29,9 @@ BROADCAST = (
     "story",
     "check",
     "focus",
+    "stage",
+    "lesson",
+    "compare",
 )
 COMMANDS = (
     "start",
@@ -83,6 +86,7 @@ class LiveNamespace(Namespace):
         snapshot["role"] = role
         snapshot["clients"] = current_app.extensions["forkwatch_clients"].describe()
         snapshot["client_lines"] = current_app.extensions["forkwatch_clients"].lines()
+        snapshot.update(current_app.extensions["forkwatch_classroom"].snapshot())
         emit("snapshot", snapshot)  # to this connection only
         return True
 

@@ -15,10 +15,12 @@ import urllib.parse
 
 from flask import request, session
 
+from supervisor.core import load
 from supervisor.core.process import CommandError
-from supervisor.core.states import ServerState
+from supervisor.core.states import STOPPED_STATES, ServerState
 
-QUESTION = b"What is the time?".ljust(25)
+QUESTION = load.QUESTION
+PATH_LIMIT = 200
 NICKNAME = re.compile(r"^[\w .\-]{1,24}$")
 TEXT_LIMIT = 200
 WORD_LIMIT = 40
@@ -51,11 +53,6 @@ class RateLimiter:
             return True
 
 
-def shown_bytes(data):
-    """Bytes as the transcript shows them: printable ASCII as is, the rest escaped."""
-    return data.decode("latin-1").encode("unicode_escape").decode("ascii").replace(" ", "·")
-
-
 class Exchange:
     """A transcript being built: what was sent and received, with times."""
 
@@ -70,7 +67,7 @@ class Exchange:
             {
                 "dir": direction,
                 "bytes": len(data),
-                "text": shown_bytes(data),
+                "text": load.transcript_text(data),
                 "ms": round((time.monotonic() - self.started) * 1000, 1),
             }
         )
@@ -96,11 +93,6 @@ def _recv_until(sock, done, limit=RECEIVE_LIMIT):
 
 
 def _connect(server, timeout):
-    if server.spec.protocol == "unix":
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
-        sock.connect(server.unix_path)
-        return sock
     return socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
 
 
@@ -112,39 +104,47 @@ def _child_for(manager, server_name, local_port):
     return None
 
 
+def address_of(server):
+    """Where a clock server listens, or listened last: after it ended, a real client still
+    goes there (and is refused)."""
+    protocol = "tcp" if server.spec.protocol == "http" else server.spec.protocol
+    return load.Address(protocol, port=server.port, path=server.unix_path)
+
+
 def ask_time(manager, server, who, timeout):
-    if server.spec.protocol == "udp":
-        ex = Exchange(server.name, f"udp://127.0.0.1:{server.port}")
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.settimeout(timeout)
-            sock.sendto(QUESTION, ("127.0.0.1", server.port))
-            ex.note("sent", QUESTION)
-            data, _ = sock.recvfrom(4096)
-            ex.note("received", data)
-        return ex.result(answer=data.decode("utf-8", "replace").strip())
-    where = server.unix_path if server.spec.protocol == "unix" else f"127.0.0.1:{server.port}"
-    ex = Exchange(server.name, where)
-    child = None
-    with _connect(server, timeout) as sock:
-        if server.spec.protocol != "unix":
-            local_port = sock.getsockname()[1]
-            if server.spec.client == "fork":
-                deadline = time.monotonic() + 1.0
-                while child is None and time.monotonic() < deadline:
-                    child = _child_for(manager, server.name, local_port)
-                    if child is None:
-                        time.sleep(0.01)
-                delay = server.options.get("delay", 0)
-                if child and delay:
-                    manager.timeline(
-                        server.name, "play", f"{who} is waiting for child {child} ({delay:g} s delay)…"
-                    )
-        sock.sendall(QUESTION)
-        ex.note("sent", QUESTION)
-        data = _recv_until(sock, lambda d: len(d) >= 25 or d.startswith(b"server busy\n"))
-        ex.note("received", data)
-    answer = data.decode("utf-8", "replace").strip()
-    return ex.result(answer=answer, child_pid=child)
+    """One question over the server's own transport; what a real client gets, refused or
+    not, is the result."""
+    address = address_of(server)
+    asking = load.Asking(0, time.monotonic())
+    child = []
+
+    def find_child(sock):
+        if server.spec.client != "fork":
+            return
+        local_port = sock.getsockname()[1]
+        deadline = time.monotonic() + 1.0
+        while not child and time.monotonic() < deadline:
+            found = _child_for(manager, server.name, local_port)
+            if found:
+                child.append(found)
+            else:
+                time.sleep(0.01)
+        delay = server.options.get("delay", 0)
+        if child and delay:
+            manager.timeline(
+                server.name, "play", f"{who} is waiting for child {child[0]} ({delay:g} s delay)…"
+            )
+
+    load.ask(address, asking, timeout, on_connected=find_child)
+    return {
+        "server": server.name,
+        "address": address.words,
+        "transcript": asking.steps,
+        "total_ms": round((asking.answered or 0) * 1000, 1),
+        "answer": asking.answer,
+        "outcome": asking.outcome,
+        "child_pid": child[0] if child else None,
+    }
 
 
 def fetch(server, path, timeout):
@@ -204,59 +204,91 @@ def _text(data, name, limit):
     return value
 
 
+def _path(data):
+    path = data.get("path", "/")
+    if not isinstance(path, str) or not path.startswith("/") or len(path) > PATH_LIMIT:
+        raise CommandError(f"path must start with / and have at most {PATH_LIMIT} characters", 400)
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        raise CommandError("path must not contain control characters", 400)
+    if ".." in path.split("/"):
+        raise CommandError("path must not climb with ..", 400)
+    return urllib.parse.quote(path, safe="/?&=%+:;,-._~!$'()*@")
+
+
+def _play_web(manager, server, who, data, timeout):
+    path = _path(data)
+    result = fetch(server, path, timeout)
+    return result, f"GET {path}: {result['status_line']}"
+
+
+def _play_word(manager, server, who, data, timeout):
+    word = _text(data, "word", WORD_LIMIT)
+    result = fetch(server, "/" + urllib.parse.quote(word, safe=""), timeout)
+    outcome = {200: "right" if "You found it" in result["body"] else "already found", 404: "wrong"}
+    result["outcome"] = outcome.get(result["status"], "error")
+    # a guess is shown to the room only once the round is over (as the number game's)
+    shown = word if result["outcome"] in ("right", "already found") else "a word"
+    return result, f"guessed {shown}: {result['outcome']}"
+
+
+def _play_number(manager, server, who, data, timeout):
+    guess = _text(data, "guess", 12)
+    ex, answer = line_exchange(server, guess, timeout)
+    shown = guess if answer in ("right", "secret found") else "a number"
+    return ex.result(answer=answer, outcome=answer), f"guessed {shown}: {answer}"
+
+
+def _play_swap(manager, server, who, data, timeout):
+    text = _text(data, "text", TEXT_LIMIT)
+    manager.timeline(server.name, "play", f"{who} is waiting for a swap partner…")
+    ex, answer = line_exchange(server, f"{who}: {text}", timeout + float(server.options.get("timeout", 60)))
+    partner, _, partner_text = answer.partition(": ")
+    if answer in ("no partner",) or answer.startswith("error:"):
+        partner, partner_text = None, answer
+    result = ex.result(answer=answer, partner=partner, partner_text=partner_text)
+    return result, f"swapped with {partner}" if partner else answer
+
+
+def _play_clock(manager, server, who, data, timeout):
+    result = ask_time(manager, server, who, timeout)
+    return result, f"asked the time: {result['answer']}"
+
+
+PLAYS = {
+    "clock": _play_clock,
+    "fork": _play_clock,
+    "web": _play_web,
+    "word": _play_word,
+    "number": _play_number,
+    "swap": _play_swap,
+}
+
+
 def play(app, name, data):
-    """One exchange with a running server on behalf of a browser."""
+    """One exchange with a server on behalf of a browser: a running one, or a clock server
+    that has run and ended (a real client would be refused, and so is this one)."""
     manager = app.extensions["forkwatch"]
     limiter = app.extensions["forkwatch_limiter"]
     keys = (f"session:{session.get('sid', '-')}", f"addr:{request.remote_addr}")
     if not all(limiter.allow(key) for key in keys):
         raise CommandError(f"slow down: at most {limiter.rate:g} requests a second", 429)
     server = manager.get(name)
-    if server.spec.client is None:
+    kind = server.spec.client
+    if kind not in PLAYS:
         raise CommandError(f"{name} has no embedded client", 400)
-    if server.state != ServerState.RUNNING:
+    has_ended = kind in ("clock", "fork") and server.started_at and server.state in STOPPED_STATES
+    if server.state != ServerState.RUNNING and not has_ended:
         raise CommandError(f"the server is not running ({name} is {server.state.name.lower()})", 409)
     who = _nickname(data)
     timeout = app.config["FORKWATCH"]["play_timeout"] + float(server.options.get("delay", 0))
-    kind = server.spec.client
     try:
-        if kind in ("clock", "fork"):
-            result = ask_time(manager, server, who, timeout)
-            summary = f"asked the time: {result['answer']}"
-        elif kind == "web":
-            path = data.get("path", "/")
-            if path not in ("/", "/test"):
-                raise CommandError("path must be / or /test", 400)
-            result = fetch(server, path, timeout)
-            summary = f"GET {path}: {result['status_line']}"
-        elif kind == "word":
-            word = _text(data, "word", WORD_LIMIT)
-            result = fetch(server, "/" + urllib.parse.quote(word, safe=""), timeout)
-            outcome = {200: "right" if "You found it" in result["body"] else "already found", 404: "wrong"}
-            result["outcome"] = outcome.get(result["status"], "error")
-            summary = f"guessed a word: {result['outcome']}"
-        elif kind == "number":
-            guess = _text(data, "guess", 12)
-            ex, answer = line_exchange(server, guess, timeout)
-            result = ex.result(answer=answer)
-            summary = f"guessed {guess}: {answer}"
-        elif kind == "swap":
-            text = _text(data, "text", TEXT_LIMIT)
-            manager.timeline(name, "play", f"{who} is waiting for a swap partner…")
-            ex, answer = line_exchange(
-                server, f"{who}: {text}", timeout + float(server.options.get("timeout", 60))
-            )
-            partner, _, partner_text = answer.partition(": ")
-            if answer in ("no partner",) or answer.startswith("error:"):
-                partner, partner_text = None, answer
-            result = ex.result(answer=answer, partner=partner, partner_text=partner_text)
-            summary = f"swapped with {partner}" if partner else answer
-        else:
-            raise CommandError(f"{name} has no embedded client", 400)
+        result, summary = PLAYS[kind](manager, server, who, data, timeout)
     except TimeoutError as exc:
         raise CommandError(f"{name} did not answer within {timeout:g} s", 504) from exc
     except OSError as exc:
         raise CommandError(f"could not talk to {name}: {exc.strerror or exc}", 502) from exc
     payload = {"server": name, "who": who, "summary": summary, "t": time.time()}
+    if result.get("outcome") == "right":
+        payload["found"] = True  # the finder's banner on every page
     manager.publish_play(payload)
     return result

@@ -25,6 +25,7 @@ from supervisor.core.process import CommandError
 from supervisor.web.api import body, field
 from supervisor.web.auth import INSTRUCTOR, ensure_session, instructor_required
 from supervisor.web.replay_file import offline_page, page_state
+from supervisor.web.views import FRAMED_BY_THE_DASHBOARD
 
 bp = Blueprint("replay", __name__)
 ID_DIGITS = 18  # SQLite's integers stop at 2**63 - 1
@@ -183,16 +184,18 @@ def replay_page(rid):
         return _page("recordings.html", exc.status, recordings=[], error=error, off=recording.off)
     latest = store.state_at(meta["id"], meta["ended"] or time.time())["snapshot"]
     cards, first = page_state(meta, latest and latest["state"], _catalog())
-    return _page(
+    html, status = _page(
         "replay.html",
         meta=meta,
         catalog=cards,
         snapshot=first,
         mechanism=first["mechanism"],
-        can_edit=session.get("role") == INSTRUCTOR,
+        can_edit=session.get("role") == INSTRUCTOR and not request.args.get("on_stage"),
         is_instructor=False,  # the cards of a replay have no controls
+        on_stage=bool(request.args.get("on_stage")),
         offline=None,
     )
+    return html, status, FRAMED_BY_THE_DASHBOARD
 
 
 @bp.app_template_filter("recording_date")

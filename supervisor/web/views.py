@@ -52,6 +52,7 @@ def index():
         session.pop("stamp", None)
     csrf = ensure_session()
     manager = current_app.extensions["forkwatch"]
+    classroom = current_app.extensions["forkwatch_classroom"]
     role = session_role()
     join = current_app.config.get("FORKWATCH_JOIN")
     qr = (
@@ -67,7 +68,10 @@ def index():
             "role": role,
             "clients": current_app.extensions["forkwatch_clients"].describe(),
             "client_lines": current_app.extensions["forkwatch_clients"].lines(),
+            **classroom.snapshot(),
         },
+        lesson=classroom.describe_lesson(),
+        comparisons=classroom.comparisons.describe()["comparisons"],
         catalog=[spec.describe() for spec in manager.catalog.values()],
         mechanism=manager.mechanism,
         containment=manager.containment_text,
@@ -88,12 +92,25 @@ def logout():
     return redirect("/", code=303)
 
 
-def security_headers(response):
-    response.headers.setdefault(
-        "Content-Security-Policy",
+def content_security_policy(frame_ancestors="'none'"):
+    """The pages' policy: everything from the dashboard itself; framed by nobody, or by
+    `frame_ancestors` (the replay page, which the stage shows in a frame of its own)."""
+    return (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        f"connect-src 'self'; frame-src 'self'; frame-ancestors {frame_ancestors}; base-uri 'none'; "
+        "form-action 'self'"
     )
+
+
+# A page the dashboard's own stage may show in a frame (and no other site).
+FRAMED_BY_THE_DASHBOARD = {
+    "Content-Security-Policy": content_security_policy("'self'"),
+    "X-Frame-Options": "SAMEORIGIN",
+}
+
+
+def security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", content_security_policy())
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "no-referrer")

@@ -13,6 +13,7 @@ from tests.helpers import (
     open_as_instructor,
     open_as_viewer,
     start_from_page,
+    unfold,
     wait_for,
 )
 
@@ -53,8 +54,12 @@ def test_children_appear_with_their_clients_and_die_by_the_kill_buttons(page, li
     first.settimeout(10)
     assert first.recv(10) == b""
     expect(page.locator("#timeline")).to_contain_text(f"SIGKILL sent to PID {pid}")
-    # Then the lecture's kill_processes(): every child at once.
-    box.locator("button[data-command=kill-children]").click()
+    # Then the lecture's kill_processes(): every child at once, after asking.
+    kill_all = box.locator("button[data-command=kill-children]")
+    kill_all.click()
+    expect(kill_all).to_have_text("Click again: kill every child")
+    expect(rows).to_have_count(3)  # nothing happened yet
+    kill_all.click()
     expect(rows).to_have_count(1)
     expect(page.locator("#timeline")).to_contain_text("SIGKILL to 2 children of forking_clock")
     for sock in socks:
@@ -86,16 +91,16 @@ def test_reaping_on_makes_children_disappear(page, live):
     expect(box.locator("table.tree tbody tr")).to_have_count(1)
 
 
-def test_fork_demo_from_the_console_input(page, live):
+def test_fork_demo_by_its_fork_and_quit_buttons(page, live):
     open_as_instructor(page, live)
     box = start_from_page(page, "fork_demo")
-    line = box.locator("form.stdin-form input[name=line]")
-    line.press("Enter")
+    expect(box.locator("table.tree tbody tr.zombie")).to_have_count(1)  # the fork at start
+    box.get_by_role("button", name="Fork (Enter)").click()
     expect(box.locator("pre.console")).to_contain_text("hello from child")
-    expect(box.locator("table.tree tbody tr.zombie")).to_have_count(2)  # the fork at start, then Enter's
-    line.fill("q")
-    line.press("Enter")
+    expect(box.locator("table.tree tbody tr.zombie")).to_have_count(2)  # then Enter's
+    box.get_by_role("button", name="Quit (q)").click()
     expect(box.locator("[data-field=state]")).to_have_text("EXITED")
+    expect(box.locator("[data-field=exit]")).to_have_text("0")
 
 
 def test_viewer_sees_live_changes_but_has_no_controls(page, live):
@@ -117,10 +122,16 @@ def test_viewer_sees_live_changes_but_has_no_controls(page, live):
 
 def test_an_error_shows_in_the_page(page, live):
     open_as_instructor(page, live)
-    box = card(page, "forking_clock")
+    box = unfold(page, "forking_clock")
+    where = "(n) => { const r = n.getBoundingClientRect(); return [r.x + scrollX, r.y + scrollY, r.width, r.height]; }"
+    before = box.evaluate(where)
     box.locator("input[name=delay]").fill("5000")
     box.locator("button[data-command=start]").click()
-    expect(page.locator("#notice")).to_contain_text("option delay must be between 0 and 120")
+    # pinned to the card that caused it, over its edge: nothing moves
+    notice = box.locator(".card-notice")
+    expect(notice).to_contain_text("option delay must be between 0 and 120")
+    assert box.evaluate(where) == before
+    expect(page.locator("#notice")).to_be_hidden()
 
 
 def test_program_output_is_text_never_html(page, live):
@@ -157,7 +168,7 @@ def test_port_taken_is_fatal_and_the_page_names_the_holder(page, tmp_path, run_s
     board = Dashboard(str(tmp_path), TOKEN, ports={"clock": holder.port}).start()
     try:
         page.goto(f"{board.url}?token={TOKEN}")
-        box = page.locator("#card-clock")
+        box = unfold(page, "clock")
         box.locator("button[data-command=start]").click()
         expect(box.locator("[data-field=state]")).to_have_text("FATAL")
         expect(box.locator("[data-field=reason]")).to_contain_text(

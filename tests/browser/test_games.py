@@ -95,16 +95,24 @@ def test_word_game_shows_404_and_200_pages_and_escapes_script(page, live):
     expect(box.frame_locator("iframe").locator("h1")).to_have_text("You found it!")
 
 
-def test_web_client_shows_both_responses(page, live):
+def test_web_client_one_request_per_button_and_any_path(page, live):
     live.start_server("web")
     open_as_viewer(page, live)
     box = card(page, "web")
-    box.get_by_role("button", name="GET /test").click()
     lines = box.locator(".status-line")
-    expect(lines).to_have_count(2)
-    expect(lines.nth(0)).to_contain_text("404")
-    expect(lines.nth(1)).to_contain_text("200")
+    box.get_by_role("button", name="GET /test").click()
+    expect(lines).to_have_count(1)
+    expect(lines).to_contain_text("404")
     expect(box.frame_locator("iframe").first.locator("body")).to_contain_text("/test not found")
+    box.get_by_role("button", name="GET /", exact=True).click()
+    expect(lines).to_have_count(1)
+    expect(lines).to_contain_text("200")
+    box.locator("input[name=path]").fill("lecture/notes")
+    box.locator("button[data-play=get-path]").click()
+    expect(lines).to_contain_text("404")
+    expect(box.frame_locator("iframe").first.locator("body")).to_contain_text("/lecture/notes not found")
+    requests = box.locator("pre.console span", has_text='"GET /lecture/notes HTTP')
+    expect(requests).to_have_count(1)  # one button, one request
 
 
 def test_playing_a_stopped_server_and_the_rate_limit_show_messages(page, tmp_path):
@@ -112,6 +120,7 @@ def test_playing_a_stopped_server_and_the_rate_limit_show_messages(page, tmp_pat
     try:
         open_as_viewer(page, board)
         box = card(page, "clock")
+        box.locator(".card-head h2").click()  # a stopped server's card is folded to one line
         box.locator("button[data-play=ask]").click()
         answer = box.locator(".client-panel .answer")
         expect(answer).to_have_text("the server is not running (clock is stopped)")

@@ -131,8 +131,7 @@ def test_once_and_q_end_as_finished_and_a_crash_stays_red(page, lecture):
     )
 
     demo = start_from_page(page, "fork_demo")
-    demo.locator("form.stdin-form input[name=line]").fill("q")
-    demo.locator("form.stdin-form input[name=line]").press("Enter")
+    demo.get_by_role("button", name="Quit (q)").click()
     expect(demo.locator("[data-field=state]")).to_have_text("EXITED")
     expect(demo).to_have_attribute("data-exit-class", "finished")
     expect(demo.locator("[data-field=reason]")).to_have_text("quit on q, as fork.py does")

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import card, open_as_instructor, wait_for
+from tests.helpers import card, open_as_instructor, open_as_viewer, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -245,6 +245,34 @@ def test_scrubbing_and_the_timeline_land_on_the_state_of_that_moment(page, dashb
         ]
         expect_state_at(box, demo, float(mark.get_attribute("data-t")))
     assert all(f"forked child {pid} " in " ".join(titles) for pid in demo["forks"])
+
+
+def test_a_recording_put_on_stage_replays_in_every_viewers_page(page, dashboard, demo):
+    """The instructor stages a recording (the hall's network failed, say): a viewer's page
+    shows its replay page, player and all, in the stage; scrubbing there shows its state."""
+    meta = demo["meta"]
+    open_as_viewer(page, dashboard)
+    assert dashboard.api("POST", "/api/stage", {"kind": "recording", "name": str(meta["id"])})[0] == 200
+    try:
+        expect(page.locator("#stage")).to_be_visible()
+        frame = page.frame_locator("#stage iframe.stage-recording")
+        expect(frame.locator("body")).to_have_attribute("data-replay", "ready")
+        expect(frame.locator("#replay-title")).to_have_text(meta["title"])
+        expect(frame.locator("a[href='/']")).to_have_count(0)  # no way out of the stage from inside it
+        frame.locator("#scrubber").press("End")
+        expect(frame.locator(f"#card-{SERVER} [data-field=state]")).to_have_text("STOPPED")
+    finally:
+        dashboard.api("POST", "/api/stage", {"kind": None, "name": None})
+    expect(page.locator("#stage")).to_be_hidden()
+
+
+def test_only_the_dashboard_itself_may_frame_a_replay_page(dashboard, demo):
+    with urllib.request.urlopen(f"{dashboard.url}recordings/{demo['meta']['id']}", timeout=10) as response:
+        assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+        assert "frame-ancestors 'self'" in response.headers["Content-Security-Policy"]
+    with urllib.request.urlopen(dashboard.url, timeout=10) as response:
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
 
 
 def test_an_exported_page_replays_from_disk_with_the_network_off(browser, dashboard, demo, tmp_path):

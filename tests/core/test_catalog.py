@@ -26,10 +26,40 @@ def test_options_become_flags():
     from supervisor.core.catalog import build_catalog
 
     spec = build_catalog()["forking_clock"]
-    parsed = spec.parse_options({"delay": 2, "reap": True})
-    assert parsed == {"delay": 2.0, "reap": True, "max_children": 100}
+    parsed = spec.parse_options({"delay": 2, "busy": True, "reap": True})
+    assert parsed == {"delay": 2.0, "busy": True, "reap": True, "max_children": 100}
     args = [arg for option in spec.options for arg in option.as_args(parsed[option.name])]
-    assert args == ["--delay", "2", "--reap", "--max-children", "100"]
+    assert args == ["--delay", "2", "--busy", "--reap", "--max-children", "100"]
+
+
+def test_the_clocks_work_options_and_busy_needs_work():
+    from supervisor.core.catalog import OptionError, build_catalog
+
+    spec = build_catalog()["clock"]
+    parsed = spec.parse_options({"threading": True, "work": 0.5, "busy": True})
+    args = [arg for option in spec.options for arg in option.as_args(parsed[option.name])]
+    assert args == ["--threading", "--work", "0.5", "--busy"]
+    with pytest.raises(OptionError, match="option busy needs work above 0"):
+        spec.parse_options({"busy": True})
+
+
+def test_the_catalogue_is_in_the_lectures_order():
+    from supervisor.core.catalog import CATALOG
+
+    assert [spec.name for spec in CATALOG] == [
+        "clock",
+        "clock_udp",
+        "clock_unix",
+        "clock_unix_dgram",
+        "fork_demo",
+        "forking_clock",
+        "web",
+        "swap",
+        "secret_number",
+        "guess_word",
+    ]
+    forking = {spec.name for spec in CATALOG if spec.forks}
+    assert forking == {"fork_demo", "forking_clock", "secret_number"}
 
 
 @pytest.mark.parametrize(

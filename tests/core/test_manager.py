@@ -153,6 +153,13 @@ def test_a_servers_last_console_lines_are_published_before_it_is_stopped(manager
     assert before == manager.output("forking_clock", 5000)["lines"]
 
 
+def test_nothing_starts_once_the_manager_shut_down(manager):
+    manager.shutdown()
+    with pytest.raises(CommandError, match="forkwatch is shutting down"):
+        manager.start("clock")
+    assert manager.servers["clock"].state.name == "STOPPED"
+
+
 def test_the_timeline_tells_a_kill_before_the_exit_it_causes(manager_factory, monkeypatch):
     """The forking server (--reap) collects a killed child at once, and its reaping is
     reported at once: "SIGKILL sent" must still come first in the timeline, and the child's

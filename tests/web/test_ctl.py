@@ -164,13 +164,18 @@ def test_start_restart_stop_with_options(live, ctl):
     assert code == 0, err
     first = server_info(live, "forking_clock")
     assert out.strip() == f"forking_clock: RUNNING as PID {first['pid']}"
-    assert first["options"] == {"delay": 2.0, "reap": True, "max_children": 100}
+    assert first["options"] == {"delay": 2.0, "busy": False, "reap": True, "max_children": 100}
 
     code, out, err = ctl("--json", "restart", "forking_clock", "--opt", "max-children=5", "--wait")
     assert code == 0, err
     second = json.loads(out)
     assert second["state"] == "RUNNING" and second["pid"] != first["pid"]
-    assert server_info(live, "forking_clock")["options"] == {"delay": 10.0, "reap": False, "max_children": 5}
+    assert server_info(live, "forking_clock")["options"] == {
+        "delay": 10.0,
+        "busy": False,
+        "reap": False,
+        "max_children": 5,
+    }
 
     code, out, err = ctl("stop", "forking_clock", "--wait")
     assert code == 0, err
@@ -182,7 +187,7 @@ def test_a_start_the_dashboard_refuses_exits_1_with_its_sentence(live, ctl):
     assert (code, out) == (1, "")
     assert (
         err.strip()
-        == "forkwatch ctl: forking_clock has no option 'nope' (its options: delay, reap, max_children)"
+        == "forkwatch ctl: forking_clock has no option 'nope' (its options: delay, busy, reap, max_children)"
     )
     code, _, err = ctl("--json", "start", "forking_clock", "--opt", "delay=500")
     assert code == 1

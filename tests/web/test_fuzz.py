@@ -94,7 +94,9 @@ def test_every_api_route_answers_bad_input_with_a_4xx(app, report, stranger):
         sock.close()
     # Whatever the fuzzer started or stopped, the dashboard still works: a fresh server
     # and child, then every PID that must never be signalled, the wrong create_time too.
+    manager.stop_all()  # also cancels a lesson step or a comparison the fuzzer began
     assert manager.settle(60)
+    assert app.extensions["forkwatch_classroom"].comparisons.wait(60)
     manager.stop_all()
     for server in manager.servers.values():
         assert server.wait_stopped(15)

@@ -7,7 +7,7 @@ import psutil
 import pytest
 
 from supervisor.web.play import RateLimiter
-from tests.helpers import BEARER, CTIME, browser_session, manager_of, start_ready, wait_for
+from tests.helpers import BEARER, CTIME, browser_session, manager_of, start_ready, wait_for, wait_state
 
 
 def play(app, name, body, session=None):
@@ -16,16 +16,32 @@ def play(app, name, body, session=None):
     return response.status_code, response.get_json()
 
 
-@pytest.mark.parametrize("name", ["clock", "clock_udp", "clock_unix"])
+@pytest.mark.parametrize("name", ["clock", "clock_udp", "clock_unix", "clock_unix_dgram"])
 def test_ask_the_time_shows_the_real_exchange(app, name):
     start_ready(manager_of(app), name)
     status, result = play(app, name, {"nickname": "ada"})
     assert status == 200, result
-    assert CTIME.match(result["answer"])
-    sent, received = result["transcript"]
-    assert sent["dir"] == "sent" and sent["bytes"] == 25
+    assert CTIME.match(result["answer"]) and result["outcome"] == "answered"
+    steps = {step["dir"]: step for step in result["transcript"]}
+    sent, received = steps["sent"], steps["received"]
+    assert sent["bytes"] == 25
     assert sent["text"] == "What·is·the·time?········"  # the padding made visible
     assert received["bytes"] == 25 and received["text"].endswith("\\n")
+    assert ("connect" in steps) == (name in ("clock", "clock_unix"))  # only streams connect
+
+
+def test_asking_after_handle_request_ended_gets_what_a_real_client_gets(app):
+    manager = manager_of(app)
+    start_ready(manager, "clock", {"once": True})
+    session = browser_session(app)
+    status, first = play(app, "clock", {"nickname": "ada"}, session)
+    assert status == 200 and CTIME.match(first["answer"])
+    wait_state(manager, "clock", "EXITED")
+    status, second = play(app, "clock", {"nickname": "ada"}, session)
+    assert status == 200 and second["outcome"] == "refused"
+    assert (
+        second["answer"] == f"connection refused: nobody listens on 127.0.0.1:{manager.servers['clock'].port}"
+    )
 
 
 def test_ask_the_forking_server_names_the_child_that_answered(app):
@@ -47,7 +63,11 @@ def test_web_client_fetches_both_pages_with_their_status(app):
     assert hello["status_line"].startswith("HTTP/1.0 200")
     status, missing = play(app, "web", {"path": "/test"}, session)
     assert missing["status"] == 404 and "/test not found" in missing["body"]
+    status, typed = play(app, "web", {"path": "/any/path?x=1 y"}, session)
+    assert typed["status"] == 404 and typed["url"].endswith("/any/path?x=1%20y")
     assert play(app, "web", {"path": "/../etc"}, session)[0] == 400
+    assert play(app, "web", {"path": "no-slash"}, session)[0] == 400
+    assert play(app, "web", {"path": "/" + "a" * 300}, session)[0] == 400
 
 
 def test_swap_pairs_two_browsers(app):
@@ -93,8 +113,12 @@ def test_number_game_spreads_secret_found(app):
     )
     assert play(app, "secret_number", {"nickname": "bob", "guess": "x" * 20}, second)[0] == 400
     plays = [e for e in app.extensions["forkwatch"].events_after(0)["events"] if e["kind"] == "play"]
-    assert [p["text"].split(":")[-1].strip() for p in plays] == ["wrong", "right", "secret found"]
-    assert not any(str(secret) in p["text"].split("guessed")[0] for p in plays)
+    # a wrong guess is hidden while the round is on; once it is found, guesses show
+    assert [p["text"] for p in plays] == [
+        "ada guessed a number: wrong",
+        f"ada guessed {secret}: right",
+        "bob guessed 1: secret found",
+    ]
 
 
 def test_word_game_shows_the_servers_pages_and_escapes(app):
