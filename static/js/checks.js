@@ -1,6 +1,8 @@
 // The exercises' checks on each card: every check's pass or fail line with its transcript
 // as it ends (`check` events), and the run's summary; a page opened later gets the last
-// run from the snapshot. Everything the server or the program sent goes in as text.
+// run from the snapshot. Everything the server or the program sent goes in as text. The
+// instructor can put a card with its checks on stage.
+import { notify, post } from "./api.js";
 import { el } from "./dom.js";
 import { card } from "./render.js";
 
@@ -62,6 +64,11 @@ function summaryWords(run) {
 
 export function setupChecks() {
   const runs = new Map(); // server -> the summary the card shows
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-check-stage]");
+    if (!button) return;
+    post("/api/stage", { kind: "server", name: button.dataset.checkStage }).catch((err) => notify(err.message, "error", button));
+  });
 
   function parts(name) {
     const root = card(name);
@@ -86,14 +93,13 @@ export function setupChecks() {
     if (!found) return;
     const done = new Map(run.results.map((result) => [result.name, result]));
     found.list.replaceChildren(...run.checks.map((check) => (done.has(check.name) ? resultItem(done.get(check.name)) : pendingItem(check))));
+    found.block.open = true; // a card that was checked shows its results (on stage too)
     show(run.server);
   }
 
   function onCheck(event) {
     if (event.kind === "begin") {
       render({ server: event.server, run: event.run, state: "running", passed: 0, failed: 0, not_run: 0, total: event.checks.length, checks: event.checks, results: [], error: null });
-      const found = parts(event.server);
-      if (found) found.block.open = true; // a run begun is everyone's to watch
       return;
     }
     const run = runs.get(event.server);

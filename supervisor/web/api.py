@@ -45,7 +45,7 @@ def whole_number(text):
 
 
 def _kind_words(kind):
-    names = {int: "a whole number", str: "text", dict: "an object", bool: "true or false"}
+    names = {int: "a whole number", str: "text", dict: "an object", bool: "true or false", list: "a list"}
     if isinstance(kind, tuple):
         return "a number"
     return names.get(kind, kind.__name__)

@@ -1,7 +1,9 @@
 """A student's server in a real browser: `forkwatch --serve FILE --as EXERCISE` shows a card
 marked "student code"; the instructor presses Check, and the instructor's page and a
 viewer's both show each check's pass or fail line, the fault and its transcript, the
-summary, and the server's children drawn while the checks ran."""
+summary, and the server's children drawn while the checks ran; two students' forking
+servers run side by side under the same load, and the one that never reaps shows its
+zombies."""
 
 import os
 import re
@@ -15,6 +17,8 @@ from tests.helpers import TOKEN, Dashboard, card, open_as_instructor, open_as_vi
 pytestmark = pytest.mark.browser
 
 SECRET = os.path.join(SOLUTIONS, "secret_per_process.py")
+ZOMBIES = os.path.join(SOLUTIONS, "forking_clock_zombies.py")
+REAPS = os.path.join(SOLUTIONS, "forking_clock_keeps_copy.py")
 # Counts the most nodes the card's drawing had at once, from now on.
 COUNT_NODES = """(name) => {
   const svg = document.querySelector(`#card-${name} svg.tree-drawing`);
@@ -27,9 +31,13 @@ COUNT_NODES = """(name) => {
 
 @pytest.fixture(scope="module")
 def students_board(tmp_path_factory):
-    """A dashboard with a student's forking secret-number server (per-process state)."""
+    """A dashboard with a student's forking secret-number server (per-process state) and
+    two students' forking clocks, one that never reaps and one that does."""
     folder = str(tmp_path_factory.mktemp("students"))
-    board = Dashboard(folder, TOKEN, args=["--serve", SECRET, "--as", "secret_number", "--name", "team3"])
+    args = ["--serve", SECRET, "--as", "secret_number", "--name", "team3"]
+    args += ["--serve", ZOMBIES, "--as", "forking_clock", "--name", "zombies"]
+    args += ["--serve", REAPS, "--as", "forking_clock", "--name", "reaps"]
+    board = Dashboard(folder, TOKEN, args=args)
     board.start()
     yield board
     board.stop()
@@ -74,5 +82,36 @@ def test_check_from_the_page_shows_every_result_to_everyone(page, board, browser
         expect(box.locator("button[data-command=check]")).to_be_enabled()
         assert page.evaluate("window.mostNodes") >= 3, "the children drawn while the checks ran"
         expect(page.locator("#timeline")).to_contain_text("team3: 1 of 4 checks passed; failed: ")
+        box.locator("button[data-check-stage]").click()
+        for shown in (page, viewer):  # the card with its checks, on every page's stage
+            staged = shown.locator("#stage .stage-body #card-team3")
+            expect(staged.locator(".check-block [data-field=check-summary]")).to_contain_text("1 of 4 passed")
+            expect(staged.locator("li.check-fail")).to_have_count(3)
+    finally:
+        viewer.context.close()
+
+
+def test_two_students_servers_side_by_side_under_the_same_load(page, board, browser):
+    open_as_instructor(page, board)
+    viewer = browser.new_context().new_page()
+    try:
+        open_as_viewer(viewer, board)
+        row = page.locator('.compare-row[data-compare="students"]')
+        expect(row.locator("select[name=server]")).to_have_count(2)
+        row.locator("select[name=server]").first.select_option("reaps")
+        row.locator("select[name=server]").last.select_option("zombies")
+        row.locator("input[name=clients]").fill("3")
+        row.locator("button[data-run=students]").click()
+        for shown in (page, viewer):
+            stage = shown.locator("#stage")
+            expect(stage.locator("[data-field=stage-title]")).to_have_text("reaps against zombies")
+            view = stage.locator(".compare-view")
+            expect(view.locator(".load")).to_contain_text("done: measured, not assumed", timeout=30000)
+            expect(view.locator(".side h4")).to_have_text(["reaps", "zombies"])
+            reaps, zombies = view.locator('[data-side="reaps"]'), view.locator('[data-side="zombies"]')
+            for side in (reaps, zombies):
+                expect(side.locator(".total")).to_contain_text("3 of 3 answered")
+            expect(zombies.locator(".students-figures")).to_contain_text("zombies left: 3 · errors: 0")
+            expect(reaps.locator(".students-figures")).to_contain_text("zombies left: 0 · errors: 0")
     finally:
         viewer.context.close()
