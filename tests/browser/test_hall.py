@@ -276,7 +276,10 @@ def test_on_a_phone_the_staged_server_comes_first_and_the_games_are_one_tap_away
         ask = staged.locator("button[data-play=ask]")
         assert ask.bounding_box()["y"] + ask.bounding_box()["height"] < PHONE["height"]  # above the fold
         # no line breaks mid-word: a console line wraps at spaces
-        assert staged.locator("pre.server-console").evaluate("(n) => getComputedStyle(n).wordBreak") != "break-all"
+        assert (
+            staged.locator("pre.server-console").evaluate("(n) => getComputedStyle(n).wordBreak")
+            != "break-all"
+        )
         number = phone.locator(".games-nav a[data-open=secret_number]")
         expect(number).to_be_in_viewport()
         number.tap()

@@ -24,6 +24,7 @@ def alive(pid):
     return stat is not None and stat.state != "Z"
 
 
+@pytest.mark.needs_root
 def test_stop_ends_a_daemon_that_left_the_servers_tree(manager_factory):
     manager, _ = manager_factory(extra_servers=[misbehaving("daemon-child")])
     assert manager.containment is not None, manager.containment_text
@@ -42,7 +43,7 @@ def test_stop_ends_a_daemon_that_left_the_servers_tree(manager_factory):
 @pytest.mark.reliability(
     "faults", "dashboard and watchdog both SIGKILLed, a daemon outside every tree (cgroups, then groups)"
 )
-@pytest.mark.parametrize("cgroups", ["auto", "off"])
+@pytest.mark.parametrize("cgroups", [pytest.param("auto", marks=pytest.mark.needs_root), "off"])
 def test_after_both_are_killed_the_next_start_ends_what_is_left(tmp_path, cgroups, report):
     state_dir = str(tmp_path / "state")
     proc = subprocess.Popen(
@@ -83,6 +84,7 @@ def test_after_both_are_killed_the_next_start_ends_what_is_left(tmp_path, cgroup
             reap(pid)
 
 
+@pytest.mark.needs_root
 @pytest.mark.reliability("faults", "a fork bomb under pids.max 64 while /healthz is timed, then Stop")
 def test_a_fork_bomb_stops_at_pids_max_and_the_dashboard_answers(app_factory, report):
     app = app_factory(extra_servers=[misbehaving("fork-bomb", pids_max=64)])
