@@ -118,10 +118,10 @@ def main(argv=None):
         server = make_server(args.host, args.port, args.udp, args.unix, args.threading, args.work, args.busy)
     except OSError as exc:
         return fail(f"cannot listen: {exc}")
-    announce(server.socket, args.unix)
-    say("server is listening to", args.unix or server.server_address[1])
-    stop_on_sigterm()
+    stop_on_sigterm()  # before the address line: a Stop may come the moment it is read
     try:
+        announce(server.socket, args.unix)
+        say("server is listening to", args.unix or server.server_address[1])
         say("press ctrl c to stop server")
         with server:
             if args.once:

@@ -301,11 +301,16 @@ def random_number():
     return str(random.randint(1, 100))
 
 
-def run_forever(server, on_stop=None):
-    """serve_forever() until Ctrl-C or SIGTERM, then close the server cleanly."""
+def run_forever(server, *lines, on_stop=None):
+    """Announce the server (its address line, then `lines`) and serve_forever() until
+    Ctrl-C or SIGTERM, then close the server cleanly. SIGTERM is handled before the
+    address line goes out: a supervisor may Stop the server the moment it reads it."""
     stop_on_sigterm()
     try:
         with server:
+            announce(server.socket)
+            for line in lines:
+                say(line)
             server.serve_forever()
     except KeyboardInterrupt:
         pass

@@ -108,12 +108,12 @@ def main(argv=None):
         server = listen(args.host, args.port)
     except OSError as exc:
         return fail(f"cannot listen: {exc}")
-    announce(server)
-    say("server is listening to", server.getsockname()[1])
-    stop_on_sigterm()
+    stop_on_sigterm()  # before the address line: a Stop may come the moment it is read
     if args.reap:  # fix: --reap reaps each child as it exits (the lecture leaves zombies)
         signal.signal(signal.SIGCHLD, lambda signum, frame: reap_exited(active_processes))
     try:
+        announce(server)
+        say("server is listening to", server.getsockname()[1])
         while True:
             client, address = accept_a_client(server, args)  # fix: reaping and the child cap, here
             say("server connected at", address)

@@ -16,7 +16,7 @@ import random
 import threading
 import urllib.parse
 
-from servers.common import announce, base_parser, fail, resolve_secret, run_forever, say
+from servers.common import base_parser, fail, resolve_secret, run_forever, say
 from servers.http_common import PageHandler, make_http_server
 
 DEFAULT_PORT = 8081
@@ -100,9 +100,7 @@ def main(argv=None):
         server = make_server(args.host, args.port, secret)
     except OSError as exc:
         return fail(f"cannot listen: {exc}")
-    announce(server.socket)
-    say(f"guess-the-word server is listening to {server.server_address[1]}")
-    return run_forever(server)
+    return run_forever(server, f"guess-the-word server is listening to {server.server_address[1]}")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ import threading
 from servers.common import (
     IDLE_TIMEOUT,
     LineTooLong,
-    announce,
     base_parser,
     fail,
     random_number,
@@ -174,9 +173,7 @@ def main(argv=None):
         server = make_server(args.host, args.port, secret, args.forking)
     except OSError as exc:
         return fail(f"cannot listen: {exc}")
-    announce(server.socket)
-    say(f"secret number server is listening to {server.server_address[1]}")
-    return run_forever(server)
+    return run_forever(server, f"secret number server is listening to {server.server_address[1]}")
 
 
 if __name__ == "__main__":

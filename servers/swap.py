@@ -18,7 +18,6 @@ from servers.common import (
     IDLE_TIMEOUT,
     MAX_LINE,
     LineTooLong,
-    announce,
     base_parser,
     fail,
     read_line,
@@ -156,9 +155,7 @@ def main(argv=None):
         server = make_server(args.host, args.port, args.timeout)
     except OSError as exc:
         return fail(f"cannot listen: {exc}")
-    announce(server.socket)
-    say(f"swap server is listening to {server.server_address[1]}")
-    return run_forever(server)
+    return run_forever(server, f"swap server is listening to {server.server_address[1]}")
 
 
 if __name__ == "__main__":

@@ -54,9 +54,9 @@ def main(argv=None):
         server = make_server(args.host, args.port)
     except OSError as exc:
         return fail(f"cannot listen: {exc}")
-    announce(server.socket)
-    stop_on_sigterm()
+    stop_on_sigterm()  # before the address line: a Stop may come the moment it is read
     try:
+        announce(server.socket)
         say("welcome to our web server")
         say("press ctrl c to stop server")
         server.serve_forever()
