@@ -30,7 +30,7 @@ SAMPLE_INTERVAL = 0.1
 READY_TIMEOUT = 15.0
 EXIT_TIMEOUT = 3.0
 MEASURABLE = 0.2  # seconds: a shorter side gives no meaningful CPU share (10 ms clock ticks)
-CHILDREN_END = 1.0  # seconds the children of a side may take to end after its last answer
+CHILDREN_END = 1.0  # seconds the children of a side may take to end and be reaped after its last answer
 RUNNING, DONE, FAILED = "running", "done", "failed"
 
 
@@ -272,8 +272,8 @@ class ComparisonRun:
             stop_sampling.set()
             thread.join(2.0)
         sample()
-        ending = time.monotonic() + CHILDREN_END  # the children that served end: zombies or gone
-        while side.children and time.monotonic() < ending:
+        ending = time.monotonic() + CHILDREN_END  # the children that served end, and are reaped or not
+        while (side.children or side.zombies) and time.monotonic() < ending:
             time.sleep(SAMPLE_INTERVAL / 10)
             sample()
         with self._lock:
