@@ -87,12 +87,13 @@ def end_group(pid, tree=()):
 class Dashboard:
     """forkwatch itself, run as `python -m supervisor` on a free port, every server on a
     free port too; `settings` go to its config file (else the documented defaults, but
-    for a play rate a bench's many plays need)."""
+    for a play rate a bench's many plays need); `args` go on its command line."""
 
-    def __init__(self, folder, token, port=0, ports=None, **settings):
+    def __init__(self, folder, token, port=0, ports=None, args=(), **settings):
         self.folder = folder
         self.token = token
         self.port = port
+        self.args = list(args)
         self.config = os.path.join(folder, "forkwatch.toml")
         settings = {"play_rate": 50.0, **settings}
         with open(self.config, "w") as handle:
@@ -105,7 +106,16 @@ class Dashboard:
 
     def start(self, timeout=20.0):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "supervisor", "--port", str(self.port), "--config", self.config],
+            [
+                sys.executable,
+                "-m",
+                "supervisor",
+                "--port",
+                str(self.port),
+                "--config",
+                self.config,
+                *self.args,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

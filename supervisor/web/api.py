@@ -45,7 +45,7 @@ def whole_number(text):
 
 
 def _kind_words(kind):
-    names = {int: "a whole number", str: "text", dict: "an object", bool: "true or false"}
+    names = {int: "a whole number", str: "text", dict: "an object", bool: "true or false", list: "a list"}
     if isinstance(kind, tuple):
         return "a number"
     return names.get(kind, kind.__name__)
@@ -127,6 +127,19 @@ def stop_all():
     result = manager().stop_all()
     result["clients"] = current_app.extensions["forkwatch_clients"].stop_all()
     return jsonify(result)
+
+
+@bp.post("/api/servers/<name>/check")
+@instructor_required
+def check(name):
+    """Run the exercise's checks against the server: 202 at once; each check's result
+    comes as a `check` event, the whole run from GET …/check."""
+    return jsonify(manager().check(name)), 202
+
+
+@bp.get("/api/servers/<name>/check")
+def check_summary(name):
+    return jsonify(manager().check_summary(name))
 
 
 @bp.post("/api/servers/<name>/kill-children")
