@@ -91,16 +91,8 @@ class ViewerWorker:
         self.lines = []
 
     def start(self, timeout=20.0):
-        argv = [
-            sys.executable,
-            "-m",
-            "supervisor",
-            "viewer",
-            "--port",
-            "0",
-            "--supervisor",
-            self.supervisor_url,
-        ]
+        argv = [sys.executable, "-m", "supervisor", "viewer", "--port", "0"]
+        argv += ["--supervisor", self.supervisor_url]
         if self.settings:
             config = os.path.join(self.folder, f"viewer-{id(self):x}.toml")
             with open(config, "w") as handle:

@@ -110,12 +110,13 @@ def start_until(argv, env, prefix, lines, timeout):
 class Dashboard:
     """forkwatch itself, run as `python -m supervisor` on a free port, every server on a
     free port too; `settings` go to its config file (else the documented defaults, but
-    for a play rate a bench's many plays need)."""
+    for a play rate a bench's many plays need); `args` go on its command line."""
 
-    def __init__(self, folder, token, port=0, ports=None, **settings):
+    def __init__(self, folder, token, port=0, ports=None, args=(), **settings):
         self.folder = folder
         self.token = token
         self.port = port
+        self.args = list(args)
         self.config = os.path.join(folder, "forkwatch.toml")
         settings = {"play_rate": 50.0, **settings}
         with open(self.config, "w") as handle:
@@ -127,7 +128,16 @@ class Dashboard:
         self.lines = []
 
     def start(self, timeout=20.0):
-        argv = [sys.executable, "-m", "supervisor", "--port", str(self.port), "--config", self.config]
+        argv = [
+            sys.executable,
+            "-m",
+            "supervisor",
+            "--port",
+            str(self.port),
+            "--config",
+            self.config,
+            *self.args,
+        ]
         # the token by environment, as the README advises (ps shows a --token to everyone)
         env = child_env(XDG_CONFIG_HOME=os.path.join(self.folder, "config"), FORKWATCH_TOKEN=self.token)
         self.proc, line = start_until(argv, env, "instructor: ", self.lines, timeout)

@@ -1,7 +1,10 @@
 """The `forkwatch` command: serve the dashboard until Ctrl-C, then stop everything.
 
-`forkwatch ctl …` controls a running dashboard instead (`supervisor.ctl`); `forkwatch
-viewer …` serves its pages as a viewer worker (`supervisor.viewer_cli`)."""
+`forkwatch ctl …` controls a running dashboard instead (`supervisor.ctl`); `forkwatch check
+FILE --as EXERCISE` checks a student's program without one (`supervisor.check_cli`);
+`forkwatch viewer …` serves its pages as a viewer worker (`supervisor.viewer_cli`).
+`--serve FILE [--as EXERCISE] [--name NAME] [--opt NAME=SECONDS]` (repeatable) adds a
+student's program to the dashboard's servers."""
 
 import argparse
 import ipaddress
@@ -43,6 +46,27 @@ def parse_args(argv):
     add_public_host(parser, "a host name the dashboard also answers to (a reverse proxy's); repeatable")
     parser.add_argument("--config", default=None, help="a TOML config file")
     parser.add_argument(
+        "--serve",
+        action=ServeAction,
+        default=[],
+        metavar="FILE",
+        help="a student's program to supervise, run as `python FILE --port PORT` under limits; "
+        "repeatable, each followed by its own --as, --name, --opt",
+    )
+    parser.add_argument(
+        "--as", dest="exercise", action=OfServeAction, metavar="EXERCISE", help="the exercise it solves"
+    )
+    parser.add_argument(
+        "--name", action=OfServeAction, help="its name on the dashboard (default: the file's)"
+    )
+    parser.add_argument(
+        "--opt",
+        dest="options",
+        action=OfServeAction,
+        metavar="NAME=SECONDS",
+        help="what its checks must know: timeout (swap), delay (forking_clock)",
+    )
+    parser.add_argument(
         "--lesson",
         default=None,
         metavar="FILE",
@@ -64,6 +88,31 @@ def parse_args(argv):
         help="record nothing this run (default: every demo is recorded for replay)",
     )
     return parser.parse_args(argv)
+
+
+class ServeAction(argparse.Action):
+    """--serve FILE: one more student's server."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        namespace.serve = [*namespace.serve, {"file": value}]
+
+
+class OfServeAction(argparse.Action):
+    """--as, --name, --opt: of the --serve just before."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        if not namespace.serve:
+            parser.error(f"{option_string} belongs after the --serve FILE it is about")
+        entry = namespace.serve[-1]
+        if self.dest != "options":
+            if self.dest in entry:
+                parser.error(f"{option_string} is given twice for --serve {entry['file']}")
+            entry[self.dest] = value
+            return
+        name, sep, seconds = value.partition("=")
+        if not sep or not name:
+            parser.error(f"--opt takes NAME=SECONDS, not {value!r}")
+        entry.setdefault("options", {})[name] = seconds
 
 
 def is_loopback(host):
@@ -119,6 +168,7 @@ def main(argv=None):
         "rotate_token": args.rotate_token,
         "recording": args.recording,
         "message_queue": args.message_queue,
+        "serve": args.serve or None,
     }
     app, server, code = open_app(
         create_app, overrides, (ConfigError, ValueError, AlreadyRunning), "forkwatch"

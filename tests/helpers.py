@@ -324,8 +324,8 @@ class Dashboard(DashboardProcess):
     """The dashboard for live and browser tests (a 1 s stop_timeout, for speed); stopping
     it proves its tree is gone."""
 
-    def __init__(self, folder, token, port=0, ports=None, **settings):
-        super().__init__(folder, token, port, ports, **{"stop_timeout": 1.0, **settings})
+    def __init__(self, folder, token, port=0, ports=None, args=(), **settings):
+        super().__init__(folder, token, port, ports, args, **{"stop_timeout": 1.0, **settings})
 
     def stop_everything(self):
         """Stop every server and leave the room as it was: nothing on stage, no step."""

@@ -2,6 +2,7 @@
 // connect, then diffs), rendering on animation frames, and the instructor's controls.
 import { io } from "/static/vendor/socket.io-client-4.8.4/socket.io.esm.min.js";
 import { notify, post } from "./api.js";
+import { setupChecks } from "./checks.js";
 import { setupCodePane } from "./code_pane.js";
 import { setupCompare } from "./compare.js";
 import { confirmed } from "./confirm.js";
@@ -23,6 +24,7 @@ const { store, load, schedule, apply, kinds } = createStore({
   onLoad: (snapshot) => {
     showFeed(snapshot.feed);
     loadConsoles(snapshot);
+    checks.onSnapshot(snapshot);
     pairs.onSnapshot(snapshot);
     games.onSnapshot(snapshot);
     codePane.onSnapshot(snapshot);
@@ -82,6 +84,7 @@ function setConn(kind, text) {
 // sessions); the one process also falls back to long-polling.
 const transports = JSON.parse(document.getElementById("transports").textContent);
 const socket = io("/live", { transports, reconnectionDelay: 500, reconnectionDelayMax: 2000 });
+const checks = setupChecks();
 const games = setupGames({ socket, store, isInstructor, clock });
 const codePane = setupCodePane({ socket, store, isInstructor });
 const pairs = setupPairs({ store, clock, schedule });
@@ -98,6 +101,7 @@ for (const kind of kinds) socket.on(kind, (payload) => (kind === "output" ? onOu
 socket.on("play", (play) => games.onPlay(play));
 socket.on("clients", (clients) => { games.onClients(clients); pairs.onClients(clients); });
 socket.on("client_output", pairs.onClientOutput);
+socket.on("check", checks.onCheck);
 socket.on("story", pairs.onStory);
 socket.on("focus", (focus) => codePane.onFocus(focus));
 socket.on("stage", (next) => stage.onStage(next));
@@ -151,6 +155,7 @@ async function command(name, what, form) {
     else if (what === "stop") await post(`${base}/stop`);
     else if (what === "interrupt") await post(`${base}/interrupt`);
     else if (what === "restart") await post(`${base}/restart`, { options: optionsOf(form) });
+    else if (what === "check") await post(`${base}/check`);
     else if (what === "kill-children") {
       const result = await post(`${base}/kill-children`, { signal: "SIGKILL" });
       const skipped = result.skipped.length ? `; skipped ${result.skipped.length} zombies` : "";

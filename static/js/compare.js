@@ -55,6 +55,10 @@ function extra(definition, side) {
     }
     box.append(list);
   }
+  if (definition.shows === "students" && side.state === "done") {
+    const children = Math.max(0, side.peak_processes - 1);
+    box.append(el("p", { class: "students-figures", text: `children at most: ${children} · zombies left: ${side.zombies} · errors: ${side.errors}` }));
+  }
   if (definition.shows === "cpu" && side.cores) {
     const busy = side.others_busy ? `; other programs kept ${side.others_busy} of them busy meanwhile` : "";
     box.append(el("p", { class: "machine", text: `this machine: ${side.cores} cores${busy}` }));
@@ -81,6 +85,8 @@ export function setupCompare(ctx) {
       const seconds = form.querySelector("input[name=seconds]");
       if (clients && clients.value) body.clients = Number(clients.value);
       if (seconds && seconds.value) body.seconds = Number(seconds.value);
+      const picked = [...form.querySelectorAll("select[name=server]")].map((select) => select.value);
+      if (picked.length) body.servers = picked;
     }
     try {
       await post(`/api/comparisons/${encodeURIComponent(name)}/run`, body);
@@ -92,6 +98,15 @@ export function setupCompare(ctx) {
   function loadForm(definition) {
     const form = el("form", { class: "compare-load", "data-compare": definition.name });
     if (ctx.isInstructor) {
+      // Two students' servers side by side: the instructor picks which.
+      definition.sides.forEach((side, index) => {
+        if (!definition.choices.length) return;
+        const select = el("select", { name: "server", "aria-label": `side ${index + 1}` });
+        for (const choice of definition.choices) {
+          select.append(el("option", { value: choice.name, text: `${choice.title} (${choice.exercise || "no exercise"})`, selected: choice.name === side.server }));
+        }
+        form.append(index ? " against " : "", select, " ");
+      });
       form.append(el("label", {}, "clients ", el("input", { type: "number", name: "clients", min: 1, max: 8, value: definition.clients })));
       if (definition.takes_seconds) {
         form.append(el("label", {}, "seconds ", el("input", { type: "number", name: "seconds", min: 0, max: 5, step: "any", value: definition.seconds })));
@@ -121,9 +136,12 @@ export function setupCompare(ctx) {
   // instructor typing in its form is not interrupted by the run's events.
   function renderView(container, name) {
     const definition = definitions.get(name);
-    if (container.dataset.compare !== name) {
-      const sides = el("div", { class: "sides", style: `--sides: ${definition.sides.length}` });
-      for (const side of definition.sides) {
+    const latest = runs.get(name) || null;
+    const shownSides = latest ? latest.sides : definition.sides; // the students comparison: the two picked
+    const keys = shownSides.map((side) => side.key).join(" ");
+    if (container.dataset.compare !== name || container.dataset.sides !== keys) {
+      const sides = el("div", { class: "sides", style: `--sides: ${shownSides.length}` });
+      for (const side of shownSides) {
         sides.append(el("div", { class: "side", "data-side": side.key },
           el("h4", { text: side.label }),
           el("p", { class: "says", text: side.says }),
@@ -133,14 +151,14 @@ export function setupCompare(ctx) {
           el("div", { class: "side-extra" })));
       }
       const head = el("div", { class: "compare-head" },
-        el("div", {}, el("h3", { text: definition.title }), el("p", { class: "question", text: definition.question }),
+        el("div", {}, el("h3", { text: latest ? latest.title : definition.title }), el("p", { class: "question", text: definition.question }),
           el("p", { class: "load" })),
         ctx.isInstructor ? loadForm(definition) : "");
       const notice = el("p", { class: "card-notice", role: "status", hidden: true });
       container.replaceChildren(notice, head, sides);
       container.dataset.compare = name;
+      container.dataset.sides = keys;
     }
-    const latest = runs.get(name) || null;
     container.querySelector(".load").textContent = `${loadWords(definition, latest)} — ${stateWords(latest)}`;
     container.dataset.state = latest ? latest.state : "none";
     for (const side of latest ? latest.sides : []) {
@@ -184,7 +202,7 @@ export function setupCompare(ctx) {
   renderList();
 
   return {
-    titleOf: (name) => definitions.get(name)?.title || name,
+    titleOf: (name) => runs.get(name)?.title || definitions.get(name)?.title || name,
     // The stage's view of comparison `name` in `container` (null: the stage moved on).
     showOnStage(name, container) {
       for (const key of [...views.keys()]) if (key.classList.contains("on-stage")) views.delete(key);
@@ -198,6 +216,11 @@ export function setupCompare(ctx) {
       // every form of it shows the load it runs with (unless someone is typing there)
       for (const input of document.querySelectorAll(`form[data-compare="${CSS.escape(latest.name)}"] input`)) {
         if (input !== document.activeElement) input.value = String(latest[input.name]);
+      }
+      for (const form of document.querySelectorAll(`form[data-compare="${CSS.escape(latest.name)}"]`)) {
+        form.querySelectorAll("select[name=server]").forEach((select, index) => {
+          if (select !== document.activeElement && latest.sides[index]) select.value = latest.sides[index].server;
+        });
       }
       for (const [container, name] of views) if (name === latest.name) renderView(container, name);
       if (latest.state === "running" && timer === null) timer = setInterval(tick, TICK_MS);

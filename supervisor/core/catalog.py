@@ -108,6 +108,15 @@ class ServerSpec:
     package: str = "servers"  # the package holding `module`
     forks: bool = False  # it can have child processes (kill_processes() applies)
     pids_max: int = LECTURE_PIDS_MAX  # its cgroup's pids.max, where cgroups are in use
+    exercise: str | None = None  # the exercise whose checks it must pass (checks/), if any
+    command: tuple | None = None  # a student's program: its command line, with {port} (students.py)
+    limits: object = None  # a student's program: what it may use (proc.limits.Limits)
+    check_options: tuple = ()  # (name, seconds) pairs the checks must know: swap's timeout…
+
+    @property
+    def student(self):
+        """A student's program, added by the instructor's command line or config."""
+        return self.command is not None
 
     def option(self, name):
         return next((o for o in self.options if o.name == name), None)
@@ -131,6 +140,9 @@ class ServerSpec:
         return {
             "name": self.name,
             "title": self.title,
+            "student": self.student,
+            "exercise": self.exercise,
+            "command": list(self.command) if self.student else None,
             "module": self.module,
             "port": self.port,
             "protocol": self.protocol,
@@ -287,6 +299,14 @@ CATALOG = (
         secret=Secret(words="servers.guess_word:WORDS"),
     ),
 )
+# The lecture's servers that are the model answers of an exercise's checks.
+LECTURE_EXERCISES = {
+    "clock": "clock",
+    "forking_clock": "forking_clock",
+    "swap": "swap",
+    "secret_number": "secret_number",
+    "guess_word": "guess_word",
+}
 
 
 def build_catalog(overrides=None):
@@ -312,5 +332,6 @@ def build_catalog(overrides=None):
                 or not 0 <= port <= 65535
             ):
                 raise ValueError(f"server {spec.name}: port must be a number from 0 to 65535")
+        changes.setdefault("exercise", LECTURE_EXERCISES.get(spec.name))
         catalog[spec.name] = dataclasses.replace(spec, **changes)
     return catalog

@@ -81,9 +81,9 @@ class Classroom:
         """What a page joining now needs to follow the room: stage, lesson, last comparison."""
         return {"stage": self.stage, "lesson": self.lesson_state(), "compare": self.comparisons.last_run()}
 
-    def run_comparison(self, name, clients=None, seconds=None, epoch=None):
+    def run_comparison(self, name, clients=None, seconds=None, epoch=None, servers=None):
         """Run a comparison and put it on stage: one click for the instructor."""
-        result = self.comparisons.start(name, clients, seconds, epoch)
+        result = self.comparisons.start(name, clients, seconds, epoch, servers)
         self.set_stage("compare", name)
         return result
 

@@ -6,6 +6,10 @@ a `compare` event carrying the whole run; the servers it started are stopped at 
 Sides run one after another, never together: two sides may use the same server with other
 options (the clock, with and without threads), and CPU work on one side must not take the
 cores from the other.
+
+It is a little longer than the other modules (about 370 lines): a side's measurements, the
+run's course and the keeper of the one run at a time share the run's lock and its one
+published shape, and read best together.
 """
 
 import logging
@@ -13,7 +17,7 @@ import threading
 import time
 
 from supervisor.core import load
-from supervisor.core.comparisons import MAX_SECONDS, by_name
+from supervisor.core.comparisons import MAX_SECONDS, STUDENTS, by_name, students_comparison
 from supervisor.core.process import CommandError
 from supervisor.core.states import ServerState
 from supervisor.proc.host import cores_busy_seconds
@@ -26,6 +30,7 @@ SAMPLE_INTERVAL = 0.1
 READY_TIMEOUT = 15.0
 EXIT_TIMEOUT = 3.0
 MEASURABLE = 0.2  # seconds: a shorter side gives no meaningful CPU share (10 ms clock ticks)
+CHILDREN_END = 1.0  # seconds the children of a side may take to end and be reaped after its last answer
 RUNNING, DONE, FAILED = "running", "done", "failed"
 
 
@@ -42,6 +47,8 @@ class SideRun:
         self.askings = []
         self.procs = {}  # (pid, create_time) -> row
         self.peak_processes = self.peak_threads = 0
+        self.zombies = 0  # in the latest look: those it leaves once its clients are done
+        self.children = 0  # live children in the latest look
         self.after = None
         self.address = None
         self.cores = None
@@ -58,7 +65,7 @@ class SideRun:
 
     def take_sample(self, rows):
         """Merge one look at the tree: rows of (pid, create_time, is_root, Stat, threads)."""
-        live = threads = 0
+        live = threads = zombies = children = 0
         first = not self.procs
         for pid, created, is_root, stat, tasks in rows:
             row = self.procs.setdefault(
@@ -85,6 +92,10 @@ class SideRun:
             if stat.state != "Z":
                 live += 1
                 threads += len(tasks)
+                children += not is_root
+            else:
+                zombies += 1
+        self.zombies, self.children = zombies, children
         self.peak_processes = max(self.peak_processes, live)
         self.peak_threads = max(self.peak_threads, threads)
 
@@ -109,6 +120,7 @@ class SideRun:
             "t0": self.t0,
             "clients": [a.as_dict() for a in self.askings],
             "answered": sum(a.outcome == load.ANSWERED for a in self.askings),
+            "errors": sum(a.outcome not in (load.ANSWERED, load.WAITING) for a in self.askings),
             "total": total,
             "processes": [
                 {
@@ -128,6 +140,7 @@ class SideRun:
             "others_busy": self.others_busy,
             "peak_processes": self.peak_processes,
             "peak_threads": self.peak_threads,
+            "zombies": self.zombies,
             "transcript": list(self.askings[0].steps) if self.askings else [],
             "after": self.after,
         }
@@ -218,7 +231,8 @@ class ComparisonRun:
                 raise CommandError(side.error, 500)
             time.sleep(0.01)
         protocol = "tcp" if server.spec.protocol == "http" else server.spec.protocol
-        address = load.Address(protocol, port=server.port, path=server.unix_path)
+        speaks = load.SPOKEN_TO.get(server.spec.exercise, "clock")
+        address = load.Address(protocol, port=server.port, path=server.unix_path, speaks=speaks)
         side.address = address.words
         root = (server.pid, server.create_time)
         timeout = self.seconds * self.clients + 10.0
@@ -258,6 +272,10 @@ class ComparisonRun:
             stop_sampling.set()
             thread.join(2.0)
         sample()
+        ending = time.monotonic() + CHILDREN_END  # the children that served end, and are reaped or not
+        while (side.children or side.zombies) and time.monotonic() < ending:
+            time.sleep(SAMPLE_INTERVAL / 10)
+            sample()
         with self._lock:
             side.machine(began, busy_before, cores_busy_seconds()[1], cores)
         self._settle(server, root)
@@ -292,6 +310,9 @@ class Comparisons:
     def __init__(self, manager):
         self.manager = manager
         self.known = by_name()
+        students = students_comparison(manager.catalog)
+        if students is not None:  # two students' servers of one exercise: the instructor picks
+            self.known[STUDENTS] = students
         self._lock = threading.Lock()
         self._run = None
         self._thread = None
@@ -309,13 +330,25 @@ class Comparisons:
             run = self._run
         return run.as_dict() if run else None
 
-    def start(self, name, clients=None, seconds=None, epoch=None):
+    def start(self, name, clients=None, seconds=None, epoch=None, servers=None):
         """Run comparison `name` in the background (one at a time); `epoch` is the
         manager's epoch the caller began in (default: now): a "stop everything" since then
-        cancels it."""
+        cancels it. `servers`: the two students' servers the students comparison sets
+        side by side (default: the first two of one exercise)."""
         comparison = self.known.get(name) if isinstance(name, str) else None
         if comparison is None:
             raise CommandError(f"there is no comparison named {str(name)[:60]!r}", 404)
+        if servers is not None:
+            if name != STUDENTS:
+                raise CommandError(
+                    f"{comparison.title} has its own servers; only {STUDENTS} takes servers", 400
+                )
+            try:
+                comparison = students_comparison(self.manager.catalog, servers)
+            except LookupError as exc:
+                raise CommandError(str(exc.args[0]), 404) from None
+            except ValueError as exc:
+                raise CommandError(str(exc), 400) from None
         clients = comparison.clients if clients is None else clients
         seconds = comparison.seconds if seconds is None else seconds
         if isinstance(clients, bool) or not isinstance(clients, int) or not 1 <= clients <= load.MAX_CLIENTS:

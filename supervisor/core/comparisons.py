@@ -1,5 +1,6 @@
 """The side-by-side comparisons as plain data: which servers of the catalogue, with which
-options, under what load, and what each side is meant to show.
+options, under what load, and what each side is meant to show; and the one made of two
+students' servers the instructor picks (`students_comparison`).
 
 Every side of a comparison gets the same load: `clients` real clients asking the time, at
 once (or `stagger` seconds apart), against a handler that takes `seconds` (the option
@@ -46,7 +47,8 @@ class Comparison:
     clients: int  # the default load
     seconds: float
     stagger: float = 0.0  # 0: every client at once
-    shows: str = "time"  # time | after | transcript | cpu: what the page puts under each chart
+    shows: str = "time"  # time | after | transcript | cpu | students: what the page puts under each chart
+    choices: tuple = ()  # students: (name, title, exercise) of each server the sides may be
 
     @property
     def takes_seconds(self):
@@ -63,6 +65,7 @@ class Comparison:
             "stagger": self.stagger,
             "shows": self.shows,
             "takes_seconds": self.takes_seconds,
+            "choices": [{"name": n, "title": t, "exercise": e} for n, t, e in self.choices],
         }
 
 
@@ -169,5 +172,54 @@ COMPARISONS = (
 )
 
 
+STUDENTS = "students"
+
+
 def by_name():
     return {comparison.name: comparison for comparison in COMPARISONS}
+
+
+def students_comparison(catalog, names=None):
+    """Two students' servers under the same load, one after the other: `names` picks the
+    two (default: the first two that solve one exercise). None when the catalogue has no
+    such two; ValueError, with a sentence, for two that cannot be compared."""
+    students = [spec for spec in catalog.values() if spec.student]
+    if names is None:
+        pair = next(
+            ((a, b) for i, a in enumerate(students) for b in students[i + 1 :] if a.exercise == b.exercise),
+            None,
+        )
+        if pair is None:
+            return None
+    else:
+        pair = _pair(catalog, names)
+    return Comparison(
+        name=STUDENTS,
+        title=f"{pair[0].title} against {pair[1].title}",
+        question="Two students' servers under the same load, one after the other: when each client "
+        "got its answer, the children each had, the zombies it left, the errors.",
+        sides=tuple(Side(spec.name, spec.title, spec.name, spec.description) for spec in pair),
+        clients=4,
+        seconds=0.0,
+        shows="students",
+        choices=tuple((spec.name, spec.title, spec.exercise) for spec in students),
+    )
+
+
+def _pair(catalog, names):
+    if not isinstance(names, list | tuple) or len(names) != 2 or not all(isinstance(n, str) for n in names):
+        raise ValueError("servers must be the names of two students' servers")
+    for name in names:
+        if name not in catalog:
+            raise LookupError(f"there is no server named {name[:60]!r}")
+        if not catalog[name].student:
+            raise ValueError(f"{name} is one of the lecture's servers; compare two students' servers")
+    first, second = (catalog[name] for name in names)
+    if first.name == second.name:
+        raise ValueError(f"{first.name} against itself compares nothing; pick two servers")
+    if first.exercise != second.exercise:
+        raise ValueError(
+            f"{first.name} solves {first.exercise or 'no exercise'} and {second.name} "
+            f"{second.exercise or 'no exercise'}: the same load needs the same exercise"
+        )
+    return first, second

@@ -16,6 +16,10 @@ A config file looks like this (every key optional):
 
     [servers.clock]
     port = 13091
+
+    [servers.team3]              # a student's server (students.py): a name of its own
+    command = ["python3", "solutions/team3/secret.py", "--port", "{port}"]
+    exercise = "secret_number"
 """
 
 import math
@@ -130,6 +134,7 @@ def read(config_file=None, overrides=None, environ=None):
     config_file = config_file or environ.get("FORKWATCH_CONFIG")
     if config_file:
         settings.update(load_file(config_file))
+        settings["config_folder"] = os.path.dirname(os.path.abspath(config_file))  # its paths' base
     for variable, (key, kind) in ENVIRONMENT.items():
         if environ.get(variable):
             try:

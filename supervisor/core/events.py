@@ -17,6 +17,7 @@ KINDS = (
     "child",
     "zombie",
     "play",
+    "check",
     "error",
     "info",
     "clients",

@@ -1,5 +1,7 @@
 """Clients that ask the lecture's question over TCP, UDP, a Unix stream or a Unix datagram
 socket, each timed (when it asked, was connected, got its answer) with its transcript.
+A server that solves another exercise is spoken to in its own protocol (`SPEECHES`): one
+guess of the secret number, one line to swap, one HTTP request for guess the word.
 
 A comparison runs several at once (`run_clients`) against each side; the page's "Ask the
 time" runs one (`ask`). Every wait has a deadline and every read a byte limit; a network
@@ -11,6 +13,7 @@ import dataclasses
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from supervisor.core.checks.client import shown_bytes
 
@@ -22,13 +25,42 @@ ANSWERED, WAITING = "answered", "waiting"
 
 
 @dataclasses.dataclass(frozen=True)
+class Speech:
+    """What a client says, and when and whether what comes back is an answer: `until` is
+    "clock" (25 bytes or a newline), "line" (a newline) or "eof" (the server closes)."""
+
+    question: bytes
+    until: str
+    answered: Callable
+
+    def is_whole(self, data):
+        if self.until == "clock":
+            return len(data) >= ANSWER_SIZE or data.endswith(b"\n")
+        return self.until == "line" and data.endswith(b"\n")
+
+
+SPEECHES = {
+    "clock": Speech(QUESTION, "clock", lambda data: len(data) == ANSWER_SIZE and data.endswith(b"\n")),
+    "guess": Speech(b"50\n", "line", lambda data: data.endswith(b"\n")),
+    "line": Speech(b"forkwatch\n", "line", lambda data: data.endswith(b"\n")),
+    "http": Speech(
+        b"GET /forkwatch HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", "eof", lambda data: data.startswith(b"HTTP/")
+    ),
+}
+# What a server's clients say, by the exercise it solves (the clock's question otherwise).
+SPOKEN_TO = {"secret_number": "guess", "swap": "line", "guess_word": "http"}
+
+
+@dataclasses.dataclass(frozen=True)
 class Address:
-    """Where a server listens: kind is tcp, udp, unix (stream) or unix_dgram."""
+    """Where a server listens: kind is tcp, udp, unix (stream) or unix_dgram; `speaks` is
+    what its clients say (a key of SPEECHES)."""
 
     kind: str
     port: int | None = None
     path: str | None = None
     host: str = "127.0.0.1"
+    speaks: str = "clock"
 
     @property
     def words(self):
@@ -87,12 +119,12 @@ class Asking:
         }
 
 
-def _receive(sock, stream):
+def _receive(sock, stream, speech):
     if not stream:
         return sock.recv(RECEIVE_LIMIT)
     data = b""
-    while len(data) < ANSWER_SIZE and not data.endswith(b"\n"):
-        chunk = sock.recv(RECEIVE_LIMIT)
+    while len(data) < RECEIVE_LIMIT and not speech.is_whole(data):
+        chunk = sock.recv(RECEIVE_LIMIT - len(data))
         if not chunk:
             break
         data += chunk
@@ -101,6 +133,7 @@ def _receive(sock, stream):
 
 def _exchange(address, asking, sock, on_connected, on_answer):
     target = address.target()
+    speech = SPEECHES[address.speaks]
     if address.stream:
         asking.step("connect", text=f"connect() to {address.words}")
         sock.connect(target)
@@ -108,7 +141,7 @@ def _exchange(address, asking, sock, on_connected, on_answer):
         asking.step("connected", text="accepted: a connection of its own")
         if on_connected:
             on_connected(sock)
-        sock.sendall(QUESTION)
+        sock.sendall(speech.question)
     else:
         if address.kind == "unix_dgram":
             sock.bind("")  # an address of its own (the kernel picks one): the server answers to it
@@ -116,15 +149,17 @@ def _exchange(address, asking, sock, on_connected, on_answer):
                 "note", text=f"bind() to {transcript_text(sock.getsockname())}: where the answer goes"
             )
         asking.step("note", text=f"no connection: sendto() names {address.words} with the datagram")
-        sock.sendto(QUESTION, target)
-    asking.step("sent", QUESTION)
-    data = _receive(sock, address.stream)
+        sock.sendto(speech.question, target)
+    asking.step("sent", speech.question)
+    data = _receive(sock, address.stream, speech)
     asking.answered = asking.now()
     asking.step("received" if data else "eof", data, None if data else "the server closed: no answer")
     if on_answer:
         on_answer(asking)
     text = data.decode("utf-8", "replace").strip()
-    if len(data) == ANSWER_SIZE and data.endswith(b"\n"):
+    if speech.until == "eof":
+        text = text.splitlines()[0] if text else text  # an HTTP answer: its status line
+    if speech.answered(data):
         asking.outcome, asking.answer = ANSWERED, text
     elif data:
         asking.outcome, asking.answer = "other", text

@@ -15,13 +15,16 @@ import signal
 import threading
 import time
 
-from supervisor.core.catalog import OptionError, build_catalog
+from supervisor.core import students
+from supervisor.core.catalog import OptionError
+from supervisor.core.check_run import CheckRuns
 from supervisor.core.events import EventLog
 from supervisor.core.guard import Guard
 from supervisor.core.narrator import Narrator
 from supervisor.core.process import CommandError, ManagedServer
 from supervisor.core.stacks import Stacks
 from supervisor.core.states import RUNNING_STATES, SIGNALLABLE_STATES, STOPPED_STATES, ServerState
+from supervisor.core.student_server import StudentServer
 from supervisor.core.watcher import TreeWatcher
 from supervisor.proc import cgroups, host, pystack
 from supervisor.proc.signals import SignalResult, signal_process
@@ -64,8 +67,7 @@ class Manager:
         self.settings = dict(settings or {})
         self.settings.setdefault("runtime_dir", self.settings.get("state_dir") or "/tmp")
         os.makedirs(self.settings["runtime_dir"], exist_ok=True)
-        self.catalog = build_catalog(self.settings.get("servers"))
-        self.catalog.update({spec.name: spec for spec in extra_servers})
+        self.catalog = students.catalog(self.settings, extra_servers)  # ValueError before anything starts
         self.history = EventLog(self.settings.get("history", 2000))
         self._subscribers = []
         self._lock = threading.Lock()
@@ -91,7 +93,7 @@ class Manager:
         )
         self.narrator = Narrator(self.timeline, self._publish, self._root_pid)
         self.servers = {
-            name: ManagedServer(
+            name: (StudentServer if spec.student else ManagedServer)(
                 spec,
                 self._publish,
                 self.watcher,
@@ -106,6 +108,7 @@ class Manager:
             py_spy=self.settings.get("py_spy"), timeout=self.settings.get("stack_timeout", 5.0)
         )
         self.stacks = Stacks(self.watcher, reader)  # one reader: at most two py-spy reads at a time
+        self.checks = CheckRuns(self)  # the exercises' checks against managed servers
         self.focus = None  # the process whose code the instructor shows the class
         self._stop_event = threading.Event()
         self._background = []
@@ -316,6 +319,7 @@ class Manager:
             "containment": self.containment_text,
             "mechanism_switches": self.watcher.deaf_switches,
             "focus": focus,
+            "checks": self.checks.summaries(),
             "now": time.time(),
         }
 
@@ -413,6 +417,17 @@ class Manager:
         if stopped:
             self.timeline(None, "stop", f"stop everything: {', '.join(stopped)}")
         return {"stopping": stopped}
+
+    def check(self, name):
+        """Run the exercise's checks against server `name` (check_run.py): returns at once;
+        each check's result comes as a `check` event."""
+        if self._closed:
+            raise CommandError("forkwatch is shutting down", 409)
+        return self.checks.start(name)
+
+    def check_summary(self, name):
+        """The last check run of server `name`: its results so far and its counts."""
+        return self.checks.summary(name)
 
     def kill_children(self, name, signame="SIGKILL"):
         """kill_processes() done from outside: forkwatch signals every live child itself
@@ -522,6 +537,8 @@ class Manager:
         deadline = time.monotonic() + timeout
         for server in self.servers.values():
             server.wait_stopped(max(0.1, deadline - time.monotonic()))
+        if not self.checks.wait(max(0.1, deadline - time.monotonic())):
+            log.error("a check run did not end at shutdown")
         self._stop_event.set()
         if not self._started:
             self.watcher.close()

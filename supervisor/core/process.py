@@ -130,6 +130,8 @@ class ManagedServer:
                     unix_path=self.unix_path,
                     reads_stdin=self.spec.reads_stdin,
                     has_secret=self.spec.secret is not None,
+                    student=self.spec.student,
+                    exercise=self.spec.exercise,
                 )
                 if self._cgroup is not None and self.state in SIGNALLABLE_STATES:
                     info["pids"] = self._cgroup.pids()  # {current, max, refused}: the cap at work
@@ -165,7 +167,7 @@ class ManagedServer:
             self.exit_code = None
             self.exit_class = None
             self.pid = self.create_time = None
-            self.port = self.spec.port
+            self.port = self._port_for_run()
             self.unix_path = None
             argv = self._argv()
             env = self._env()
@@ -175,13 +177,14 @@ class ManagedServer:
                 self._cgroup = (
                     self._containment.create(self.name, self.spec.pids_max) if self._containment else None
                 )
+                command = self._command_line(argv)
                 self._popen = subprocess.Popen(
-                    self._cgroup.wrap(argv) if self._cgroup else argv,
+                    self._cgroup.wrap(command) if self._cgroup else command,
                     stdin=subprocess.PIPE if self.spec.reads_stdin else subprocess.DEVNULL,
                     stdout=out_writer.fileno(),
                     stderr=err_writer.fileno(),
                     env=env,
-                    cwd=PROJECT_ROOT,
+                    cwd=self._workdir(),
                     start_new_session=True,
                     close_fds=True,
                 )
@@ -213,7 +216,7 @@ class ManagedServer:
         self._watcher.watch(
             self.name,
             self.pid,
-            self.spec.port if self.spec.protocol in ("tcp", "http") else None,
+            self.port if self.spec.protocol in ("tcp", "http") else None,
             child_delay_s=self.options.get("delay"),
         )
         threading.Thread(
@@ -222,6 +225,16 @@ class ManagedServer:
             daemon=True,
             name=f"{self.name}-life",
         ).start()
+
+    # Where a student's server (student_server.py) differs: its port, command line and folder.
+    def _port_for_run(self):
+        return self.spec.port
+
+    def _command_line(self, argv):
+        return argv
+
+    def _workdir(self):
+        return PROJECT_ROOT
 
     def _argv(self):
         argv = [sys.executable, "-m", f"{self.spec.package}.{self.spec.module}", *self.spec.args]

@@ -9,7 +9,8 @@ wrapper, not by Popen's preexec_fn, which is unsafe in a process with threads:
 sets each limit (soft = hard, so the program cannot raise it), when started by root and
 told a user becomes that user (groups, gid, uid), and execs COMMAND, which keeps it all.
 The kernel never applies RLIMIT_NPROC to root, so a process cap needs a user other than
-root. This is the one place to extend (a cgroup's pids.max for root).
+root; where a cgroup's pids.max caps the program instead, `processes` is None and no
+RLIMIT_NPROC is set.
 """
 
 import dataclasses
@@ -26,7 +27,7 @@ class Limits:
     """What a program under check may use. Each limit holds for each of its processes,
     except `processes`, which bounds them all together."""
 
-    processes: int = 64  # tasks (processes and threads) beyond what its user runs already
+    processes: int | None = 64  # tasks beyond what its user runs already; None: capped elsewhere
     memory_bytes: int = 2 << 30  # address space of a process
     cpu_seconds: int = 30  # CPU time of a process
     file_bytes: int = 64 << 20  # the largest file it may write, its console log included
@@ -75,10 +76,11 @@ def user_tasks(uid):
 def rlimits(limits):
     """{resource name: value} for a program started now under `limits`.
 
-    RLIMIT_NPROC only when it will not run as root: the kernel does not apply it to root."""
+    RLIMIT_NPROC only when it will not run as root (the kernel does not apply it to root)
+    and no cgroup caps the program's tasks instead (`processes` None)."""
     uid, _ = limits.account()
     values = {"AS": limits.memory_bytes, "CPU": limits.cpu_seconds, "FSIZE": limits.file_bytes, "CORE": 0}
-    if uid != 0:
+    if uid != 0 and limits.processes is not None:
         values["NPROC"] = user_tasks(uid) + limits.processes
     return values
 

@@ -53,7 +53,7 @@ def whole_number(text):
 
 
 def _kind_words(kind):
-    names = {int: "a whole number", str: "text", dict: "an object", bool: "true or false"}
+    names = {int: "a whole number", str: "text", dict: "an object", bool: "true or false", list: "a list"}
     if isinstance(kind, tuple):
         return "a number"
     return names.get(kind, kind.__name__)
@@ -160,6 +160,19 @@ def focus():
     """Show the class a process's code pane: {"pid": N}, or {"pid": null} to stop (as the
     Socket.IO `focus` event)."""
     return jsonify(manager().set_focus(field(body(), "pid", int)))
+
+
+@bp.post("/api/servers/<name>/check")
+@instructor_required
+def check(name):
+    """Run the exercise's checks against the server: 202 at once; each check's result
+    comes as a `check` event, the whole run from GET …/check."""
+    return jsonify(manager().check(name)), 202
+
+
+@bp.get("/api/servers/<name>/check")
+def check_summary(name):
+    return jsonify(manager().check_summary(name))
 
 
 @bp.post("/api/servers/<name>/kill-children")

@@ -15,7 +15,7 @@ worker's link to that supervisor. The page's view and the Socket.IO namespace ca
 - `send_snapshot(sid, role)`: the snapshot a new connection gets;
 - `commands(caller)`: the instructor's commands, carried out as that caller: `start`,
   `stop`, `restart_later`, `interrupt`, `signal_process`, `kill_children`, `send_stdin`,
-  `set_focus` (the Manager's own names and arguments) and `stop_everything`.
+  `set_focus`, `check` (the Manager's own names and arguments) and `stop_everything`.
 
 The role is checked where the Manager is: here before each command (by the namespace and
 the API's decorators), and on a worker by the supervisor, to which the worker forwards
@@ -149,6 +149,9 @@ class ManagerCommands:
 
     def set_focus(self, pid):
         return self.manager.set_focus(pid)
+
+    def check(self, name):
+        return self.manager.check(name)
 
     def stop_everything(self):
         """Every server and every fork client (as POST /api/stop-all)."""

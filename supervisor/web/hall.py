@@ -6,7 +6,8 @@ GET  /api/lesson                     the plan and where the lesson is
 POST /api/lesson/next | back         move one step (202: the step starts in the background)
 POST /api/lesson/go {step}           move to a step
 GET  /api/comparisons                the comparisons and the last run
-POST /api/comparisons/NAME/run {clients, seconds}   run one (202: progress as events)
+POST /api/comparisons/NAME/run {clients, seconds}   run one (202: progress as events);
+     the students comparison also takes {servers: [A, B]}, two students' servers
 """
 
 from flask import Blueprint, current_app, jsonify
@@ -67,4 +68,5 @@ def run_comparison(name):
     data = body()
     clients = field(data, "clients", int)
     seconds = field(data, "seconds", (int, float))
-    return jsonify(classroom().run_comparison(name, clients, seconds)), 202
+    servers = field(data, "servers", list)
+    return jsonify(classroom().run_comparison(name, clients, seconds, servers=servers)), 202

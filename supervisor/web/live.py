@@ -1,11 +1,11 @@
 """Socket.IO namespace /live: a snapshot on connect, then every event as it happens.
 
 Viewers and the instructor get the same stream. Control events (start, stop, restart,
-interrupt, kill, kill_children, stdin, stop_all, focus) check the role on every call, then the type
-of every field of their data, and answer through the ack: {ok, error, result}. Who connects,
-the snapshot and the commands are the backend's (supervisor/web/backend.py): the Manager
-here, or on a viewer worker the supervisor, to which the caller's own credentials are
-forwarded.
+interrupt, kill, kill_children, stdin, stop_all, focus, check) check the role on every
+call, then the type of every field of their data, and answer through the ack: {ok, error,
+result}. Who connects, the snapshot and the commands are the backend's
+(supervisor/web/backend.py): the Manager here, or on a viewer worker the supervisor, to
+which the caller's own credentials are forwarded.
 """
 
 import logging
@@ -30,12 +30,24 @@ BROADCAST = (
     "clients",
     "client_output",
     "story",
+    "check",
     "focus",
     "stage",
     "lesson",
     "compare",
 )
-COMMANDS = ("start", "stop", "restart", "interrupt", "kill", "kill_children", "stdin", "stop_all", "focus")
+COMMANDS = (
+    "start",
+    "stop",
+    "restart",
+    "interrupt",
+    "kill",
+    "kill_children",
+    "stdin",
+    "stop_all",
+    "focus",
+    "check",
+)
 RESERVED = ("connect", "disconnect")
 
 
@@ -145,6 +157,10 @@ class LiveNamespace(Namespace):
         return self._command(
             "stdin", data, lambda m, d: m.send_stdin(_name(d), field(d, "line", str, required=True))
         )
+
+    def on_check(self, data=None):
+        """Run the exercise's checks against a server: {name}; the results come as `check` events."""
+        return self._command("check", data, lambda m, d: m.check(_name(d)))
 
     def on_focus(self, data=None):
         """Show the class a process's code pane: {pid} (and its server, for the record), or

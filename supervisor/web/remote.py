@@ -281,5 +281,8 @@ class RemoteCommands:
     def set_focus(self, pid):
         return self._post("/api/focus", {"pid": pid})
 
+    def check(self, name):
+        return self._post(f"{_path(name)}/check")
+
     def stop_everything(self):
         return self._post("/api/stop-all")

@@ -14,9 +14,8 @@ import time
 import pytest
 
 from supervisor.proc.stat import read_stat, reap
-from supervisor.web.serving import DashboardServer
 from tests.helpers import ROOT, child_env, make_manager, misbehaving, start_ready, wait_for, wait_state
-from tests.web.floods import HealthProbe, baseline_p99
+from tests.web.floods import HealthProbe, baseline_p99, served
 from tests.web.test_room import assert_healthz_kept_up
 
 
@@ -90,10 +89,7 @@ def test_after_both_are_killed_the_next_start_ends_what_is_left(tmp_path, cgroup
 def test_a_fork_bomb_stops_at_pids_max_and_the_dashboard_answers(app_factory, report):
     app = app_factory(extra_servers=[misbehaving("fork-bomb", pids_max=64)])
     manager = app.extensions["forkwatch"]
-    http = DashboardServer("127.0.0.1", 0, app)
-    serving = threading.Thread(target=http.serve_forever, daemon=True)
-    serving.start()
-    try:
+    with served(app) as http:
         quiet = baseline_p99(http.server_port)
         with HealthProbe(http.server_port) as probe:
             manager.start("fork_bomb")
@@ -110,10 +106,6 @@ def test_a_fork_bomb_stops_at_pids_max_and_the_dashboard_answers(app_factory, re
         wait_state(manager, "fork_bomb", "STOPPED")
         stopped_in = (time.monotonic() - began) * 1000
         assert_healthz_kept_up(probe, quiet)
-    finally:
-        http.shutdown()
-        http.server_close()
-        serving.join(5)
     report["cases"] = bomb["refused"]
     report["detail"] = (
         f"{bomb['current']} tasks at most, {bomb['refused']} forks refused; /healthz {probe.figures()} (quiet p99 "

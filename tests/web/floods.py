@@ -1,11 +1,13 @@
 """What the flood tests drive a live dashboard with: a raw Socket.IO client over a WebSocket
 (wsproto on a plain socket, so it can come from another loopback address, send any packet
-and choose not to read), a /healthz prober, and the dashboard's threads and memory.
+and choose not to read), a /healthz prober, the dashboard's threads and memory, and an
+app served over real HTTP in this process.
 
 Every flood comes from 127.0.0.2 or above (all of 127/8 is this machine), the prober from
 127.0.0.1: a limit per address must keep the prober answered.
 """
 
+import contextlib
 import http.client
 import json
 import socket
@@ -16,6 +18,7 @@ import psutil
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import CloseConnection, Ping, RejectConnection, Request, TextMessage
 
+from supervisor.web.serving import DashboardServer
 from tests.helpers import wait_for
 
 
@@ -176,6 +179,21 @@ def baseline_p99(port, seconds=1.0):
     with HealthProbe(port) as probe:
         time.sleep(seconds)  # sampling for a while, not waiting for something
     return probe.p99()
+
+
+@contextlib.contextmanager
+def served(app):
+    """The app served by the dashboard's own HTTP server on a free loopback port, in a
+    thread of this process; yields the server (its `server_port`)."""
+    server = DashboardServer("127.0.0.1", 0, app)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 def footprint(pid):

@@ -32,6 +32,7 @@ def test_socket_viewer_gets_a_snapshot_and_cannot_control(app, client, report):
         ("stdin", {"name": "fork_demo", "line": "q"}),
         ("stop_all", {}),
         ("focus", {"pid": 1}),
+        ("check", {"name": "clock"}),
     ]
     report["cases"] = len(events)
     for event, data in events:

@@ -150,6 +150,21 @@ def test_an_instructor_kill_through_worker_b_reaches_the_supervisor(demo):
             sock.close()
 
 
+def test_an_instructors_check_through_worker_b_runs_at_the_supervisor(demo):
+    hall, viewers = demo
+    b = hall.workers[1]
+    assert hall.supervisor.api("GET", "/api/servers/clock/check")[0] == 404  # never checked
+    cookie, _, _ = browser_login(b)
+    instructor = connected([LiveViewer(b.url, cookie=cookie)])[0]
+    viewers.append(instructor)
+    ack = instructor.client.call("check", {"name": "clock"}, namespace="/live")
+    assert ack["ok"] is True, ack
+    status, summary = hall.supervisor.api("GET", "/api/servers/clock/check")
+    assert status == 200 and summary["checks"], summary
+    ack = instructor.client.call("check", {"name": "no_such_server"}, namespace="/live")
+    assert ack["ok"] is False and "no_such_server" in ack["error"]
+
+
 def test_a_viewer_through_a_worker_stays_a_viewer(demo):
     hall, viewers = demo
     b = hall.workers[1]
