@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine:
 #   make run    the dashboard (creates .venv and installs forkwatch when missing)
-#   make test   the whole test suite (also installs Debian's chromium for browser tests)
+#   make test   the whole test suite (also installs Debian's chromium for browser tests
+#               and redis-server for the viewer workers' tests)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,7 +11,7 @@ VERSION := import sys; print("%d.%d" % sys.version_info[:2])
 WANT := $(shell $(PYTHON) -c '$(VERSION)' 2>/dev/null)
 HAVE := $(shell $(PY) -c '$(VERSION)' 2>/dev/null || { test -e $(VENV) && echo broken; })
 
-.PHONY: run test bench browser lint clean python stale-venv
+.PHONY: run test bench browser redis lint clean python stale-venv
 
 # Before anything is built, $(PYTHON) must be 3.11 or newer (pyproject's requires-python);
 # a .venv made by another Python (say, left by a try with 3.10) is made again.
@@ -33,13 +34,21 @@ $(STAMP): pyproject.toml $(if $(and $(HAVE),$(filter-out $(WANT),$(HAVE))),stale
 run: python $(STAMP)
 	$(PY) -m supervisor $(ARGS)
 
-browser:
-	@test -x /usr/bin/chromium || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "browser tests need /usr/bin/chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+# $(call debian,PATH,PACKAGE,WHO): install Debian's PACKAGE (as root) when PATH is missing
+define debian
+@test -x $(1) || { \
+  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \
+  else echo "$(3) need $(1): sudo apt-get install $(2)" >&2; exit 1; fi; }
+endef
 
-test: python $(STAMP) browser
+browser:
+	$(call debian,/usr/bin/chromium,chromium,browser tests)
+
+redis:
+	$(call debian,/usr/bin/redis-server,redis-server,the viewer workers' tests)
+
+test: python $(STAMP) browser redis
 	$(PY) -m pytest $(ARGS)
 
 bench: python $(STAMP)

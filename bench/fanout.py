@@ -11,6 +11,43 @@ from bench.helpers import ONE_ADDRESS_CROWD, TOKEN, Dashboard, summary, wait_for
 from bench.viewers import ViewerCrowd
 
 
+def time_forks(crowd, port, forks):
+    """Connect `forks` clients to the forking clock on `port`, one at a time; the latencies
+    (ms) from each client's connect() to its fork arriving at every viewer of `crowd`."""
+    latencies = []
+    for _ in range(forks):
+        sock = socket.socket()
+        started = time.monotonic()
+        sock.connect(("127.0.0.1", port))
+        peer = f"127.0.0.1:{sock.getsockname()[1]}"
+        arrivals = wait_for(lambda p=peer: crowd.seen_by_all(p), 20.0, "the fork at every viewer")
+        latencies.extend((arrived - started) * 1000 for arrived in arrivals)
+        sock.close()
+        time.sleep(0.05)  # pacing between forks, so each is measured alone
+    return latencies
+
+
+class CpuMeter:
+    """The CPU (user + system) that groups of processes use from now until `read()`, as %
+    of one core over the wall time: `CpuMeter(server=[proc], client=[me])`."""
+
+    def __init__(self, **groups):
+        self.groups = groups
+        self.started = time.monotonic()
+        self.before = {name: self._seconds(procs) for name, procs in groups.items()}
+
+    @staticmethod
+    def _seconds(procs):
+        return sum(sum(proc.cpu_times()[:2]) for proc in procs)
+
+    def read(self):
+        wall = time.monotonic() - self.started
+        return {
+            name: round(100 * (self._seconds(procs) - self.before[name]) / wall, 1)
+            for name, procs in self.groups.items()
+        }
+
+
 def viewers_fan_out(counts, forks_each, samples=100):
     """For each count of viewers, forks_each forks, or more so that at least `samples`
     arrivals are timed (100 forks for one viewer)."""
@@ -23,30 +60,15 @@ def viewers_fan_out(counts, forks_each, samples=100):
         me = psutil.Process()
         for count in counts:
             crowd = ViewerCrowd(board.port, count)
-            latencies = []
-            server_cpu0, client_cpu0, wall0 = (
-                sum(server_proc.cpu_times()[:2]),
-                sum(me.cpu_times()[:2]),
-                time.monotonic(),
-            )
-            for _ in range(max(forks_each, -(-samples // count))):
-                sock = socket.socket()
-                started = time.monotonic()
-                sock.connect(("127.0.0.1", info["port"]))
-                peer = f"127.0.0.1:{sock.getsockname()[1]}"
-                arrivals = wait_for(
-                    lambda p=peer, c=crowd: c.seen_by_all(p), 20.0, "the fork at every viewer"
-                )
-                latencies.extend((arrived - started) * 1000 for arrived in arrivals)
-                sock.close()
-                time.sleep(0.05)  # pacing between forks, so each is measured alone
-            wall = time.monotonic() - wall0
+            meter = CpuMeter(server=[server_proc], client=[me])
+            latencies = time_forks(crowd, info["port"], max(forks_each, -(-samples // count)))
+            cpu = meter.read()
             results.append(
                 {
                     "viewers": count,
                     "latency_ms": summary(latencies),
-                    "server_cpu_pct": round(100 * (sum(server_proc.cpu_times()[:2]) - server_cpu0) / wall, 1),
-                    "client_cpu_pct": round(100 * (sum(me.cpu_times()[:2]) - client_cpu0) / wall, 1),
+                    "server_cpu_pct": cpu["server"],
+                    "client_cpu_pct": cpu["client"],
                 }
             )
             crowd.close()

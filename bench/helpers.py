@@ -84,6 +84,29 @@ def end_group(pid, tree=()):
     kill_tree_and_wait({pid: create_time_of(pid)}, tree, timeout=10.0)
 
 
+def start_until(argv, env, prefix, lines, timeout):
+    """Start a forkwatch process in a session of its own and read its output into `lines`
+    until a line starts with `prefix`; (the Popen, that line)."""
+    output = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "stdin": subprocess.DEVNULL}
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True, **output)
+    found = queue.Queue()
+
+    def read():
+        for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            lines.append(line)
+            if line.startswith(prefix):
+                found.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        return proc, found.get(timeout=timeout)
+    except queue.Empty:
+        end_group(proc.pid)
+        proc.wait()
+        raise AssertionError(f"{argv[2:4]} did not start: {lines[-20:]}") from None
+
+
 class Dashboard:
     """forkwatch itself, run as `python -m supervisor` on a free port, every server on a
     free port too; `settings` go to its config file (else the documented defaults, but
@@ -105,39 +128,19 @@ class Dashboard:
         self.lines = []
 
     def start(self, timeout=20.0):
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "supervisor",
-                "--port",
-                str(self.port),
-                "--config",
-                self.config,
-                *self.args,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            # the token by environment, as the README advises (ps shows a --token to everyone)
-            env=child_env(XDG_CONFIG_HOME=os.path.join(self.folder, "config"), FORKWATCH_TOKEN=self.token),
-            cwd=ROOT,
-            start_new_session=True,
-        )
-        found = queue.Queue()
-
-        def read():
-            for raw in self.proc.stdout:
-                line = raw.decode("utf-8", "replace").rstrip("\n")
-                self.lines.append(line)
-                if line.startswith("instructor: "):
-                    found.put(line)
-
-        threading.Thread(target=read, daemon=True).start()
-        try:
-            line = found.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError(f"the dashboard did not start: {self.lines[-20:]}") from None
+        argv = [
+            sys.executable,
+            "-m",
+            "supervisor",
+            "--port",
+            str(self.port),
+            "--config",
+            self.config,
+            *self.args,
+        ]
+        # the token by environment, as the README advises (ps shows a --token to everyone)
+        env = child_env(XDG_CONFIG_HOME=os.path.join(self.folder, "config"), FORKWATCH_TOKEN=self.token)
+        self.proc, line = start_until(argv, env, "instructor: ", self.lines, timeout)
         self.url = line.split()[1].split("?")[0]
         self.port = int(self.url.rsplit(":", 1)[1].strip("/"))
         return self
@@ -178,18 +181,24 @@ class Dashboard:
 
     def stop(self, sig=signal.SIGTERM, timeout=20.0):
         """Stop the dashboard (it stops every server first); its exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            end_group(self.proc.pid)
-            self.proc.wait()
-        self.proc.stdout.close()
-        code, self.proc = self.proc.returncode, None
+        code, self.proc = stop_process(self.proc, sig, timeout), None
         return code
+
+
+def stop_process(proc, sig, timeout):
+    """Signal a process started by start_until, wait (then kill its group), close its
+    output; its exit code (None when there was none)."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        end_group(proc.pid)
+        proc.wait()
+    proc.stdout.close()
+    return proc.returncode
 
 
 def summary(values, digits=2):

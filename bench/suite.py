@@ -4,7 +4,7 @@ run where one exists; nothing here passes or fails.
     python -m bench                     # the full run (a few minutes), writes bench/results.json
     python -m bench --quick             # tiny sizes: a smoke run
     python -m bench --only lifecycle    # one section (latency, watcher, doing, viewers,
-                                        # lifecycle, burst, recording), printed only
+                                        # lifecycle, burst, recording, scale_out), printed only
 """
 
 import argparse
@@ -21,6 +21,7 @@ from bench.helpers import ROOT
 from bench.latency import section_latency
 from bench.lifecycle import section_lifecycle
 from bench.recording_cost import section_recording
+from bench.scale_out import section_scale_out
 from bench.watching import section_watcher
 from supervisor.proc.host import raise_open_files_limit
 from supervisor.proc.sources import MECHANISMS, choose_source
@@ -73,6 +74,9 @@ def sizes_for(quick):
         "viewers": (1, 3) if quick else (1, 10, 50, 100, 200),
         "forks_each": 2 if quick else 10,
         "viewer_samples": 2 if quick else 100,
+        "scale_viewers": (4, 8) if quick else (200, 400),
+        "scale_workers": (1, 2) if quick else (1, 2, 4),
+        "scale_single_rounds": 3 if quick else 60,
         "start_rounds": 2 if quick else 20,
         "stop_rounds": 1 if quick else 20,
         "stop_children": 5 if quick else 100,
@@ -93,6 +97,7 @@ SECTIONS = {
     "lifecycle": section_lifecycle,
     "burst": section_burst,
     "recording": section_recording,
+    "scale_out": section_scale_out,
 }
 
 

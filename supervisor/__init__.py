@@ -1,18 +1,12 @@
 """forkwatch's dashboard: a Flask + Flask-SocketIO app over the supervisor core."""
 
-import logging
-import os
-
-from flask import Flask
-
-from supervisor.core.catalog import PROJECT_ROOT
-
 
 def create_app(config=None):
     """The app: defaults → config file → environment (FORKWATCH_*) → `config` overrides.
 
     Starts the supervisor core (watcher, watchdog, recorder). Call `app.forkwatch_shutdown()`
-    to stop every server, client and background task.
+    to stop every server, client and background task. With `message_queue` set, every
+    event is also published to that Redis, for the viewer workers (create_viewer_app).
     """
     from supervisor.core import config as settings_module
     from supervisor.core import lesson as lesson_module
@@ -21,13 +15,13 @@ def create_app(config=None):
     from supervisor.core.fork_clients import ForkClients
     from supervisor.core.manager import Manager
     from supervisor.core.recording import Recording
-    from supervisor.web import api, hall, live, replay, source, views
+    from supervisor.web import api, floor, hall, live, replay, source
     from supervisor.web.auth import Generation
-    from supervisor.web.engine import SessionKeeper
+    from supervisor.web.backend import LocalBackend
     from supervisor.web.extensions import new_socketio
-    from supervisor.web.frontdoor import FrontDoor, HostNames
+    from supervisor.web.message_queue import PublishingQueue
+    from supervisor.web.outbox import Outbox
     from supervisor.web.play import RateLimiter
-    from supervisor.web.room import Room
 
     overrides = dict(config or {})
     config_file = overrides.pop("config_file", None)
@@ -35,24 +29,8 @@ def create_app(config=None):
     rotate_token = overrides.pop("rotate_token", False)
     extra_servers = overrides.pop("extra_servers", ())  # ServerSpecs beyond the catalogue
     settings = settings_module.load(config_file, overrides)
-    app = Flask(
-        __name__,
-        template_folder=os.path.join(PROJECT_ROOT, "templates"),
-        static_folder=os.path.join(PROJECT_ROOT, "static"),
-    )
-    app.config.update(
-        SECRET_KEY=settings["secret_key"],
-        SESSION_COOKIE_NAME="forkwatch",
-        SESSION_COOKIE_SAMESITE="Strict",
-        SESSION_COOKIE_HTTPONLY=True,
-        MAX_CONTENT_LENGTH=64 * 1024,
-        FORKWATCH=settings,
-        FORKWATCH_TOKEN=settings["token"],
-        FORKWATCH_JOIN=join,
-    )
-    app.debug = False  # never: the debugger would run code for anyone who can reach it
-    app.json.sort_keys = False
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    app = floor.flask_app(settings, settings["secret_key"])
+    app.config.update(FORKWATCH_TOKEN=settings["token"], FORKWATCH_JOIN=join)
 
     manager = Manager(settings, extra_servers)  # takes the config folder's lock: one forkwatch per folder
     if rotate_token:
@@ -80,38 +58,83 @@ def create_app(config=None):
     app.extensions["forkwatch_classroom"] = classroom
     app.extensions["forkwatch_limiter"] = RateLimiter(settings["play_rate"])
     app.extensions["forkwatch_stack_limiter"] = RateLimiter(settings["play_rate"])
-    room = Room(settings)
-    app.extensions["forkwatch_room"] = room
-    socketio = new_socketio(app, settings)
-    app.extensions["forkwatch_socketio"] = socketio
-    socketio.on_namespace(live.LiveNamespace(live.NAMESPACE, app))
-    sessions = SessionKeeper(socketio, room, settings, live.NAMESPACE)
-    app.extensions["forkwatch_sessions"] = sessions
-    hosts = HostNames(settings["host"], settings["public_hosts"])
-    app.wsgi_app = FrontDoor(app.wsgi_app, hosts, sessions)
-    manager.subscribe(live.fan_out(socketio))
+    queue = None
+    if settings["message_queue"]:
+        queue = PublishingQueue(settings["message_queue"], settings["message_channel"])
+    socketio = new_socketio(app, settings, client_manager=queue)
+    outbox = Outbox(socketio, queue, live.NAMESPACE, live.BROADCAST) if queue else None
+    floor.install(app, LocalBackend(app, manager, clients, classroom, outbox), socketio)
+    manager.subscribe(outbox if outbox else live.fan_out(socketio))
     recording = Recording.start(manager, settings)
     app.extensions["forkwatch_recording"] = recording
     if recording.store is not None:
         classroom.stage_recordings(recording.store)
 
-    app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(hall.bp)
     app.register_blueprint(replay.bp)
     app.register_blueprint(source.bp)
     api.json_errors(app)
-    app.after_request(views.security_headers)
+    if outbox:
+        outbox.start()
     manager.start_background(spawn=socketio.start_background_task)
-    socketio.start_background_task(sessions.run)
 
     def shutdown():
-        sessions.close()
+        app.extensions["forkwatch_sessions"].close()
         clients.stop_all()
         manager.stop_all()  # a comparison or lesson step under way starts nothing more
         comparisons.wait(10.0)
         manager.shutdown()
         recording.close()
+        if outbox:
+            outbox.close()  # the servers' last events reach the workers first
+
+    app.forkwatch_shutdown = shutdown
+    return app
+
+
+def create_viewer_app(config=None):
+    """A viewer worker: the page, the static files and /live, fed by the supervisor's
+    events from the message queue; everything else is the supervisor's, reached with each
+    browser's own credentials (supervisor/web/remote.py). `app.forkwatch_shutdown()` stops
+    its background threads. Raises ConfigError without a message queue."""
+    import secrets
+
+    from supervisor.core import config as settings_module
+    from supervisor.web import api, floor, forward
+    from supervisor.web.extensions import new_socketio
+    from supervisor.web.feed import Feed
+    from supervisor.web.message_queue import ListeningQueue
+    from supervisor.web.remote import RemoteBackend, Supervisor
+
+    overrides = dict(config or {})
+    settings = settings_module.read(overrides.pop("config_file", None), overrides)
+    if not settings["message_queue"]:
+        raise settings_module.ConfigError(
+            "a viewer worker needs the message queue: --message-queue redis://HOST:PORT/N "
+            "(or message_queue in the config file, or FORKWATCH_MESSAGE_QUEUE)"
+        )
+    # Its own cookie name and a key of its own that signs nothing a browser keeps: the
+    # session cookie is the supervisor's, passed through untouched.
+    app = floor.flask_app(settings, secrets.token_urlsafe(32), cookie_name="forkwatch-viewer")
+    supervisor = Supervisor(settings["supervisor_url"])
+    app.extensions["forkwatch_supervisor"] = supervisor
+    feed = Feed(supervisor, settings["message_queue"])
+    queue = ListeningQueue(settings["message_queue"], settings["message_channel"], feed)
+    socketio = new_socketio(app, settings, client_manager=queue, transports=("websocket",))
+    backend = RemoteBackend(supervisor, feed, forward.forward)
+    namespace = floor.install(app, backend, socketio)
+    app.register_blueprint(forward.bp)
+    api.json_errors(app)
+    feed.attach(socketio, namespace)
+    app.extensions["forkwatch_feed"] = feed
+    queue.start_listening()
+    feed.start(socketio.start_background_task)
+    backend.warm()
+
+    def shutdown():
+        app.extensions["forkwatch_sessions"].close()
+        feed.close()
 
     app.forkwatch_shutdown = shutdown
     return app

@@ -1,7 +1,8 @@
 """The `forkwatch` command: serve the dashboard until Ctrl-C, then stop everything.
 
 `forkwatch ctl …` controls a running dashboard instead (`supervisor.ctl`); `forkwatch check
-FILE --as EXERCISE` checks a student's program without one (`supervisor.check_cli`).
+FILE --as EXERCISE` checks a student's program without one (`supervisor.check_cli`);
+`forkwatch viewer …` serves its pages as a viewer worker (`supervisor.viewer_cli`).
 `--serve FILE [--as EXERCISE] [--name NAME] [--opt NAME=SECONDS]` (repeatable) adds a
 student's program to the dashboard's servers."""
 
@@ -15,6 +16,10 @@ from supervisor.proc.host import lan_addresses
 from supervisor.web.serving import DashboardServer
 
 log = logging.getLogger("forkwatch")
+
+
+def add_public_host(parser, help):
+    parser.add_argument("--public-host", action="append", default=[], metavar="NAME", help=help)
 
 
 def parse_args(argv):
@@ -38,13 +43,7 @@ def parse_args(argv):
         action="store_true",
         help="make a new token in the config folder; every instructor session made before ends",
     )
-    parser.add_argument(
-        "--public-host",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="a host name the dashboard also answers to (a reverse proxy's); repeatable",
-    )
+    add_public_host(parser, "a host name the dashboard also answers to (a reverse proxy's); repeatable")
     parser.add_argument("--config", default=None, help="a TOML config file")
     parser.add_argument(
         "--serve",
@@ -72,6 +71,13 @@ def parse_args(argv):
         default=None,
         metavar="FILE",
         help="the lesson plan to walk through (TOML; default: the lecture's, supervisor/core/lesson.toml)",
+    )
+    parser.add_argument(
+        "--message-queue",
+        default=None,
+        metavar="URL",
+        help="publish every event to this Redis (redis://[:PASSWORD@]HOST:PORT/N) for viewer "
+        "workers; prefer $FORKWATCH_MESSAGE_QUEUE, which ps does not show",
     )
     parser.add_argument(
         "--no-recording",
@@ -131,14 +137,15 @@ def main(argv=None):
         from supervisor import ctl
 
         return ctl.main(argv[1:])
+    if argv[:1] == ["viewer"]:
+        from supervisor.viewer_cli import main as viewer
+
+        return viewer(argv[1:])
     if argv[:1] == ["check"]:
         from supervisor.check_cli import main as check
 
         return check(argv[1:])
     args = parse_args(argv)
-    # A shell that starts a program in the background starts it with SIGINT ignored: Ctrl-C
-    # (or kill -INT) must still stop every server, so the default handler comes back.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.token is not None:
         print(
             "warning: --token shows the token to every user of this machine (ps); "
@@ -160,23 +167,49 @@ def main(argv=None):
         "public_hosts": args.public_host or None,
         "rotate_token": args.rotate_token,
         "recording": args.recording,
+        "message_queue": args.message_queue,
         "serve": args.serve or None,
     }
+    app, server, code = open_app(
+        create_app, overrides, (ConfigError, ValueError, AlreadyRunning), "forkwatch"
+    )
+    if server is None:
+        return code
+    serve(server, app, announce, "forkwatch: stopping every server and client…", "forkwatch: stopped")
+    return 0
+
+
+def open_app(factory, overrides, errors, prog):
+    """(app, server, None) made by `factory(overrides)` and listening on its address; else
+    (None, None, exit code) having said why: 2 for a setting (`errors`), 1 for an address
+    that cannot be had (the app shut down again)."""
+    # A shell that starts a program in the background starts it with SIGINT ignored: Ctrl-C
+    # (or kill -INT) must still stop every server, so the default handler comes back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        app = create_app(overrides)
-    except (ConfigError, ValueError, AlreadyRunning) as exc:
-        print(f"forkwatch: {exc}", file=sys.stderr)
-        return 2
+        app = factory(overrides)
+    except errors as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return None, None, 2
     settings = app.config["FORKWATCH"]
     try:
-        server = DashboardServer(settings["host"], settings["port"], app, settings["request_timeout"])
+        return (
+            app,
+            DashboardServer(settings["host"], settings["port"], app, settings["request_timeout"]),
+            None,
+        )
     except OSError as exc:
         app.forkwatch_shutdown()
         print(
-            f"forkwatch: cannot listen on {settings['host']}:{settings['port']}: {exc.strerror or exc}",
+            f"{prog}: cannot listen on {settings['host']}:{settings['port']}: {exc.strerror or exc}",
             file=sys.stderr,
         )
-        return 1
+        return None, None, 1
+
+
+def serve(server, app, announce, stopping, stopped):
+    """Say where to go (`announce(app, server)`), serve until Ctrl-C or SIGTERM, then shut
+    the app down, saying so."""
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
@@ -188,11 +221,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         pass
     finally:
-        print("forkwatch: stopping every server and client…", flush=True)
+        if stopping:
+            print(stopping, flush=True)
         server.server_close()
         app.forkwatch_shutdown()
-        print("forkwatch: stopped", flush=True)
-    return 0
+        print(stopped, flush=True)
 
 
 def announce(app, server):
@@ -209,6 +242,10 @@ def announce(app, server):
     manager = app.extensions["forkwatch"]
     print(f"forkwatch is watching processes by {manager.mechanism}", flush=True)
     print(f"servers run in {manager.containment_text}", flush=True)
+    if settings["message_queue"]:
+        from supervisor.web.message_queue import shown_url
+
+        print(f"publishing every event to {shown_url(settings['message_queue'])}", flush=True)
     for url in viewer_urls:
         print(f"viewers:    {url}", flush=True)
     print(f"instructor: {viewer_urls[0]}?token={settings['token']}", flush=True)

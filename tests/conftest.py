@@ -12,6 +12,7 @@ import sys
 import psutil
 import pytest
 
+from bench.hall_processes import RedisServer
 from supervisor.proc.host import become_subreaper
 from supervisor.proc.stat import read_stat
 from tests import report as reliability_report
@@ -219,6 +220,15 @@ def browser_type_launch_args(browser_type_launch_args):
 def dashboard(tmp_path_factory):
     """One live dashboard for the module's tests; every test leaves it with nothing running."""
     yield from running_dashboard(tmp_path_factory, "dashboard")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """Debian's redis-server on a free loopback port, nothing saved; stopped, and proven
+    gone, at the end of the session. Each hall uses a channel of its own on it."""
+    server = RedisServer(str(tmp_path_factory.mktemp("redis"))).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ def test_the_benchmarks_run_end_to_end_at_tiny_sizes(tmp_path):
         "stack_ms",
         "recording_cost",
         "recording_open_and_seek",
+        "scale_out",
     ):
         assert key in results, key
     for mechanism in results["machine"]["mechanisms"]:
@@ -43,6 +44,16 @@ def test_the_benchmarks_run_end_to_end_at_tiny_sizes(tmp_path):
         + burst["forking_clock"]["lost"]
         == 20
     )
+    scale = results["scale_out"]
+    assert (
+        scale["single_viewer"]["one_process_ms"]["n"] == scale["single_viewer"]["through_redis_ms"]["n"] == 3
+    )
+    layouts = [
+        (row["workers"], row["viewers"], row["latency_ms"]["n"], row["one_process_ms"]["n"])
+        for row in scale["fan_out"]
+    ]
+    assert layouts == [(w, v, v * 2, v * 2) for w in (1, 2) for v in (4, 8)]  # every viewer, every fork
+    assert all(row["p95_vs_one_process"] > 0 for row in scale["fan_out"])
 
 
 def test_summary_percentiles_are_by_nearest_rank():

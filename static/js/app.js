@@ -22,6 +22,7 @@ const { store, load, schedule, apply, kinds } = createStore({
   clock,
   isInstructor,
   onLoad: (snapshot) => {
+    showFeed(snapshot.feed);
     loadConsoles(snapshot);
     checks.onSnapshot(snapshot);
     pairs.onSnapshot(snapshot);
@@ -63,13 +64,26 @@ function onOutput(out) {
 
 // --- the connection ------------------------------------------------------------------
 
+// With viewer workers: whether live updates reach this page (the message queue, the
+// supervisor); a fresh snapshot follows when they come back.
+function showFeed(feed) {
+  const box = document.getElementById("feed");
+  if (!box) return;
+  const paused = Boolean(feed && !feed.ok);
+  box.textContent = paused ? feed.text : "";
+  box.hidden = !paused;
+}
+
 const conn = document.getElementById("conn");
 function setConn(kind, text) {
   conn.className = `conn conn-${kind}`;
   conn.textContent = text;
 }
 
-const socket = io("/live", { transports: ["websocket", "polling"], reconnectionDelay: 500, reconnectionDelayMax: 2000 });
+// A viewer worker takes WebSocket only (any worker can then take any browser: no sticky
+// sessions); the one process also falls back to long-polling.
+const transports = JSON.parse(document.getElementById("transports").textContent);
+const socket = io("/live", { transports, reconnectionDelay: 500, reconnectionDelayMax: 2000 });
 const checks = setupChecks();
 const games = setupGames({ socket, store, isInstructor, clock });
 const codePane = setupCodePane({ socket, store, isInstructor });
@@ -82,6 +96,7 @@ socket.on("connect", () => setConn("live", "live"));
 socket.on("disconnect", () => setConn("connecting", "reconnecting…"));
 socket.on("connect_error", () => setConn("offline", "offline — retrying"));
 socket.on("snapshot", load);
+socket.on("feed", showFeed);
 for (const kind of kinds) socket.on(kind, (payload) => (kind === "output" ? onOutput(payload) : apply(kind, payload)));
 socket.on("play", (play) => games.onPlay(play));
 socket.on("clients", (clients) => { games.onClients(clients); pairs.onClients(clients); });

@@ -9,6 +9,10 @@ A config file looks like this (every key optional):
     autorestart = false
     recording = true             # record every demo in recordings.sqlite3 (false: off)
     max_recordings_mb = 200      # the oldest recordings go first above this size
+    message_queue = "redis://127.0.0.1:6379/0"   # viewer workers: publish every event there
+    message_channel = "forkwatch"                 # one channel per dashboard sharing a Redis
+    trusted_proxies = ["127.0.0.1", "::1"]        # whose X-Forwarded-For names the client
+    supervisor_url = "http://127.0.0.1:5000"     # (forkwatch viewer) where the supervisor is
 
     [servers.clock]
     port = 13091
@@ -67,13 +71,20 @@ DEFAULTS = {
     "recording": True,
     "max_recordings_mb": 200,
     "lesson": None,  # a lesson plan (TOML); None: supervisor/core/lesson.toml
+    "message_queue": None,  # a redis:// URL: the supervisor publishes, viewer workers relay
+    "message_channel": "forkwatch",
+    "trusted_proxies": None,  # default: loopback when a message queue is set, else nobody
+    "supervisor_url": "http://127.0.0.1:5000",  # for `forkwatch viewer`
 }
+QUEUE_SCHEMES = ("redis://", "rediss://", "unix://")
 ENVIRONMENT = {
     "FORKWATCH_HOST": ("host", str),
     "FORKWATCH_PORT": ("port", int),
     "FORKWATCH_TOKEN": ("token", str),
     "FORKWATCH_STATE_DIR": ("state_dir", str),
     "FORKWATCH_WATCH": ("watch_mechanism", str),
+    "FORKWATCH_MESSAGE_QUEUE": ("message_queue", str),  # its password stays out of `ps`
+    "FORKWATCH_SUPERVISOR": ("supervisor_url", str),
 }
 
 
@@ -102,6 +113,22 @@ def load_file(path):
 
 
 def load(config_file=None, overrides=None, environ=None):
+    """The supervisor's settings: read(), then its folders, token and cookie-signing key."""
+    settings = read(config_file, overrides, environ)
+    settings["state_dir"] = settings["state_dir"] or user_state_dir()
+    settings["runtime_dir"] = settings["runtime_dir"] or os.path.join(settings["state_dir"], "run")
+    os.makedirs(settings["state_dir"], mode=0o700, exist_ok=True)
+    os.makedirs(settings["runtime_dir"], mode=0o700, exist_ok=True)
+    if not settings["token"]:
+        settings["token"] = persistent_secret(settings["state_dir"], "token", 18)
+    if not settings["secret_key"]:
+        settings["secret_key"] = persistent_secret(settings["state_dir"], "secret_key", 32)
+    return settings
+
+
+def read(config_file=None, overrides=None, environ=None):
+    """Defaults → config file → environment → overrides, checked; nothing is written (a
+    viewer worker reads its settings so, and holds no token or key)."""
     environ = os.environ if environ is None else environ
     settings = dict(DEFAULTS)
     config_file = config_file or environ.get("FORKWATCH_CONFIG")
@@ -116,14 +143,7 @@ def load(config_file=None, overrides=None, environ=None):
                 raise ConfigError(f"{variable} must be a {kind.__name__}") from exc
     settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
     check_recording(settings)
-    settings["state_dir"] = settings["state_dir"] or user_state_dir()
-    settings["runtime_dir"] = settings["runtime_dir"] or os.path.join(settings["state_dir"], "run")
-    os.makedirs(settings["state_dir"], mode=0o700, exist_ok=True)
-    os.makedirs(settings["runtime_dir"], mode=0o700, exist_ok=True)
-    if not settings["token"]:
-        settings["token"] = persistent_secret(settings["state_dir"], "token", 18)
-    if not settings["secret_key"]:
-        settings["secret_key"] = persistent_secret(settings["state_dir"], "secret_key", 32)
+    check_message_queue(settings)
     return settings
 
 
@@ -151,6 +171,22 @@ def check_recording(settings):
     cap = settings["max_recordings_mb"]
     if isinstance(cap, bool) or not isinstance(cap, int | float) or not math.isfinite(cap) or cap <= 0:
         raise ConfigError("max_recordings_mb must be a number of megabytes above 0")
+
+
+def check_message_queue(settings):
+    url = settings["message_queue"]
+    if url is not None and (not isinstance(url, str) or not url.startswith(QUEUE_SCHEMES)):
+        raise ConfigError("message_queue must be a Redis URL: redis://[:PASSWORD@]HOST:PORT/DB")
+    if not isinstance(settings["message_channel"], str) or not settings["message_channel"]:
+        raise ConfigError("message_channel must be a name")
+    proxies = settings["trusted_proxies"]
+    if proxies is None:
+        settings["trusted_proxies"] = ["127.0.0.1", "::1"] if url else []
+    elif not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
+        raise ConfigError("trusted_proxies must be a list of addresses")
+    supervisor = settings["supervisor_url"]
+    if not isinstance(supervisor, str) or not supervisor.startswith(("http://", "https://")):
+        raise ConfigError("supervisor_url must be an http:// or https:// URL")
 
 
 def persistent_secret(folder, name, size):

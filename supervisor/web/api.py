@@ -4,7 +4,15 @@ from flask import Blueprint, current_app, jsonify, request, session
 from werkzeug.exceptions import HTTPException
 
 from supervisor.core.process import CommandError
-from supervisor.web.auth import INSTRUCTOR, csrf_required, current_role, instructor_required
+from supervisor.web.auth import (
+    INSTRUCTOR,
+    bearer_token,
+    csrf_required,
+    current_role,
+    instructor_required,
+    page_visitor,
+)
+from supervisor.web.backend import backend_of
 from supervisor.web.play import play as play_once
 
 bp = Blueprint("api", __name__)
@@ -59,6 +67,25 @@ def command_error(exc):
 @bp.get("/healthz")
 def healthz():
     return jsonify({"ok": True})
+
+
+@bp.get("/api/session")
+def session_of_caller():
+    """Who the caller is, as the page would know it: {role, csrf, token_error,
+    session_ended} (a viewer worker asks this with its browser's own cookie or token); 403
+    for a wrong token, 429 while the caller's address may not try another."""
+    role = current_role()
+    if role is None:
+        raise CommandError("the token is wrong", 403)
+    if bearer_token() is not None:
+        return jsonify({"role": role, "csrf": None, "token_error": False, "session_ended": False})
+    return jsonify(page_visitor())
+
+
+@bp.get("/api/snapshot")
+def snapshot():
+    """What /live sends a new connection (less its role): a viewer worker's snapshot."""
+    return jsonify(backend_of(current_app).snapshot())
 
 
 @bp.get("/api/room")
@@ -124,9 +151,15 @@ def interrupt(name):
 @bp.post("/api/stop-all")
 @instructor_required
 def stop_all():
-    result = manager().stop_all()
-    result["clients"] = current_app.extensions["forkwatch_clients"].stop_all()
-    return jsonify(result)
+    return jsonify(backend_of(current_app).commands(None).stop_everything())
+
+
+@bp.post("/api/focus")
+@instructor_required
+def focus():
+    """Show the class a process's code pane: {"pid": N}, or {"pid": null} to stop (as the
+    Socket.IO `focus` event)."""
+    return jsonify(manager().set_focus(field(body(), "pid", int)))
 
 
 @bp.post("/api/servers/<name>/check")

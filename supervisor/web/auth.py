@@ -27,6 +27,7 @@ from supervisor.core.process import CommandError
 
 INSTRUCTOR = "instructor"
 VIEWER = "viewer"
+PAGE_COOKIE = "forkwatch"  # the browser's session cookie, the supervisor's (a worker passes it on)
 
 
 def tokens_match(given, expected):
@@ -89,6 +90,31 @@ def login_with_token(token):
         ensure_session()
         return True
     return False
+
+
+def token_login(token):
+    """`/?token=…`: the instructor's session, or a note for the page that the token was
+    wrong (the page says so once)."""
+    if not login_with_token(token):
+        session["token_error"] = True
+
+
+def page_visitor():
+    """Who opens the page: {role, csrf, token_error, session_ended}, the session made if
+    there is none (also what GET /api/session answers a viewer worker asking on a
+    browser's behalf). An instructor's session that was revoked becomes a viewer's, and
+    the page says so once (`session_ended`)."""
+    ended = revoked()
+    if ended:
+        session.pop("role")
+        session.pop("stamp", None)
+    csrf = ensure_session()
+    return {
+        "role": session_role(),
+        "csrf": csrf,
+        "token_error": session.pop("token_error", False),
+        "session_ended": ended,
+    }
 
 
 def leave_instructor_mode():

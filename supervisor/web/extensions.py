@@ -4,7 +4,13 @@ time and two apps (in tests) never share a server."""
 from flask_socketio import SocketIO
 
 
-def new_socketio(app, settings):
+def new_socketio(app, settings, client_manager=None, transports=None):
+    """`client_manager`: the message queue's manager, when there is one
+    (supervisor/web/message_queue.py); `transports`: those Engine.IO accepts (a viewer
+    worker: WebSocket only)."""
+    options = {"client_manager": client_manager} if client_manager is not None else {}
+    if transports is not None:
+        options["transports"] = list(transports)
     return SocketIO(
         app,
         async_mode="threading",
@@ -19,4 +25,5 @@ def new_socketio(app, settings):
         # One event at a time per connection, on the thread that reads it: no thread per
         # event, so a flood cannot grow threads (the room's limits drop the excess).
         async_handlers=False,
+        **options,
     )

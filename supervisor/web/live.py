@@ -3,17 +3,20 @@
 Viewers and the instructor get the same stream. Control events (start, stop, restart,
 interrupt, kill, kill_children, stdin, stop_all, focus, check) check the role on every
 call, then the type of every field of their data, and answer through the ack: {ok, error,
-result}.
+result}. Who connects, the snapshot and the commands are the backend's
+(supervisor/web/backend.py): the Manager here, or on a viewer worker the supervisor, to
+which the caller's own credentials are forwarded.
 """
 
 import logging
 
 from flask import current_app, request
-from flask_socketio import Namespace, emit
+from flask_socketio import Namespace
 
 from supervisor.core.process import CommandError
 from supervisor.web.api import field
-from supervisor.web.auth import INSTRUCTOR, VIEWER, instructor_stamp, session_role, token_is_right
+from supervisor.web.auth import INSTRUCTOR, VIEWER
+from supervisor.web.backend import Caller, backend_of
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/live"
@@ -52,7 +55,7 @@ class LiveNamespace(Namespace):
     def __init__(self, namespace, app):
         super().__init__(namespace)
         self.app = app
-        self.roles = {}  # Socket.IO session id -> (role, the instructor's stamp when it connected)
+        self.callers = {}  # Socket.IO session id -> Caller (its role, and what a worker forwards)
 
     def trigger_event(self, event, *args):
         """Only the real connect and disconnect, and the commands, reach a handler: a
@@ -71,38 +74,36 @@ class LiveNamespace(Namespace):
     # --- connection -----------------------------------------------------------------
 
     def on_connect(self, auth=None):
-        role = session_role()
+        backend = backend_of(current_app)
         token = auth.get("token") if isinstance(auth, dict) else None
-        if token is not None:
-            try:
-                right = token_is_right(token)
-            except CommandError as exc:
-                raise ConnectionRefusedError(exc.message) from None
-            if not right:
-                return False  # a wrong token is refused, not silently demoted
-            role = INSTRUCTOR
-        self.roles[request.sid] = (role, instructor_stamp() if role == INSTRUCTOR else None)
-        snapshot = current_app.extensions["forkwatch"].snapshot()
-        snapshot["role"] = role
-        snapshot["clients"] = current_app.extensions["forkwatch_clients"].describe()
-        snapshot["client_lines"] = current_app.extensions["forkwatch_clients"].lines()
-        snapshot.update(current_app.extensions["forkwatch_classroom"].snapshot())
-        emit("snapshot", snapshot)  # to this connection only
+        try:
+            caller = backend.caller(token)
+        except CommandError as exc:  # this address may not try another token just now
+            raise ConnectionRefusedError(exc.message) from None
+        if caller is None:
+            return False  # a wrong token is refused, not silently demoted
+        self.callers[request.sid] = caller
+        backend.send_snapshot(request.sid, caller.role)
         return True
 
     def on_disconnect(self, reason=None):
-        self.roles.pop(request.sid, None)
+        self.callers.pop(request.sid, None)
+
+    def connected_roles(self):
+        """{sid: role} of the connections open now (a worker's resync sends each its snapshot)."""
+        return {sid: caller.role for sid, caller in list(self.callers.items())}
 
     # --- instructor commands ----------------------------------------------------------
 
     def _command(self, event, data, action, data_optional=False):
-        """Role check, then the payload's type checks and the manager's call, answered as
+        """Role check, then the payload's type checks and the backend's call, answered as
         {ok, error, result}. A refusal is a CommandError with its sentence; anything else
         is a bug of the dashboard, logged with its traceback and reported as one."""
-        role, stamp = self.roles.get(request.sid, (VIEWER, None))
-        if role != INSTRUCTOR:
+        caller = self.callers.get(request.sid, Caller(VIEWER))
+        if caller.role != INSTRUCTOR:
             return refusal("this needs the instructor's token")
-        if stamp != instructor_stamp():
+        backend = backend_of(current_app)
+        if not backend.current(caller):
             return refusal(
                 "the instructor's session has ended (left, or a new token); connect again with the token"
             )
@@ -111,7 +112,7 @@ class LiveNamespace(Namespace):
                 data = {}
             elif not isinstance(data, dict):
                 raise CommandError("the event's data must be an object", 400)
-            return {"ok": True, "error": None, "result": action(current_app.extensions["forkwatch"], data)}
+            return {"ok": True, "error": None, "result": action(backend.commands(caller), data)}
         except CommandError as exc:
             return refusal(exc.message)
         except Exception:
@@ -167,10 +168,7 @@ class LiveNamespace(Namespace):
         return self._command("focus", data, lambda m, d: m.set_focus(field(d, "pid", int)))
 
     def on_stop_all(self, data=None):
-        clients = current_app.extensions["forkwatch_clients"]
-        return self._command(
-            "stop_all", data, lambda m, d: {**m.stop_all(), "clients": clients.stop_all()}, data_optional=True
-        )
+        return self._command("stop_all", data, lambda m, d: m.stop_everything(), data_optional=True)
 
 
 def refusal(error):

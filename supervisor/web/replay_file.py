@@ -42,6 +42,7 @@ def page_state(meta, latest, catalog):
                 "started_at": None,
                 "tree": [],
                 "output": [],
+                "options": recorded.get(name, {}).get("options", {}),  # the card shows its mode
             }
         )
     mechanism = (latest or {}).get("mechanism")

@@ -84,10 +84,12 @@ class Room:
         self.count("refused_sessions")
         return "your address opened too many live connections just now; wait a moment"
 
-    def open_connection(self, address):
-        """Count a new connection in, or answer the sentence that refuses it."""
+    def open_connection(self, address, shared=False):
+        """Count a new connection in, or answer the sentence that refuses it; a `shared`
+        address (a trusted proxy's) is held to the total only."""
         with self._lock:
-            refusal = self.full(sum(self._open.values()), self._open[address], "connection")
+            mine = 0 if shared else self._open[address]
+            refusal = self.full(sum(self._open.values()), mine, "connection")
             if refusal is None:
                 self._open[address] += 1
                 self.count("connections")

@@ -2,7 +2,9 @@
 
 - At most `max_connections` open connections, and `max_connections_per_address` from one
   address; one more is answered at once, from the accepting thread, with a 503 and a
-  sentence (no thread is started for it).
+  sentence (no thread is started for it). A trusted proxy's connections (nginx in front
+  of a viewer worker, a worker in front of the supervisor) carry many clients: they count
+  in the total only, and the front door's limits per address see each client.
 - A request must arrive within `request_timeout` seconds of silence, or its connection
   is closed (a client that connects and sends nothing, or sends a byte a minute, holds a
   thread only that long); a WebSocket, which the dashboard pings every 10 s, may stay
@@ -19,6 +21,8 @@ import logging
 import socket
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+
+from supervisor.web.proxies import addresses, is_proxy
 
 log = logging.getLogger(__name__)
 WEBSOCKET_IDLE = 30.0  # > Engine.IO's ping interval + ping timeout (10 s + 10 s)
@@ -59,6 +63,7 @@ class DashboardServer(ThreadedWSGIServer):
         handler = type("Handler", (DashboardRequestHandler,), {"timeout": request_timeout})
         super().__init__(host, port, app, handler=handler)
         self.room = app.extensions["forkwatch_room"]
+        self.proxies = addresses(app.config["FORKWATCH"]["trusted_proxies"] or ())
 
     def get_request(self):
         conn, address = super().get_request()
@@ -67,7 +72,9 @@ class DashboardServer(ThreadedWSGIServer):
         return conn, address
 
     def verify_request(self, request, client_address):
-        refusal = self.room.open_connection(client_address[0])
+        refusal = self.room.open_connection(
+            client_address[0], shared=is_proxy(client_address[0], self.proxies)
+        )
         if refusal is None:
             return True
         refuse(request, refusal)

@@ -7,17 +7,10 @@ own, so the browser sends the cookie with it.
 """
 
 import segno
-from flask import Blueprint, current_app, redirect, render_template, request, session
+from flask import Blueprint, current_app, make_response, render_template, request
 
-from supervisor.web.auth import (
-    INSTRUCTOR,
-    csrf_ok,
-    ensure_session,
-    leave_instructor_mode,
-    login_with_token,
-    revoked,
-    session_role,
-)
+from supervisor.web.auth import INSTRUCTOR, PAGE_COOKIE
+from supervisor.web.backend import backend_of
 
 bp = Blueprint("views", __name__)
 RELOAD_HERE = (
@@ -33,7 +26,7 @@ def reload_cross_site_navigation():
         request.method == "GET"
         and request.headers.get("Sec-Fetch-Site") == "cross-site"
         and request.headers.get("Sec-Fetch-Mode") == "navigate"
-        and current_app.config["SESSION_COOKIE_NAME"] not in request.cookies
+        and PAGE_COOKIE not in request.cookies
     ):
         return RELOAD_HERE, 200, {"Cache-Control": "no-store", "Content-Type": "text/html; charset=utf-8"}
     return None
@@ -41,55 +34,38 @@ def reload_cross_site_navigation():
 
 @bp.get("/")
 def index():
+    backend = backend_of(current_app)
     token = request.args.get("token")
     if token is not None:
-        if not login_with_token(token):
-            session["token_error"] = True
-        return redirect("/", code=303)  # the token never stays in the address bar
-    ended = revoked()
-    if ended:
-        session.pop("role")
-        session.pop("stamp", None)
-    csrf = ensure_session()
-    manager = current_app.extensions["forkwatch"]
-    classroom = current_app.extensions["forkwatch_classroom"]
-    role = session_role()
+        return backend.login(token)
+    visitor, cookies = backend.visitor()
+    role = visitor["role"]
     join = current_app.config.get("FORKWATCH_JOIN")
     qr = (
         segno.make(join["viewer"], error="m").svg_inline(scale=5, dark="#111", light="#fff") if join else None
     )
-    return render_template(
-        "index.html",
-        role=role,
-        is_instructor=role == INSTRUCTOR,
-        csrf=csrf,
-        snapshot={
-            **manager.snapshot(),
-            "role": role,
-            "clients": current_app.extensions["forkwatch_clients"].describe(),
-            "client_lines": current_app.extensions["forkwatch_clients"].lines(),
-            **classroom.snapshot(),
-        },
-        lesson=classroom.describe_lesson(),
-        comparisons=classroom.comparisons.describe()["comparisons"],
-        catalog=[spec.describe() for spec in manager.catalog.values()],
-        mechanism=manager.mechanism,
-        containment=manager.containment_text,
-        join=join,
-        qr=qr,
-        token_error=session.pop("token_error", False),
-        session_ended=ended,
+    response = make_response(
+        render_template(
+            "index.html",
+            role=role,
+            is_instructor=role == INSTRUCTOR,
+            csrf=visitor["csrf"],
+            **backend.page(role),
+            transports=list(backend.transports),
+            join=join,
+            qr=qr,
+            token_error=visitor["token_error"],
+            session_ended=visitor["session_ended"],
+        )
     )
+    for cookie in cookies:  # a worker's answer carries the session the supervisor made
+        response.headers.add("Set-Cookie", cookie)
+    return response
 
 
 @bp.post("/logout")
 def logout():
-    """Leave instructor mode: a form POST with the page's CSRF token (a POST from another
-    site, which has no token, changes nothing)."""
-    if not csrf_ok():
-        return "the CSRF token is missing or wrong; reload the page", 403, {"Content-Type": "text/plain"}
-    leave_instructor_mode()
-    return redirect("/", code=303)
+    return backend_of(current_app).logout()
 
 
 def content_security_policy(frame_ancestors="'none'"):

@@ -54,13 +54,40 @@ def test_missing_config_file_and_bad_environment(tmp_path):
         ('max_recordings_mb = "big"', "max_recordings_mb must be a number of megabytes above 0"),
         ("max_recordings_mb = nan", "max_recordings_mb must be a number of megabytes above 0"),
         ('recording = "yes"', "recording must be true or false"),
+        ('message_queue = "amqp://127.0.0.1/"', "message_queue must be a Redis URL"),
+        ("message_queue = 6379", "message_queue must be a Redis URL"),
+        ('message_channel = ""', "message_channel must be a name"),
+        ('trusted_proxies = "127.0.0.1"', "trusted_proxies must be a list of addresses"),
+        ('supervisor_url = "127.0.0.1:5000"', "supervisor_url must be an http:// or https:// URL"),
     ],
 )
-def test_recording_settings_are_checked(tmp_path, line, words):
+def test_settings_are_checked(tmp_path, line, words):
     path = tmp_path / "forkwatch.toml"
     path.write_text(line + "\n")
     with pytest.raises(config.ConfigError, match=words):
         config.load(str(path), {"state_dir": str(tmp_path)}, {})
+    with pytest.raises(config.ConfigError, match=words):
+        config.read(str(path), {}, {})  # a viewer worker's settings, checked alike
+
+
+def test_recording_settings_are_taken(tmp_path):
+    path = tmp_path / "forkwatch.toml"
     path.write_text("recording = false\nmax_recordings_mb = 0.5\n")
     settings = config.load(str(path), {"state_dir": str(tmp_path)}, {})
     assert (settings["recording"], settings["max_recordings_mb"]) == (False, 0.5)
+
+
+def test_a_message_queue_trusts_loopback_proxies_and_comes_from_the_environment(tmp_path):
+    alone = config.read(None, {}, {})
+    assert alone["message_queue"] is None and alone["trusted_proxies"] == []
+    environ = {"FORKWATCH_MESSAGE_QUEUE": "redis://:secret@10.0.0.5:6379/2"}
+    hall = config.read(None, {}, environ)
+    assert hall["message_queue"] == "redis://:secret@10.0.0.5:6379/2"
+    assert hall["trusted_proxies"] == ["127.0.0.1", "::1"]
+    assert hall["message_channel"] == "forkwatch"
+
+
+def test_read_writes_nothing_and_makes_no_secret(tmp_path):
+    settings = config.read(None, {"state_dir": str(tmp_path / "state")}, {})
+    assert settings["token"] is None and settings["secret_key"] is None
+    assert not (tmp_path / "state").exists()
