@@ -7,7 +7,7 @@ Sides run one after another, never together: two sides may use the same server w
 options (the clock, with and without threads), and CPU work on one side must not take the
 cores from the other.
 
-It is a little longer than the other modules (about 370 lines): a side's measurements, the
+It is a little longer than the other modules (about 380 lines): a side's measurements, the
 run's course and the keeper of the one run at a time share the run's lock and its one
 published shape, and read best together.
 """

@@ -4,7 +4,7 @@ A ManagedServer owns its state and changes it only through `_change_state`, whic
 the allowed-from table in states.py and publishes one `server` event per change. Its
 threads only report (lines of output, "ready", "exited"); the state follows from them.
 
-It is longer than the other modules (about 550 lines) because it is one state machine:
+It is longer than the other modules (about 590 lines) because it is one state machine:
 start, readiness, Ctrl-C, exit, backoff and stop share its lock and run ids, and splitting
 them would spread the only code that changes a server's state over several files. The
 console lives in output.py, the words of an exit in exits.py, the OS work (signals,

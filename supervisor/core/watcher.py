@@ -21,7 +21,7 @@ exit changes what both do): a change of activity is a `doing` event, while a sle
 countdown rides on the stats.
 
 Its cost grows with the number of watched processes, not with every process on the machine
-(but for one directory listing per tick with the procfs source). At about 480 lines it keeps
+(but for one directory listing per tick with the procfs source). At about 510 lines it keeps
 the adoption rules (parents first, reused PIDs, orphans reaped by PID, zombies), and the
 reading of what processes do and the check of its source's hearing, which rest on them,
 in one place.
