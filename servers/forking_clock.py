@@ -108,9 +108,9 @@ def main(argv=None):
         server = listen(args.host, args.port)
     except OSError as exc:
         return fail(f"cannot listen: {exc}")
-    stop_on_sigterm()  # before the address line: a Stop may come the moment it is read
     if args.reap:  # fix: --reap reaps each child as it exits (the lecture leaves zombies)
         signal.signal(signal.SIGCHLD, lambda signum, frame: reap_exited(active_processes))
+    stop_on_sigterm()  # before the address line: a Stop may come the moment it is read
     try:
         announce(server)
         say("server is listening to", server.getsockname()[1])

@@ -13,6 +13,7 @@ import threading
 import time
 
 from supervisor.core.process import CommandError
+from supervisor.core.recordings import whole_number
 from supervisor.core.states import RUNNING_STATES, ServerState
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,11 @@ class Classroom:
         refused for an id it does not have)."""
 
         def known(name):
-            if not name.isdigit():
+            number = whole_number(name)
+            if number is None:
                 return False
             try:
-                store.get(int(name))
+                store.get(number)
             except CommandError:
                 return False
             return True
@@ -76,6 +78,13 @@ class Classroom:
             stage = dict(self._stage)
         self.manager.announce("stage", stage)
         return stage
+
+    def unstage(self, kind, name):
+        """Clear the stage if it shows `name` of `kind` (a recording just deleted)."""
+        with self._lock:
+            showing = self._stage["kind"] == kind and self._stage["name"] == name
+        if showing:
+            self.set_stage(None, None)
 
     def snapshot(self):
         """What a page joining now needs to follow the room: stage, lesson, last comparison."""

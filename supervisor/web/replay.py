@@ -22,13 +22,13 @@ import time
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request, session
 
 from supervisor.core.process import CommandError
+from supervisor.core.recordings import whole_number
 from supervisor.web.api import body, field
 from supervisor.web.auth import INSTRUCTOR, ensure_session, instructor_required
 from supervisor.web.replay_file import offline_page, page_state
 from supervisor.web.views import FRAMED_BY_THE_DASHBOARD
 
 bp = Blueprint("replay", __name__)
-ID_DIGITS = 18  # SQLite's integers stop at 2**63 - 1
 
 
 def _recording():
@@ -43,9 +43,10 @@ def _store():
 
 
 def _id(text):
-    if not text.isdigit() or len(text) > ID_DIGITS:
+    number = whole_number(text)
+    if number is None:
         raise CommandError(f"there is no recording {text[:40]!r}", 404)
-    return int(text)
+    return number
 
 
 def _argument(name, parse, words, default=None):
@@ -67,10 +68,7 @@ def _choice(name, choices, default):
 
 
 def _whole(name, default=None):
-    def parse(text):
-        return int(text) if text.isdigit() and len(text) <= ID_DIGITS else None
-
-    return _argument(name, parse, "a whole number, 0 or more", default)
+    return _argument(name, whole_number, "a whole number, 0 or more", default)
 
 
 def _seconds(name, default=None):
@@ -134,7 +132,11 @@ def rename_recording(rid):
 @instructor_required
 def delete_recording(rid):
     store, recording_id = _store(), _id(rid)
-    return jsonify(store.delete(recording_id))
+    deleted = store.delete(recording_id)
+    classroom = current_app.extensions.get("forkwatch_classroom")
+    if classroom is not None:
+        classroom.unstage("recording", str(recording_id))  # no page keeps showing what is gone
+    return jsonify(deleted)
 
 
 @bp.get("/api/recordings/<rid>/export")
@@ -181,7 +183,8 @@ def replay_page(rid):
         meta = store.get(_id(rid))
     except CommandError as exc:
         error = None if recording.off else exc.message
-        return _page("recordings.html", exc.status, recordings=[], error=error, off=recording.off)
+        html, status = _page("recordings.html", exc.status, recordings=[], error=error, off=recording.off)
+        return html, status, FRAMED_BY_THE_DASHBOARD  # on stage, its sentence shows in the frame
     latest = store.state_at(meta["id"], meta["ended"] or time.time())["snapshot"]
     cards, first = page_state(meta, latest and latest["state"], _catalog())
     html, status = _page(

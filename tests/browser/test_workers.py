@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from bench.hall_processes import RedisServer
 from tests.hall_support import Balancer, Hall
-from tests.helpers import TOKEN, card, wait_for
+from tests.helpers import TOKEN, card, wait_for, wait_state
 
 pytestmark = pytest.mark.browser
 
@@ -74,7 +74,8 @@ def test_the_page_says_when_live_updates_pause_and_catches_up_when_they_return(t
         expect(banner).to_have_text("live updates paused: message queue unreachable")
         expect(banner).to_be_visible()
         hall.supervisor.start_server("clock")  # meanwhile: the page cannot hear of it
-        expect(card(page, "clock").locator("[data-field=state]")).to_have_text("STOPPED")
+        wait_state(hall.supervisor, "clock", "RUNNING")
+        assert card(page, "clock").locator("[data-field=state]").text_content() == "STOPPED"
         redis.start()
         expect(banner).to_be_hidden(timeout=30_000)
         expect(card(page, "clock").locator("[data-field=state]")).to_have_text(

@@ -103,8 +103,9 @@ ESCAPE_SCRIPT = textwrap.dedent(
     from supervisor.core.manager import Manager
     from supervisor.proc.stat import read_stat
     from tests.helpers import misbehaving, wait_for
-    state_dir = sys.argv[1]
-    m = Manager({"state_dir": state_dir, "runtime_dir": state_dir}, extra_servers=[misbehaving("escape")])
+    state_dir, cgroups = sys.argv[1], sys.argv[2]
+    m = Manager({"state_dir": state_dir, "runtime_dir": state_dir, "cgroups": cgroups},
+                extra_servers=[misbehaving("escape")])
     m.start_background()
     m.start("escape")
     server = m.servers["escape"]
@@ -120,9 +121,12 @@ ESCAPE_SCRIPT = textwrap.dedent(
 )
 
 
-def test_sigkill_of_the_supervisor_also_ends_a_descendant_that_left_the_groups_and_the_tree(tmp_path):
+@pytest.mark.parametrize("cgroups", ["auto", "off"])  # off: the watchdog's recorded processes alone
+def test_sigkill_of_the_supervisor_also_ends_a_descendant_that_left_the_groups_and_the_tree(
+    tmp_path, cgroups
+):
     proc = subprocess.Popen(
-        [sys.executable, "-c", ESCAPE_SCRIPT, str(tmp_path / "state")],
+        [sys.executable, "-c", ESCAPE_SCRIPT, str(tmp_path / "state"), cgroups],
         stdout=subprocess.PIPE,
         env=child_env(),
         cwd=ROOT,

@@ -131,7 +131,13 @@ def test_every_page_gets_each_result_and_the_secret_stays_hidden(app_factory, ro
         return
     assert ack["ok"] is True and ack["result"]["exercise"] == "secret_number"
     summary = ended(app.test_client(), "secret")
-    events = received(viewer, "check")
+    events = []  # received() takes what came so far: gather until the "end", which follows the summary
+
+    def ended_event():
+        events.extend(received(viewer, "check"))
+        return events and events[-1]["kind"] == "end"
+
+    wait_for(ended_event, 10.0, "the check's end event")
     assert [e["kind"] for e in events] == ["begin", "result", "result", "result", "result", "end"]
     assert events[-1]["summary"]["failed"] == summary["failed"] == 3
     right_guesses = []  # what each client sent just before it heard `right`

@@ -63,6 +63,8 @@ def test_the_stage_goes_to_every_page(app, client):
         ({"kind": "stadium", "name": "x"}, 400, "kind must be one of"),
         ({"kind": 3}, 400, "kind must be text"),
         ({"kind": "recording", "name": "999"}, 404, "there is no recording named '999'"),
+        ({"kind": "recording", "name": "\u00b2"}, 404, "there is no recording named"),
+        ({"kind": "recording", "name": "9" * 23}, 404, "there is no recording named"),
         ([1], 400, "the body must be a JSON object"),
     ]:
         response = client.post("/api/stage", json=body, headers=BEARER)

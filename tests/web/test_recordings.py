@@ -141,8 +141,13 @@ def test_the_instructor_renames_and_deletes_viewers_only_watch(app, client):
     ):
         response = client.patch(url, json=body, headers=BEARER)
         assert response.status_code == 400 and words in response.get_json()["error"], body
+    staged = client.post("/api/stage", json={"kind": "recording", "name": str(meta["id"])}, headers=BEARER)
+    assert staged.status_code == 200
     assert teacher.delete(url, headers=headers).get_json() == {"deleted": meta["id"]}
+    assert client.get("/api/stage").get_json()["kind"] is None  # what is gone leaves the stage
     assert client.get(url).status_code == 404
+    page = client.get(f"/recordings/{meta['id']}?on_stage=1")  # a frame still open shows why
+    assert page.status_code == 404 and page.headers["X-Frame-Options"] == "SAMEORIGIN"
     assert client.get("/api/recordings").get_json()["recordings"] == []
     assert client.delete(url, headers=BEARER).status_code == 404
 
@@ -160,6 +165,10 @@ def test_a_recording_under_way_cannot_be_deleted(app, client):
     "path, status, words",
     [
         ("/api/recordings/abc", 404, "there is no recording 'abc'"),
+        ("/api/recordings/\u00b2", 404, "there is no recording '\u00b2'"),  # isdigit(), not a number
+        ("/api/recordings/\u0661", 404, "there is no recording"),  # an Arabic-Indic one, not recording 1
+        ("/recordings/\u00b2", 404, None),
+        ("/api/recordings/1/events?after=\u00b2", 400, "after must be a whole number"),
         ("/api/recordings/99999999999999999999999", 404, "there is no recording"),
         ("/api/recordings/77", 404, "there is no recording 77"),
         ("/api/recordings/1/events?after=-1", 400, "after must be a whole number"),
@@ -176,7 +185,10 @@ def test_a_recording_under_way_cannot_be_deleted(app, client):
 )
 def test_bad_requests_get_a_sentence(client, path, status, words):
     response = client.get(path)
-    assert response.status_code == status, response.get_json()
+    assert response.status_code == status, response.get_data()[:200]
+    if words is None:  # a page: its sentence in the page
+        assert "there is no recording" in response.get_data(as_text=True)
+        return
     assert list(response.get_json()) == ["error"] and words in response.get_json()["error"]
 
 
