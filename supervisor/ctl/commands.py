@@ -3,8 +3,8 @@
 Every command is one or a few calls of the JSON API (`supervisor.ctl.client`); `tail -f`
 and `events -f` follow the live stream (`supervisor.ctl.follow`). Exit codes a script can
 rely on:
-  0  done.
-  1  refused: the dashboard answered 4xx (its sentence goes to stderr), a PID that is in
+  0  done (for `check --wait`: every check passed).
+  1  refused: a check that failed (`check --wait`), the dashboard answered 4xx (its sentence goes to stderr), a PID that is in
      no managed server's tree, a `--wait` that saw the server fail or run out of time, or
      a usage mistake (bad arguments, a bad config file, an unreadable token file).
   2  unreachable: connection refused, no answer in time, a host name that does not
@@ -162,6 +162,26 @@ def cmd_clients(ctx, args):
     ctx.show(answer, f"starting {answer['count']} fork clients against {args.name} (batch {answer['batch']})")
 
 
+def cmd_check(ctx, args):
+    """Run the exercise's checks against a managed server; with --wait, print each result
+    and exit 0 only when every check passed."""
+    begun = ctx.api.call("POST", ctx.api.server_path(args.name, "check"))
+    if args.wait is None:
+        ctx.show(begun, f"{args.name}: checking as {begun['exercise']} ({len(begun['checks'])} checks)")
+        return OK
+    path = ctx.api.server_path(args.name, "check")
+    deadline = time.monotonic() + args.wait
+    while True:
+        summary = ctx.api.call("GET", path)
+        if summary["run"] == begun["run"] and summary["state"] != "running":
+            break
+        if time.monotonic() >= deadline:
+            raise CtlError(REFUSED, f"the check of {args.name} did not end within {args.wait:g} s")
+        time.sleep(WAIT_POLL)
+    ctx.show(summary, render.check_report(summary))
+    return OK if summary["state"] == "passed" else REFUSED
+
+
 def cmd_stop_all(ctx, args):
     answer = ctx.api.call("POST", "/api/stop-all")
     if args.wait is not None:
@@ -296,6 +316,18 @@ def build_parser():
         sub.add_argument(
             "-n", "--lines", type=whole_number(1, 5000), default=20, help="how many to print first (20)"
         )
+    sub = command(
+        "check", "run the exercise's checks against a server (a student's, or the lecture's)", cmd_check
+    )
+    sub.add_argument(
+        "--wait",
+        type=seconds,
+        nargs="?",
+        const=300.0,
+        default=None,
+        metavar="SECONDS",
+        help="print each result once the run ends; exit 0 only if every check passed (default at most 300 s)",
+    )
     waits(
         command("stop-all", "stop every server and every fork client", cmd_stop_all, server=False),
         "all stopped",

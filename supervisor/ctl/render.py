@@ -100,3 +100,22 @@ def kill_report(result):
     lines = [f"signalled {len(killed)} children" + (f": {' '.join(map(str, killed))}" if killed else "")]
     lines += [f"skipped {skip['pid']}: {skip['reason']}" for skip in result.get("skipped", [])]
     return "\n".join(lines)
+
+
+def check_report(summary):
+    """A check run: a line per check (PASS / FAIL with its fault / not run), then the count."""
+    lines = []
+    for result in summary["results"]:
+        if result["passed"] is None:
+            lines.append(f"-     {result['name']}: not run")
+        elif result["passed"]:
+            lines.append(f"PASS  {result['name']}: {result['rule']}")
+        else:
+            lines.append(f"FAIL  {result['name']}: {result['rule']}\n      {result['fault']}")
+    if summary.get("error"):
+        lines.append(f"could not be checked: {summary['error']}")
+    lines.append(
+        f"{summary['server']} as {summary['exercise']}: {summary['passed']} of {summary['total']} checks "
+        f"passed, {summary['failed']} failed ({summary['state']})"
+    )
+    return "\n".join(lines)

@@ -4,6 +4,7 @@ for people and for scripts, and the exit codes (0 ok, 1 refused, 2 unreachable).
 import contextlib
 import http.server
 import json
+import os
 import re
 import signal
 import socket
@@ -14,7 +15,8 @@ import time
 
 import pytest
 
-from tests.helpers import ROOT, TOKEN, child_env, wait_for, wait_state
+from tests.core.check_support import SOLUTIONS
+from tests.helpers import ROOT, TOKEN, Dashboard, child_env, wait_for, wait_state
 
 CTL = [sys.executable, "-m", "supervisor", "ctl"]
 QUIET_ENV = ("FORKWATCH_TOKEN", "FORKWATCH_URL", "FORKWATCH_CONFIG", "FORKWATCH_HOST", "FORKWATCH_PORT")
@@ -572,3 +574,45 @@ def test_live_lines_that_repeat_the_backlog_end_are_dropped_once():
     assert unseen([], live) == live
     assert unseen(["a", "b", "c"], live[:2]) == []
     assert unseen(["x", "x"], [("stdout", "x"), ("stdout", "x"), ("stdout", "y")]) == [("stdout", "y")]
+
+
+# --- check ---------------------------------------------------------------------------------------
+
+
+def test_check_waits_for_the_results_and_its_exit_code_says_pass_or_fail(tmp_path):
+    """A student's secret-number server that keeps its state per process fails; the lecture's
+    clock passes; a server with no exercise is refused with the dashboard's sentence."""
+    wrong = os.path.join(SOLUTIONS, "secret_per_process.py")
+    os.mkdir(tmp_path / "board")
+    board = Dashboard(
+        str(tmp_path / "board"), TOKEN, args=["--serve", wrong, "--as", "secret_number", "--name", "secret"]
+    )
+    board.start()
+    try:
+        env = ctl_env(tmp_path / "home", board.url)
+        code, out, err = run_ctl(env, "check", "secret", "--wait", "120")
+        assert code == 1, err
+        assert re.search(r"^FAIL  secret_number\.\S+", out, re.M), out
+        assert re.search(
+            r"^secret as secret_number: \d+ of \d+ checks passed, [1-9]\d* failed \(failed\)$", out, re.M
+        )
+
+        code, out, err = run_ctl(env, "--json", "check", "clock", "--wait", "120")
+        assert code == 0, (out, err)
+        summary = json.loads(out)
+        assert (
+            summary["state"] == "passed"
+            and summary["failed"] == 0
+            and summary["passed"] == summary["total"] > 0
+        )
+
+        code, out, err = run_ctl(env, "check", "web")
+        assert code == 1 and "web solves no exercise" in err, err
+        code, out, err = run_ctl(env, "check", "secret")  # without --wait: it says it began
+        assert code == 0 and out.startswith("secret: checking as secret_number ("), (out, err)
+        wait_for(
+            lambda: board.api("GET", "/api/servers/secret/check")[1]["state"] != "running", 120, "the run"
+        )
+    finally:
+        board.stop_everything()
+        board.stop()
