@@ -45,13 +45,13 @@ endef
 browser:
 	$(call debian,/usr/bin/chromium,chromium,browser tests)
 
-redis:
+redis:  # also for make bench (its scale_out section)
 	$(call debian,/usr/bin/redis-server,redis-server,the viewer workers' tests)
 
 test: python $(STAMP) browser redis
 	$(PY) -m pytest $(ARGS)
 
-bench: python $(STAMP)
+bench: python $(STAMP) redis
 	$(PY) -m bench $(ARGS)
 
 lint: python $(STAMP)
