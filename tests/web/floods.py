@@ -40,6 +40,7 @@ class RawSocketIO:
         self.sock.connect(("127.0.0.1", port))
         self.ws = WSConnection(ConnectionType.CLIENT)
         self.received = []  # texts, once the session is open
+        self._partial = []  # the parts of a message not yet finished
         self.closed = False
         self.refused = None  # the handshake's answer when the dashboard refused it
         self._lock = threading.Lock()
@@ -86,8 +87,12 @@ class RawSocketIO:
         self.ws.receive_data(data)
         for event in self.ws.events():
             if isinstance(event, TextMessage):
-                self.received.append(event.data)
-                if event.data == "2":
+                self._partial.append(event.data)  # wsproto hands a long message over in parts
+                if not event.message_finished:
+                    continue
+                text, self._partial = "".join(self._partial), []
+                self.received.append(text)
+                if text == "2":
                     self.send("3")
             elif isinstance(event, Ping):
                 self._send(event.response())
