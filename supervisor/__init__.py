@@ -68,7 +68,7 @@ def create_app(config=None):
     recording = Recording.start(manager, settings)
     app.extensions["forkwatch_recording"] = recording
     if recording.store is not None:
-        classroom.stage_recordings(recording.store)
+        classroom.stage_recordings(replay.recording_known(recording.store))
 
     app.register_blueprint(api.bp)
     app.register_blueprint(hall.bp)

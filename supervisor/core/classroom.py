@@ -13,7 +13,6 @@ import threading
 import time
 
 from supervisor.core.process import CommandError
-from supervisor.core.recordings import whole_number
 from supervisor.core.states import RUNNING_STATES, ServerState
 
 log = logging.getLogger(__name__)
@@ -42,20 +41,8 @@ class Classroom:
 
     # --- the stage --------------------------------------------------------------------
 
-    def stage_recordings(self, store):
-        """Recordings can be staged too, by their id (a recordings store: its get(id) is
-        refused for an id it does not have)."""
-
-        def known(name):
-            number = whole_number(name)
-            if number is None:
-                return False
-            try:
-                store.get(number)
-            except CommandError:
-                return False
-            return True
-
+    def stage_recordings(self, known):
+        """Recordings can be staged too, by their id: known(name) says whether it names one."""
         self.stageable["recording"] = known
 
     @property

@@ -32,15 +32,6 @@ TITLE_LIMIT = 120
 PURGE_CHUNK = 5000
 VACUUM_PAGES = 2000
 EXPORT_FORMAT = "forkwatch-recording"
-ID_DIGITS = 18  # SQLite's integers stop at 2**63 - 1
-
-
-def whole_number(text):
-    """`text` as a whole number of at most ID_DIGITS ASCII digits (a recording's id, a
-    position in one), else None: "²" and "١" pass str.isdigit() but are not ids."""
-    if not (text.isascii() and text.isdigit() and len(text) <= ID_DIGITS):
-        return None
-    return int(text)
 
 
 _META = "id, title, started, ended, servers, forks, kills"

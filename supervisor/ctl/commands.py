@@ -53,16 +53,27 @@ class Context:
             print(words, flush=True)
 
 
+def poll_until(seconds, fetch, done, late):
+    """fetch() until done(answer) says True (or raises); refused with late(answer) when
+    `seconds` run out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = fetch()
+        if done(answer):
+            return answer
+        if time.monotonic() >= deadline:
+            raise CtlError(REFUSED, late(answer))
+        time.sleep(WAIT_POLL)
+
+
 def wait_until(ctx, args, name, done, what):
     """Poll the server until done(info) says True (or raises); refused when time runs out."""
-    deadline = time.monotonic() + args.wait
-    while True:
-        info = ctx.api.server(name)
-        if done(info):
-            return info
-        if time.monotonic() >= deadline:
-            raise CtlError(REFUSED, f"{name} did not {what} within {args.wait:g} s (it is {info['state']})")
-        time.sleep(WAIT_POLL)
+    return poll_until(
+        args.wait,
+        lambda: ctx.api.server(name),
+        done,
+        lambda info: f"{name} did not {what} within {args.wait:g} s (it is {info['state']})",
+    )
 
 
 def running_since(previous_start):
@@ -170,14 +181,12 @@ def cmd_check(ctx, args):
         ctx.show(begun, f"{args.name}: checking as {begun['exercise']} ({len(begun['checks'])} checks)")
         return OK
     path = ctx.api.server_path(args.name, "check")
-    deadline = time.monotonic() + args.wait
-    while True:
-        summary = ctx.api.call("GET", path)
-        if summary["run"] == begun["run"] and summary["state"] != "running":
-            break
-        if time.monotonic() >= deadline:
-            raise CtlError(REFUSED, f"the check of {args.name} did not end within {args.wait:g} s")
-        time.sleep(WAIT_POLL)
+    summary = poll_until(
+        args.wait,
+        lambda: ctx.api.call("GET", path),
+        lambda summary: summary["run"] == begun["run"] and summary["state"] != "running",
+        lambda summary: f"the check of {args.name} did not end within {args.wait:g} s",
+    )
     ctx.show(summary, render.check_report(summary))
     return OK if summary["state"] == "passed" else REFUSED
 

@@ -22,13 +22,13 @@ import time
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request, session
 
 from supervisor.core.process import CommandError
-from supervisor.core.recordings import whole_number
-from supervisor.web.api import body, field
+from supervisor.web.api import body, field, whole_number
 from supervisor.web.auth import INSTRUCTOR, ensure_session, instructor_required
 from supervisor.web.replay_file import offline_page, page_state
 from supervisor.web.views import FRAMED_BY_THE_DASHBOARD
 
 bp = Blueprint("replay", __name__)
+ID_DIGITS = 18  # SQLite's integers stop at 2**63 - 1
 
 
 def _recording():
@@ -42,8 +42,30 @@ def _store():
     return recording.store
 
 
+def recording_number(text):
+    """A recording's id, or a position in one, as a whole number (at most ID_DIGITS ASCII
+    digits), else None."""
+    return whole_number(text) if len(text) <= ID_DIGITS else None
+
+
+def recording_known(store):
+    """known(name) for the stage: whether `name` is the id of a recording in `store`."""
+
+    def known(name):
+        number = recording_number(name)
+        if number is None:
+            return False
+        try:
+            store.get(number)
+        except CommandError:
+            return False
+        return True
+
+    return known
+
+
 def _id(text):
-    number = whole_number(text)
+    number = recording_number(text)
     if number is None:
         raise CommandError(f"there is no recording {text[:40]!r}", 404)
     return number
@@ -68,7 +90,7 @@ def _choice(name, choices, default):
 
 
 def _whole(name, default=None):
-    return _argument(name, whole_number, "a whole number, 0 or more", default)
+    return _argument(name, recording_number, "a whole number, 0 or more", default)
 
 
 def _seconds(name, default=None):
